@@ -1,0 +1,1 @@
+"""Typed async client for rating.v1.RatingService."""
