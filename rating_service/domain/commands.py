@@ -1,0 +1,283 @@
+"""The mutating requests as plain values: validated here, fingerprinted for idempotency.
+
+A fingerprint is a hash of what the caller sent (an absent time stays absent),
+so a retry that left ``occurred_at`` unset is the same payload, and a reused
+key with any other payload is detected.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from rating_service.domain.buckets import BucketSource
+from rating_service.domain.errors import FieldViolation, InvalidArgument
+from rating_service.domain.identifiers import currency_violation, identifier_violation
+from rating_service.domain.money import Money
+from rating_service.domain.ratecard import MAX_SETTLEMENT_WINDOW, Price
+
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+MAX_ATTRIBUTES = 16
+MAX_ATTRIBUTE_BYTES = 256
+MAX_REASON_BYTES = 256
+MAX_QUANTITY = 1_000_000_000
+MAX_PRICES = 100
+DEFAULT_BUCKET_VALIDITY = timedelta(days=365)
+
+
+class OutcomeState(enum.Enum):
+    CONFIRMED = "CONFIRMED"
+    PENDING = "PENDING"
+    SETTLED = "SETTLED"
+    RELEASED = "RELEASED"
+    REVERSED = "REVERSED"
+
+
+def fingerprint(*parts: object) -> str:
+    """A stable hash of a payload: same parts, same fingerprint, across restarts."""
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=_encode)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _encode(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Money):
+        return [value.currency, value.nanos]
+    if isinstance(value, enum.Enum):
+        return value.value
+    raise TypeError(f"cannot fingerprint {type(value).__name__}")
+
+
+def raise_if_any(*violations: FieldViolation | None) -> None:
+    found = [v for v in violations if v is not None]
+    if found:
+        raise InvalidArgument(*found)
+
+
+def _bytes_violation(field_name: str, value: str, limit: int) -> FieldViolation | None:
+    if len(value.encode()) > limit:
+        return FieldViolation(field_name, f"must be at most {limit} bytes")
+    return None
+
+
+def _quantity_violation(field_name: str, value: int, *, minimum: int) -> FieldViolation | None:
+    if not minimum <= value <= MAX_QUANTITY:
+        return FieldViolation(
+            field_name, f"must be between {minimum} and {MAX_QUANTITY}, got {value}"
+        )
+    return None
+
+
+def _future_violation(field_name: str, at: datetime | None, now: datetime) -> FieldViolation | None:
+    if at is not None and at > now + MAX_FUTURE_SKEW:
+        return FieldViolation(field_name, "must not be more than 5 minutes in the future")
+    return None
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    customer_id: str
+    outcome_id: str
+    outcome_type: str
+    occurred_at: datetime | None
+    state: OutcomeState
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+    def validate(self, now: datetime, prefix: str = "") -> None:
+        attribute_violations: list[FieldViolation | None] = []
+        if len(self.attributes) > MAX_ATTRIBUTES:
+            attribute_violations.append(
+                FieldViolation(f"{prefix}attributes", f"must have at most {MAX_ATTRIBUTES} entries")
+            )
+        for key, value in self.attributes.items():
+            attribute_violations.append(
+                _bytes_violation(f"{prefix}attributes[{key[:40]}]", key, MAX_ATTRIBUTE_BYTES)
+                or _bytes_violation(f"{prefix}attributes[{key[:40]}]", value, MAX_ATTRIBUTE_BYTES)
+            )
+        raise_if_any(
+            identifier_violation(f"{prefix}customer_id", self.customer_id),
+            identifier_violation(f"{prefix}outcome_id", self.outcome_id),
+            identifier_violation(f"{prefix}outcome_type", self.outcome_type),
+            _future_violation(f"{prefix}occurred_at", self.occurred_at, now),
+            None
+            if self.state in (OutcomeState.CONFIRMED, OutcomeState.PENDING)
+            else FieldViolation(
+                f"{prefix}state", "must be OUTCOME_STATE_CONFIRMED or OUTCOME_STATE_PENDING"
+            ),
+            *attribute_violations,
+        )
+
+    def fingerprint(self) -> str:
+        return fingerprint(
+            "record", self.outcome_type, self.occurred_at, self.state, dict(self.attributes)
+        )
+
+
+@dataclass(frozen=True)
+class ConfirmOutcome:
+    customer_id: str
+    outcome_id: str
+
+    def validate(self) -> None:
+        raise_if_any(
+            identifier_violation("customer_id", self.customer_id),
+            identifier_violation("outcome_id", self.outcome_id),
+        )
+
+
+@dataclass(frozen=True)
+class ReverseOutcome:
+    customer_id: str
+    outcome_id: str
+    reason: str
+
+    def validate(self) -> None:
+        raise_if_any(
+            identifier_violation("customer_id", self.customer_id),
+            identifier_violation("outcome_id", self.outcome_id),
+            _bytes_violation("reason", self.reason, MAX_REASON_BYTES),
+        )
+
+    def fingerprint(self) -> str:
+        return fingerprint("reverse", self.reason)
+
+
+@dataclass(frozen=True)
+class ConsumeBucket:
+    customer_id: str
+    request_id: str
+    outcome_type: str
+    quantity: int
+    bucket_id: str
+    reason: str
+
+    def validate(self) -> None:
+        raise_if_any(
+            identifier_violation("customer_id", self.customer_id),
+            identifier_violation("request_id", self.request_id),
+            identifier_violation("outcome_type", self.outcome_type, required=not self.bucket_id),
+            identifier_violation("bucket_id", self.bucket_id, required=False),
+            _quantity_violation("quantity", self.quantity, minimum=1),
+            _bytes_violation("reason", self.reason, MAX_REASON_BYTES),
+        )
+
+    def fingerprint(self) -> str:
+        return fingerprint("consume", self.outcome_type, self.quantity, self.bucket_id, self.reason)
+
+
+@dataclass(frozen=True)
+class CreateBucket:
+    customer_id: str
+    bucket_id: str
+    outcome_type: str
+    quantity: int | None
+    funding: Money | None
+    valid_from: datetime | None
+    valid_until: datetime | None
+    unit_price: Money | None
+    source: BucketSource
+    priority: int
+
+    def validate(self) -> None:
+        size: FieldViolation | None = None
+        if self.quantity is None and self.funding is None:
+            size = FieldViolation("quantity", "one of quantity or funding is required")
+        elif self.quantity is not None:
+            size = _quantity_violation("quantity", self.quantity, minimum=1)
+        elif self.funding is not None and self.funding.nanos <= 0:
+            size = FieldViolation("funding", "must be a positive amount")
+        elif self.funding is not None:
+            size = currency_violation("funding.currency_code", self.funding.currency)
+        window: FieldViolation | None = None
+        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
+            window = FieldViolation("valid_until", "must be after valid_from")
+        price: FieldViolation | None = None
+        if self.unit_price is not None:
+            price = currency_violation("unit_price.currency_code", self.unit_price.currency)
+            if price is None and self.unit_price.nanos <= 0:
+                price = FieldViolation("unit_price", "must be a positive amount")
+        raise_if_any(
+            identifier_violation("customer_id", self.customer_id),
+            identifier_violation("bucket_id", self.bucket_id),
+            identifier_violation("outcome_type", self.outcome_type),
+            size,
+            window,
+            price,
+        )
+
+    def fingerprint(self) -> str:
+        return fingerprint(
+            "bucket",
+            self.outcome_type,
+            self.quantity,
+            self.funding,
+            self.valid_from,
+            self.valid_until,
+            self.unit_price,
+            self.source,
+            self.priority,
+        )
+
+
+@dataclass(frozen=True)
+class PutCustomer:
+    customer_id: str
+    stripe_customer_id: str
+    rate_card_id: str
+
+    def validate(self) -> None:
+        stripe: FieldViolation | None = None
+        if len(self.stripe_customer_id) > 255:
+            stripe = FieldViolation("stripe_customer_id", "must be at most 255 characters")
+        raise_if_any(
+            identifier_violation("customer_id", self.customer_id),
+            identifier_violation("rate_card_id", self.rate_card_id, required=False),
+            stripe,
+        )
+
+
+@dataclass(frozen=True)
+class PutRateCard:
+    rate_card_id: str
+    effective_from: datetime | None
+    currency: str
+    prices: tuple[Price, ...]
+
+    def validate(self) -> None:
+        violations: list[FieldViolation | None] = [
+            identifier_violation("rate_card_id", self.rate_card_id),
+            currency_violation("currency_code", self.currency),
+        ]
+        if not 1 <= len(self.prices) <= MAX_PRICES:
+            violations.append(FieldViolation("prices", f"must have 1 to {MAX_PRICES} entries"))
+        seen: set[str] = set()
+        for i, price in enumerate(self.prices):
+            violations.append(identifier_violation(f"prices[{i}].outcome_type", price.outcome_type))
+            if price.outcome_type in seen:
+                violations.append(
+                    FieldViolation(f"prices[{i}].outcome_type", "each outcome type may appear once")
+                )
+            seen.add(price.outcome_type)
+            if price.unit_price.nanos < 0:
+                violations.append(FieldViolation(f"prices[{i}].unit_price", "must not be negative"))
+            elif price.unit_price.currency != self.currency:
+                violations.append(
+                    FieldViolation(
+                        f"prices[{i}].unit_price.currency_code",
+                        f"must be the rate card's currency {self.currency}",
+                    )
+                )
+            if not timedelta(0) <= price.settlement_window <= MAX_SETTLEMENT_WINDOW:
+                violations.append(
+                    FieldViolation(
+                        f"prices[{i}].settlement_window", "must be between 0 and 90 days"
+                    )
+                )
+        raise_if_any(*violations)
