@@ -232,23 +232,31 @@ def outcome_rated(take: OutcomeTake, at: datetime, *, was_pending: bool) -> Tran
     return _seal_outcome(EntryKind.OUTCOME_RATED, take, at, moves, 1, take.charge)
 
 
-def outcome_released(take: OutcomeTake, at: datetime) -> Transaction:
+def _give_back(asset: str, take: OutcomeTake, source: str, bucket_expired: bool) -> list[Posting]:
+    """The unit goes back to its bucket; to an expired bucket it expires with it at once."""
+    if not take.bucket_id:
+        return []
+    moves = _bucket_move(asset, take.bucket_id, source, "available", 1)
+    if bucket_expired:
+        moves += _bucket_move(asset, take.bucket_id, "available", "expired", 1)
+    return moves
+
+
+def outcome_released(take: OutcomeTake, at: datetime, *, bucket_expired: bool) -> Transaction:
     """A pending outcome reversed: every hold goes back, nothing is charged."""
     asset = unit_asset(take.outcome_type)
     moves = _move(asset, OUTCOMES_PENDING, WORLD, 1)
-    if take.bucket_id:
-        moves += _bucket_move(asset, take.bucket_id, "held", "available", 1)
+    moves += _give_back(asset, take, "held", bucket_expired)
     moves += _move(take.charge.currency, CHARGES_PENDING, WORLD, take.charge.nanos)
     zero = Money.zero(take.charge.currency)
     return _seal_outcome(EntryKind.OUTCOME_RELEASED, take, at, moves, -1, zero)
 
 
-def outcome_reversed(take: OutcomeTake, at: datetime) -> Transaction:
+def outcome_reversed(take: OutcomeTake, at: datetime, *, bucket_expired: bool) -> Transaction:
     """A settled outcome reversed, in the month of the reversal: unit or charge given back."""
     asset = unit_asset(take.outcome_type)
     period = period_of(at)
     moves = _move(asset, usage_outcomes(period), WORLD, 1)
-    if take.bucket_id:
-        moves += _bucket_move(asset, take.bucket_id, "drawn", "available", 1)
+    moves += _give_back(asset, take, "drawn", bucket_expired)
     moves += _move(take.charge.currency, usage_charged(period), WORLD, take.charge.nanos)
     return _seal_outcome(EntryKind.OUTCOME_REVERSED, take, at, moves, -1, -take.charge)

@@ -1,0 +1,106 @@
+"""Appending a transaction: entry, postings, balances and the chain head, in one go."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from rating_service.domain.postings import Transaction
+from rating_service.ledger.codec import to_micros
+from rating_service.ledger.hashing import GENESIS, entry_hash
+from rating_service.ledger.reads import CustomerHead
+from rating_service.ledger.schema import balances, customers, ledger_entries, ledger_postings
+
+
+def _upsert_balances(conn: AsyncConnection):  # type: ignore[no-untyped-def]
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(balances)
+    return statement.on_conflict_do_update(
+        index_elements=[balances.c.customer_id, balances.c.account, balances.c.asset],
+        set_={"amount": balances.c.amount + statement.excluded.amount},
+    )
+
+
+async def append(
+    conn: AsyncConnection, head: CustomerHead, tx: Transaction, recorded_at: int
+) -> int:
+    """Append ``tx`` to ``head``'s chain and return its sequence; ``head`` moves with it."""
+    sequence = head.head_sequence + 1
+    prev_hash = head.head_hash or GENESIS
+    transaction_id = str(uuid.uuid4())
+    amount_nanos = tx.amount.nanos if tx.amount else 0
+    currency = tx.amount.currency if tx.amount else ""
+    occurred_at = to_micros(tx.occurred_at)
+    digest = entry_hash(
+        prev_hash=prev_hash,
+        customer_id=head.customer_id,
+        sequence=sequence,
+        transaction_id=transaction_id,
+        kind=tx.kind.value,
+        outcome_type=tx.outcome_type,
+        outcome_id=tx.outcome_id,
+        request_id=tx.request_id,
+        bucket_id=tx.bucket_id,
+        units=tx.units,
+        amount_nanos=amount_nanos,
+        currency=currency,
+        occurred_at=occurred_at,
+        recorded_at=recorded_at,
+        postings=tx.postings,
+    )
+    await conn.execute(
+        ledger_entries.insert().values(
+            customer_id=head.customer_id,
+            sequence=sequence,
+            transaction_id=transaction_id,
+            kind=tx.kind.value,
+            outcome_type=tx.outcome_type,
+            outcome_id=tx.outcome_id,
+            request_id=tx.request_id,
+            bucket_id=tx.bucket_id,
+            units=tx.units,
+            amount_nanos=amount_nanos,
+            currency=currency,
+            occurred_at=occurred_at,
+            recorded_at=recorded_at,
+            prev_hash=prev_hash,
+            hash=digest,
+        )
+    )
+    if tx.postings:
+        await conn.execute(
+            ledger_postings.insert(),
+            [
+                {
+                    "customer_id": head.customer_id,
+                    "sequence": sequence,
+                    "position": position,
+                    "account": p.account,
+                    "asset": p.asset,
+                    "amount": p.amount,
+                }
+                for position, p in enumerate(tx.postings)
+            ],
+        )
+        deltas: dict[tuple[str, str], int] = defaultdict(int)
+        for p in tx.postings:
+            deltas[(p.account, p.asset)] += p.amount
+        await conn.execute(
+            _upsert_balances(conn),
+            [
+                {"customer_id": head.customer_id, "account": a, "asset": s, "amount": amount}
+                for (a, s), amount in sorted(deltas.items())
+            ],
+        )
+    await conn.execute(
+        update(customers)
+        .where(customers.c.customer_id == head.customer_id)
+        .values(head_sequence=sequence, head_hash=digest)
+    )
+    head.head_sequence = sequence
+    head.head_hash = digest
+    return sequence

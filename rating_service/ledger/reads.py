@@ -1,0 +1,182 @@
+"""Queries that load domain values; each costs the same however long the ledger is."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, literal, select
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import FromClause, Select
+from sqlalchemy.sql.elements import ColumnElement
+
+from rating_service.domain.buckets import Bucket, BucketSource
+from rating_service.domain.errors import CustomerNotFound
+from rating_service.domain.money import Money
+from rating_service.domain.ratecard import Price, RateCardVersion
+from rating_service.ledger.codec import from_micros, to_micros
+from rating_service.ledger.schema import balances, buckets, customers, rate_card_versions
+
+
+@dataclass
+class CustomerHead:
+    """A customer row: its chain's head moves as transactions are appended."""
+
+    customer_id: str
+    stripe_customer_id: str
+    rate_card_id: str
+    head_sequence: int
+    head_hash: str
+    created_at: int
+    updated_at: int
+
+
+async def load_customer(
+    conn: AsyncConnection, customer_id: str, *, for_update: bool = False
+) -> CustomerHead:
+    query = select(customers).where(customers.c.customer_id == customer_id)
+    if for_update and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    if row is None:
+        raise CustomerNotFound(f"customer {customer_id!r} does not exist", customer_id=customer_id)
+    return CustomerHead(
+        customer_id=row.customer_id,
+        stripe_customer_id=row.stripe_customer_id,
+        rate_card_id=row.rate_card_id,
+        head_sequence=row.head_sequence,
+        head_hash=row.head_hash,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def version_from_row(row: Row[tuple[object, ...]]) -> RateCardVersion:
+    prices = {
+        outcome_type: Price(
+            outcome_type, Money(row.currency, nanos), timedelta(microseconds=window)
+        )
+        for outcome_type, nanos, window in json.loads(row.prices)
+    }
+    return RateCardVersion(row.rate_card_id, from_micros(row.effective_from), row.currency, prices)
+
+
+def encode_prices(version: RateCardVersion) -> str:
+    return json.dumps(
+        [
+            [p.outcome_type, p.unit_price.nanos, p.settlement_window // timedelta(microseconds=1)]
+            for p in sorted(version.prices.values(), key=lambda p: p.outcome_type)
+        ]
+    )
+
+
+async def load_version_in_force(
+    conn: AsyncConnection, rate_card_id: str, at: datetime
+) -> RateCardVersion | None:
+    """The newest version with ``effective_from <= at`` (one index seek)."""
+    if not rate_card_id:
+        return None
+    row = (
+        await conn.execute(
+            select(rate_card_versions)
+            .where(
+                rate_card_versions.c.rate_card_id == rate_card_id,
+                rate_card_versions.c.effective_from <= to_micros(at),
+            )
+            .order_by(rate_card_versions.c.effective_from.desc())
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else version_from_row(row)
+
+
+_available = balances.alias("available")
+_held = balances.alias("held")
+
+
+def _balance_join(table: FromClause, part: str) -> ColumnElement[bool]:
+    """Joins a bucket to its balance ``bucket:<id>:<part>`` (one primary-key seek)."""
+    return and_(
+        table.c.customer_id == buckets.c.customer_id,
+        table.c.account == literal("bucket:") + buckets.c.bucket_id + literal(f":{part}"),
+        table.c.asset == literal("unit:") + buckets.c.outcome_type,
+    )
+
+
+_BUCKET_COLUMNS = (
+    buckets,
+    _available.c.amount.label("remaining"),
+    _held.c.amount.label("held"),
+)
+
+
+def _bucket_query() -> Select[Any]:
+    return (
+        select(*_BUCKET_COLUMNS)
+        .select_from(buckets)
+        .outerjoin(_available, _balance_join(_available, "available"))
+        .outerjoin(_held, _balance_join(_held, "held"))
+    )
+
+
+def bucket_from_row(row: Row[tuple[object, ...]]) -> Bucket:
+    return Bucket(
+        bucket_id=row.bucket_id,
+        outcome_type=row.outcome_type,
+        quantity=row.quantity,
+        remaining=row.remaining or 0,
+        held=row.held or 0,
+        valid_from=from_micros(row.valid_from),
+        valid_until=from_micros(row.valid_until),
+        unit_price=Money(row.currency, row.unit_price_nanos),
+        source=BucketSource(row.source),
+        priority=row.priority,
+        created_sequence=row.created_sequence,
+    )
+
+
+async def load_drawable_buckets(
+    conn: AsyncConnection, customer_id: str, outcome_type: str, at: datetime
+) -> list[Bucket]:
+    """Buckets of one type valid at ``at`` with units left (the domain orders them)."""
+    micros = to_micros(at)
+    rows = await conn.execute(
+        _bucket_query().where(
+            buckets.c.customer_id == customer_id,
+            buckets.c.outcome_type == outcome_type,
+            buckets.c.valid_until > micros,
+            buckets.c.valid_from <= micros,
+            _available.c.amount > 0,
+        )
+    )
+    return [bucket_from_row(r) for r in rows]
+
+
+async def load_bucket(conn: AsyncConnection, customer_id: str, bucket_id: str) -> Bucket | None:
+    row = (
+        await conn.execute(
+            _bucket_query().where(
+                buckets.c.customer_id == customer_id, buckets.c.bucket_id == bucket_id
+            )
+        )
+    ).first()
+    return None if row is None else bucket_from_row(row)
+
+
+async def load_all_buckets(conn: AsyncConnection, customer_id: str) -> list[Bucket]:
+    rows = await conn.execute(_bucket_query().where(buckets.c.customer_id == customer_id))
+    return [bucket_from_row(r) for r in rows]
+
+
+async def load_balances(
+    conn: AsyncConnection, customer_id: str, accounts: list[str]
+) -> dict[tuple[str, str], int]:
+    rows = await conn.execute(
+        select(balances.c.account, balances.c.asset, balances.c.amount).where(
+            balances.c.customer_id == customer_id, balances.c.account.in_(accounts)
+        )
+    )
+    return {(r.account, r.asset): r.amount for r in rows}

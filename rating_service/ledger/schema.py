@@ -1,0 +1,165 @@
+"""Tables of the ledger, as SQLAlchemy Core (the hot path inserts lists of rows).
+
+Times are integer microseconds since the Unix epoch (UTC); money is integer
+nanos with its currency beside it. ``ledger_entries`` and ``ledger_postings``
+are append-only (triggers refuse UPDATE and DELETE); the other tables are
+projections kept in the same transactions, and ``verify`` rebuilds them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+metadata = MetaData()
+
+ID = String(128)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("customer_id", ID, primary_key=True),
+    Column("stripe_customer_id", String(255), nullable=False, server_default=""),
+    Column("rate_card_id", ID, nullable=False, server_default=""),
+    Column("head_sequence", BigInteger, nullable=False, server_default="0"),
+    Column("head_hash", String(64), nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+rate_card_versions = Table(
+    "rate_card_versions",
+    metadata,
+    Column("rate_card_id", ID, nullable=False),
+    Column("effective_from", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("prices", Text, nullable=False),  # JSON: [[outcome_type, nanos, window_us], ...]
+    Column("recorded_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("rate_card_id", "effective_from"),
+)
+
+buckets = Table(
+    "buckets",
+    metadata,
+    Column("customer_id", ID, nullable=False),
+    Column("bucket_id", ID, nullable=False),
+    Column("outcome_type", ID, nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("unit_price_nanos", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("valid_from", BigInteger, nullable=False),
+    Column("valid_until", BigInteger, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("created_sequence", BigInteger, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("stripe_credit_grant_id", String(255), nullable=True),
+    # Set once the expiry sweep has moved the undrawn units to `expired`.
+    Column("expired_sequence", BigInteger, nullable=True),
+    PrimaryKeyConstraint("customer_id", "bucket_id"),
+    Index("ix_buckets_customer_type_until", "customer_id", "outcome_type", "valid_until"),
+    Index(
+        "ix_buckets_unexpired_until",
+        "valid_until",
+        sqlite_where=text("expired_sequence IS NULL"),
+        postgresql_where=text("expired_sequence IS NULL"),
+    ),
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("customer_id", ID, nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("transaction_id", String(36), nullable=False, unique=True),
+    Column("kind", String(24), nullable=False),
+    Column("outcome_type", ID, nullable=False, server_default=""),
+    Column("outcome_id", ID, nullable=False, server_default=""),
+    Column("request_id", ID, nullable=False, server_default=""),
+    Column("bucket_id", ID, nullable=False, server_default=""),
+    Column("units", BigInteger, nullable=False),
+    Column("amount_nanos", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False, server_default=""),
+    Column("occurred_at", BigInteger, nullable=False),
+    Column("recorded_at", BigInteger, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    PrimaryKeyConstraint("customer_id", "sequence"),
+)
+
+ledger_postings = Table(
+    "ledger_postings",
+    metadata,
+    Column("customer_id", ID, nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("account", String(200), nullable=False),
+    Column("asset", String(140), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    PrimaryKeyConstraint("customer_id", "sequence", "position"),
+)
+
+balances = Table(
+    "balances",
+    metadata,
+    Column("customer_id", ID, nullable=False),
+    Column("account", String(200), nullable=False),
+    Column("asset", String(140), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    PrimaryKeyConstraint("customer_id", "account", "asset"),
+)
+
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("customer_id", ID, nullable=False),
+    Column("outcome_id", ID, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("outcome_type", ID, nullable=False),
+    Column("state", String(10), nullable=False),  # PENDING, SETTLED, RELEASED, REVERSED
+    Column("recorded_state", String(10), nullable=False),  # PENDING or SETTLED
+    Column("occurred_at", BigInteger, nullable=False),
+    Column("settles_at", BigInteger, nullable=True),
+    Column("bucket_id", ID, nullable=True),
+    Column("unit_price_nanos", BigInteger, nullable=False),
+    Column("charged_nanos", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("rate_card_version", BigInteger, nullable=False),
+    Column("attributes", Text, nullable=False, server_default="{}"),
+    Column("record_sequence", BigInteger, nullable=False),
+    Column("settle_sequence", BigInteger, nullable=True),
+    Column("end_sequence", BigInteger, nullable=True),
+    Column("end_fingerprint", String(64), nullable=True),
+    Column("end_units_returned", BigInteger, nullable=True),
+    Column("end_refunded_nanos", BigInteger, nullable=True),
+    PrimaryKeyConstraint("customer_id", "outcome_id"),
+    Index(
+        "ix_outcomes_pending_settles_at",
+        "settles_at",
+        sqlite_where=text("state = 'PENDING'"),
+        postgresql_where=text("state = 'PENDING'"),
+    ),
+)
+
+consumptions = Table(
+    "consumptions",
+    metadata,
+    Column("customer_id", ID, nullable=False),
+    Column("request_id", ID, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("result", Text, nullable=False),  # JSON of the original answer
+    PrimaryKeyConstraint("customer_id", "request_id"),
+)
+
+APPEND_ONLY_TABLES = ("ledger_entries", "ledger_postings")

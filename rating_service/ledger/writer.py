@@ -1,0 +1,114 @@
+"""Group commit: one writer drains a queue and commits many calls in one transaction.
+
+Each job runs inside its own savepoint, so a job that fails (a domain error, a
+bug) leaves no trace and never fails its neighbours; every caller is answered
+only after the shared COMMIT has returned, so an acknowledged write is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from rating_service.domain.errors import DomainError
+
+T = TypeVar("T")
+Job = Callable[[AsyncConnection], Awaitable[T]]
+
+log = logging.getLogger(__name__)
+
+
+class StoreUnavailable(Exception):
+    """The database could not commit; nothing of the call was written, a retry is safe."""
+
+
+class StoreOverloaded(Exception):
+    """The write queue is full; the caller should back off and retry."""
+
+
+@dataclass
+class _Pending(Generic[T]):
+    job: Job[T]
+    future: asyncio.Future[T] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class GroupCommitWriter:
+    def __init__(
+        self, engine: AsyncEngine, *, max_batch: int = 256, max_queue: int = 20_000
+    ) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Pending[Any]] = asyncio.Queue(maxsize=max_queue)
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.jobs = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="ledger-writer")
+
+    async def stop(self) -> None:
+        """Finish what is queued, then stop."""
+        if self._task is None:
+            return
+        await self._queue.join()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def submit(self, job: Job[T]) -> T:
+        pending: _Pending[T] = _Pending(job)
+        try:
+            self._queue.put_nowait(pending)
+        except asyncio.QueueFull:
+            raise StoreOverloaded("the ledger writer's queue is full") from None
+        return await asyncio.shield(pending.future)
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _commit(self, batch: list[_Pending[Any]]) -> None:
+        outcomes: list[tuple[_Pending[Any], Any, BaseException | None]] = []
+        try:
+            async with self._engine.connect() as conn, conn.begin():
+                for pending in batch:
+                    try:
+                        async with conn.begin_nested():
+                            outcomes.append((pending, await pending.job(conn), None))
+                    except DomainError as error:
+                        outcomes.append((pending, None, error))
+                    except Exception as error:  # a bug must not fail the neighbours
+                        log.exception("ledger job failed; rolled back to its savepoint")
+                        outcomes.append((pending, None, error))
+        except Exception as error:
+            log.exception("ledger commit failed; %d calls answered UNAVAILABLE", len(batch))
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(StoreUnavailable(str(error)))
+            return
+        self.batches += 1
+        self.jobs += len(batch)
+        for pending, result, failure in outcomes:
+            if pending.future.done():
+                continue
+            if failure is None:
+                pending.future.set_result(result)
+            else:
+                pending.future.set_exception(failure)
