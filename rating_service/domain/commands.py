@@ -281,3 +281,35 @@ class PutRateCard:
                     )
                 )
         raise_if_any(*violations)
+
+
+@dataclass(frozen=True)
+class QuoteCost:
+    customer_id: str
+    outcome_type: str
+    quantity: int
+    at: datetime | None
+
+    def validate(self) -> None:
+        raise_if_any(
+            identifier_violation("customer_id", self.customer_id),
+            identifier_violation("outcome_type", self.outcome_type),
+            _quantity_violation("quantity", self.quantity, minimum=0),
+        )
+
+
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
+
+
+def page_size_of(requested: int) -> int:
+    """The page size to serve: 0 means the default; beyond 1,000 is refused."""
+    if requested == 0:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= requested <= MAX_PAGE_SIZE:
+        raise InvalidArgument.field("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")
+    return requested
+
+
+def require_customer_id(customer_id: str) -> None:
+    raise_if_any(identifier_violation("customer_id", customer_id))

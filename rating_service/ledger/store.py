@@ -18,7 +18,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rating_service.domain import postings as entries
-from rating_service.domain.buckets import Bucket, Draw, burn_down_key, drawable, plan_consumption
+from rating_service.domain.buckets import Draw, burn_down_key, plan_consumption
 from rating_service.domain.commands import (
     DEFAULT_BUCKET_VALIDITY,
     ConfirmOutcome,
@@ -46,6 +46,7 @@ from rating_service.domain.results import (
     Consumed,
     Customer,
     CustomerPut,
+    Entry,
     OutcomeConfirmed,
     OutcomeRecorded,
     OutcomeUndone,
@@ -54,6 +55,7 @@ from rating_service.domain.results import (
 from rating_service.ledger.append import append
 from rating_service.ledger.codec import from_micros, to_micros
 from rating_service.ledger.engine import Engines
+from rating_service.ledger.history import load_entries
 from rating_service.ledger.reads import (
     CustomerHead,
     encode_prices,
@@ -645,9 +647,10 @@ class LedgerStore:
             ledger_sequence=head.head_sequence,
         )
 
-    async def require_customer(self, customer_id: str) -> None:
+    async def list_entries(self, customer_id: str, *, after: int, limit: int) -> list[Entry]:
         async with self._engines.reader.connect() as conn:
             await load_customer(conn, customer_id)
+            return await load_entries(conn, customer_id, after=after, limit=limit)
 
 
 def _first_currency(amounts: dict[tuple[str, str], int]) -> str | None:
@@ -703,6 +706,3 @@ def _consumed_from_json(text: str, sequence: int) -> Consumed:
         ledger_sequence=sequence,
         replayed=True,
     )
-
-
-__all__ = ["Bucket", "LedgerStore", "drawable"]

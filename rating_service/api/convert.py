@@ -1,0 +1,346 @@
+"""Proto <-> domain: the servicer's only vocabulary. Bad input becomes InvalidArgument."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf import duration_pb2, timestamp_pb2
+from google.type import money_pb2
+from rating_client.v1 import rating_pb2 as pb
+
+from rating_service.domain import buckets as dbuckets
+from rating_service.domain import results
+from rating_service.domain.commands import (
+    ConfirmOutcome,
+    ConsumeBucket,
+    CreateBucket,
+    OutcomeState,
+    PutCustomer,
+    PutRateCard,
+    RecordOutcome,
+    ReverseOutcome,
+)
+from rating_service.domain.errors import InvalidArgument
+from rating_service.domain.money import NANOS_PER_UNIT, Money, format_nanos
+from rating_service.domain.postings import EntryKind
+from rating_service.domain.ratecard import DEFAULT_SETTLEMENT_WINDOW, Price, RateCardVersion
+from rating_service.domain.rating import Quote
+
+# ---- scalars -----------------------------------------------------------------------
+
+
+def money_in(message: money_pb2.Money, field: str) -> Money:
+    units, nanos = message.units, message.nanos
+    if not -NANOS_PER_UNIT < nanos < NANOS_PER_UNIT:
+        raise InvalidArgument.field(f"{field}.nanos", "must be between -999999999 and 999999999")
+    if (units > 0 and nanos < 0) or (units < 0 and nanos > 0):
+        raise InvalidArgument.field(field, "units and nanos must have the same sign")
+    return Money(message.currency_code, units * NANOS_PER_UNIT + nanos)
+
+
+def money_out(money: Money) -> money_pb2.Money:
+    units, nanos = divmod(abs(money.nanos), NANOS_PER_UNIT)
+    sign = -1 if money.nanos < 0 else 1
+    return money_pb2.Money(currency_code=money.currency, units=sign * units, nanos=sign * nanos)
+
+
+def time_in(owner: object, name: str, field: str | None = None) -> datetime | None:
+    """The timestamp field ``name`` of ``owner``, or None when absent."""
+    if not owner.HasField(name):  # type: ignore[attr-defined]
+        return None
+    stamp: timestamp_pb2.Timestamp = getattr(owner, name)
+    if not 0 <= stamp.nanos < NANOS_PER_UNIT or not -62135596800 <= stamp.seconds <= 253402300799:
+        raise InvalidArgument.field(field or name, "is not a valid timestamp")
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def time_out(at: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(at)
+    return stamp
+
+
+def duration_in(message: duration_pb2.Duration, field: str) -> timedelta:
+    if (message.seconds > 0 and message.nanos < 0) or (message.seconds < 0 and message.nanos > 0):
+        raise InvalidArgument.field(field, "seconds and nanos must have the same sign")
+    return message.ToTimedelta()
+
+
+def duration_out(delta: timedelta) -> duration_pb2.Duration:
+    duration = duration_pb2.Duration()
+    duration.FromTimedelta(delta)
+    return duration
+
+
+_STATES_IN = {
+    pb.OUTCOME_STATE_UNSPECIFIED: OutcomeState.CONFIRMED,
+    pb.OUTCOME_STATE_CONFIRMED: OutcomeState.CONFIRMED,
+    pb.OUTCOME_STATE_PENDING: OutcomeState.PENDING,
+}
+_STATES_OUT = {
+    OutcomeState.PENDING: pb.OUTCOME_STATE_PENDING,
+    OutcomeState.SETTLED: pb.OUTCOME_STATE_SETTLED,
+    OutcomeState.CONFIRMED: pb.OUTCOME_STATE_SETTLED,
+    OutcomeState.RELEASED: pb.OUTCOME_STATE_RELEASED,
+    OutcomeState.REVERSED: pb.OUTCOME_STATE_REVERSED,
+}
+_SOURCES_IN = {
+    pb.BUCKET_SOURCE_UNSPECIFIED: dbuckets.BucketSource.PURCHASE,
+    pb.BUCKET_SOURCE_PURCHASE: dbuckets.BucketSource.PURCHASE,
+    pb.BUCKET_SOURCE_REALLOCATION: dbuckets.BucketSource.REALLOCATION,
+    pb.BUCKET_SOURCE_PROMOTIONAL: dbuckets.BucketSource.PROMOTIONAL,
+}
+_SOURCES_OUT = {source: number for number, source in _SOURCES_IN.items() if number}
+_STATUSES_OUT = {
+    dbuckets.BucketStatus.ACTIVE: pb.BUCKET_STATUS_ACTIVE,
+    dbuckets.BucketStatus.SCHEDULED: pb.BUCKET_STATUS_SCHEDULED,
+    dbuckets.BucketStatus.EXPIRED: pb.BUCKET_STATUS_EXPIRED,
+    dbuckets.BucketStatus.EXHAUSTED: pb.BUCKET_STATUS_EXHAUSTED,
+}
+_KINDS_OUT = {
+    kind: pb.LedgerEntryKind.Value(f"LEDGER_ENTRY_KIND_{kind.value}") for kind in EntryKind
+}
+
+
+# ---- requests ----------------------------------------------------------------------
+
+
+def record_outcome_in(request: pb.RecordOutcomeRequest, prefix: str = "") -> RecordOutcome:
+    state = _STATES_IN.get(request.state)
+    if state is None:
+        raise InvalidArgument.field(
+            f"{prefix}state", "must be OUTCOME_STATE_CONFIRMED or OUTCOME_STATE_PENDING"
+        )
+    return RecordOutcome(
+        customer_id=request.customer_id,
+        outcome_id=request.outcome_id,
+        outcome_type=request.outcome_type,
+        occurred_at=time_in(request, "occurred_at", f"{prefix}occurred_at"),
+        state=state,
+        attributes=dict(request.attributes),
+    )
+
+
+def confirm_outcome_in(request: pb.ConfirmOutcomeRequest) -> ConfirmOutcome:
+    return ConfirmOutcome(customer_id=request.customer_id, outcome_id=request.outcome_id)
+
+
+def reverse_outcome_in(request: pb.ReverseOutcomeRequest) -> ReverseOutcome:
+    return ReverseOutcome(
+        customer_id=request.customer_id, outcome_id=request.outcome_id, reason=request.reason
+    )
+
+
+def consume_bucket_in(request: pb.ConsumeBucketRequest) -> ConsumeBucket:
+    return ConsumeBucket(
+        customer_id=request.customer_id,
+        request_id=request.request_id,
+        outcome_type=request.outcome_type,
+        quantity=request.quantity,
+        bucket_id=request.bucket_id,
+        reason=request.reason,
+    )
+
+
+def create_bucket_in(request: pb.CreateBucketRequest) -> CreateBucket:
+    source = _SOURCES_IN.get(request.source)
+    if source is None:
+        raise InvalidArgument.field("source", "is not a known BucketSource")
+    size = request.WhichOneof("size")
+    return CreateBucket(
+        customer_id=request.customer_id,
+        bucket_id=request.bucket_id,
+        outcome_type=request.outcome_type,
+        quantity=request.quantity if size == "quantity" else None,
+        funding=money_in(request.funding, "funding") if size == "funding" else None,
+        valid_from=time_in(request, "valid_from"),
+        valid_until=time_in(request, "valid_until"),
+        unit_price=money_in(request.unit_price, "unit_price")
+        if request.HasField("unit_price")
+        else None,
+        source=source,
+        priority=request.priority,
+    )
+
+
+def put_customer_in(request: pb.PutCustomerRequest) -> PutCustomer:
+    return PutCustomer(
+        customer_id=request.customer_id,
+        stripe_customer_id=request.stripe_customer_id,
+        rate_card_id=request.rate_card_id,
+    )
+
+
+def put_rate_card_in(request: pb.PutRateCardRequest) -> PutRateCard:
+    prices = []
+    for i, price in enumerate(request.prices):
+        field = f"prices[{i}]"
+        if not price.HasField("unit_price"):
+            raise InvalidArgument.field(f"{field}.unit_price", "is required")
+        unit_price = money_in(price.unit_price, f"{field}.unit_price")
+        if not unit_price.currency:  # the rate card's currency applies
+            unit_price = Money(request.currency_code, unit_price.nanos)
+        window = (
+            duration_in(price.settlement_window, f"{field}.settlement_window")
+            if price.HasField("settlement_window")
+            else DEFAULT_SETTLEMENT_WINDOW
+        )
+        prices.append(Price(price.outcome_type, unit_price, window))
+    return PutRateCard(
+        rate_card_id=request.rate_card_id,
+        effective_from=time_in(request, "effective_from"),
+        currency=request.currency_code,
+        prices=tuple(prices),
+    )
+
+
+# ---- responses ---------------------------------------------------------------------
+
+
+def outcome_recorded_out(result: results.OutcomeRecorded) -> pb.RecordOutcomeResponse:
+    response = pb.RecordOutcomeResponse(
+        ledger_sequence=result.ledger_sequence,
+        unit_price=money_out(result.unit_price),
+        units_from_buckets=1 if result.bucket_id else 0,
+        charged=money_out(result.charged),
+        rate_card_version=time_out(result.rate_card_version),
+        state=_STATES_OUT[result.state],
+        replayed=result.replayed,
+        bucket_id=result.bucket_id or "",
+    )
+    if result.settles_at is not None:
+        response.settles_at.CopyFrom(time_out(result.settles_at))
+    return response
+
+
+def outcome_confirmed_out(result: results.OutcomeConfirmed) -> pb.ConfirmOutcomeResponse:
+    return pb.ConfirmOutcomeResponse(
+        ledger_sequence=result.ledger_sequence,
+        state=pb.OUTCOME_STATE_SETTLED,
+        replayed=result.replayed,
+    )
+
+
+def outcome_undone_out(result: results.OutcomeUndone) -> pb.ReverseOutcomeResponse:
+    return pb.ReverseOutcomeResponse(
+        ledger_sequence=result.ledger_sequence,
+        state=_STATES_OUT[result.state],
+        units_returned=result.units_returned,
+        refunded=money_out(result.refunded),
+        replayed=result.replayed,
+    )
+
+
+def quote_out(quote: Quote) -> pb.QuoteCostResponse:
+    return pb.QuoteCostResponse(
+        unit_price=money_out(quote.unit_price),
+        units_covered=quote.units_covered,
+        units_billable=quote.units_billable,
+        total=money_out(quote.total),
+        rate_card_version=time_out(quote.rate_card_version),
+        lines=[
+            pb.BucketLine(bucket_id=d.bucket_id, units=d.units, remaining=d.remaining)
+            for d in quote.lines
+        ],
+    )
+
+
+def consumed_out(result: results.Consumed) -> pb.ConsumeBucketResponse:
+    return pb.ConsumeBucketResponse(
+        consumed=result.consumed,
+        lines=[
+            pb.BucketLine(bucket_id=d.bucket_id, units=d.units, remaining=d.remaining)
+            for d in result.lines
+        ],
+        remaining_total=result.remaining_total,
+        ledger_sequence=result.ledger_sequence,
+        replayed=result.replayed,
+    )
+
+
+def bucket_out(
+    bucket: dbuckets.Bucket, now: datetime, *, replayed: bool = False, sequence: int = 0
+) -> pb.Bucket:
+    return pb.Bucket(
+        bucket_id=bucket.bucket_id,
+        outcome_type=bucket.outcome_type,
+        quantity=bucket.quantity,
+        remaining=bucket.remaining,
+        held=bucket.held,
+        valid_from=time_out(bucket.valid_from),
+        valid_until=time_out(bucket.valid_until),
+        unit_price=money_out(bucket.unit_price),
+        source=_SOURCES_OUT[bucket.source],
+        status=_STATUSES_OUT[bucket.status(now)],
+        priority=bucket.priority,
+        replayed=replayed,
+        ledger_sequence=sequence or bucket.created_sequence,
+    )
+
+
+def balance_out(balance: results.Balance, now: datetime) -> pb.GetBalanceResponse:
+    return pb.GetBalanceResponse(
+        buckets=[bucket_out(b, now) for b in balance.buckets],
+        period_start=time_out(balance.period_start),
+        period_outcomes=balance.period_outcomes,
+        period_charged=money_out(balance.period_charged),
+        pending_outcomes=balance.pending_outcomes,
+        pending_charge=money_out(balance.pending_charge),
+        ledger_sequence=balance.ledger_sequence,
+    )
+
+
+def customer_out(put: results.CustomerPut) -> pb.PutCustomerResponse:
+    c = put.customer
+    return pb.PutCustomerResponse(
+        customer=pb.Customer(
+            customer_id=c.customer_id,
+            stripe_customer_id=c.stripe_customer_id,
+            rate_card_id=c.rate_card_id,
+            create_time=time_out(c.created_at),
+            update_time=time_out(c.updated_at),
+        ),
+        replayed=put.replayed,
+    )
+
+
+def rate_card_out(version: RateCardVersion) -> pb.RateCardVersion:
+    return pb.RateCardVersion(
+        rate_card_id=version.rate_card_id,
+        effective_from=time_out(version.effective_from),
+        currency_code=version.currency,
+        prices=[
+            pb.Price(
+                outcome_type=p.outcome_type,
+                unit_price=money_out(p.unit_price),
+                settlement_window=duration_out(p.settlement_window),
+            )
+            for p in sorted(version.prices.values(), key=lambda p: p.outcome_type)
+        ],
+    )
+
+
+def entry_out(entry: results.Entry) -> pb.LedgerEntry:
+    return pb.LedgerEntry(
+        sequence=entry.sequence,
+        transaction_id=entry.transaction_id,
+        kind=_KINDS_OUT[entry.kind],
+        customer_id=entry.customer_id,
+        outcome_id=entry.outcome_id,
+        request_id=entry.request_id,
+        bucket_id=entry.bucket_id,
+        units=entry.units,
+        amount=money_out(entry.amount),
+        occurred_at=time_out(entry.occurred_at),
+        recorded_at=time_out(entry.recorded_at),
+        postings=[
+            pb.Posting(
+                account=p.account,
+                asset=p.asset,
+                amount=str(p.amount) if p.asset.startswith("unit:") else format_nanos(p.amount),
+            )
+            for p in entry.postings
+        ],
+        outcome_type=entry.outcome_type,
+        hash=entry.hash,
+    )

@@ -1,0 +1,72 @@
+"""One table from domain errors to gRPC codes, and the rich status every error carries.
+
+Every error has exactly one ``google.rpc.ErrorInfo`` (domain ``rating.v1``) with
+a reason from api.md; INVALID_ARGUMENT adds a ``google.rpc.BadRequest`` naming
+each bad field. Unexpected failures answer INTERNAL with no stack trace.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+from rating_service.domain import errors
+from rating_service.ledger.writer import StoreOverloaded, StoreUnavailable
+
+DOMAIN = "rating.v1"
+
+CODES: dict[type[Exception], grpc.StatusCode] = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.CustomerNotFound: grpc.StatusCode.NOT_FOUND,
+    errors.NoPrice: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.BucketNotFound: grpc.StatusCode.NOT_FOUND,
+    errors.InsufficientUnits: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.BucketNotActive: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.IdempotencyKeyReused: grpc.StatusCode.ALREADY_EXISTS,
+    errors.OutcomeNotFound: grpc.StatusCode.NOT_FOUND,
+    errors.OutcomeReversed: grpc.StatusCode.FAILED_PRECONDITION,
+    StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
+    StoreOverloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
+_REASONS: dict[type[Exception], str] = {
+    StoreUnavailable: "STORE_UNAVAILABLE",
+    StoreOverloaded: "OVERLOADED",
+}
+
+
+def _pack(message: object) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)  # type: ignore[arg-type]
+    return packed
+
+
+def to_status(error: Exception) -> status_pb2.Status:
+    """The ``google.rpc.Status`` of an error; unknown errors become a bare INTERNAL."""
+    code = CODES.get(type(error), grpc.StatusCode.INTERNAL)
+    if isinstance(error, errors.DomainError):
+        reason, message, metadata = error.reason, error.message, error.metadata
+    elif code is grpc.StatusCode.INTERNAL:
+        reason, message, metadata = "INTERNAL", "internal error; the call wrote nothing", {}
+    else:
+        reason, message, metadata = _REASONS[type(error)], str(error), {}
+    details = [_pack(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata))]
+    if isinstance(error, errors.InvalidArgument):
+        details.append(
+            _pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=v.field, description=v.description
+                        )
+                        for v in error.violations
+                    ]
+                )
+            )
+        )
+    return status_pb2.Status(code=code.value[0], message=message, details=details)
+
+
+def is_expected(error: Exception) -> bool:
+    return type(error) in CODES

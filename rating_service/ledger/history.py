@@ -1,0 +1,62 @@
+"""Reading a customer's chain in sequence order, page by page (an index range scan)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from rating_service.domain.money import Money
+from rating_service.domain.postings import EntryKind, Posting
+from rating_service.domain.results import Entry
+from rating_service.ledger.codec import from_micros
+from rating_service.ledger.schema import ledger_entries, ledger_postings
+
+
+async def load_entries(
+    conn: AsyncConnection, customer_id: str, *, after: int, limit: int
+) -> list[Entry]:
+    """Up to ``limit`` entries with ``sequence > after``, each with its postings."""
+    rows = (
+        await conn.execute(
+            select(ledger_entries)
+            .where(ledger_entries.c.customer_id == customer_id, ledger_entries.c.sequence > after)
+            .order_by(ledger_entries.c.sequence)
+            .limit(limit)
+        )
+    ).all()
+    if not rows:
+        return []
+    postings: dict[int, list[Posting]] = defaultdict(list)
+    posting_rows = await conn.execute(
+        select(ledger_postings)
+        .where(
+            ledger_postings.c.customer_id == customer_id,
+            ledger_postings.c.sequence > after,
+            ledger_postings.c.sequence <= rows[-1].sequence,
+        )
+        .order_by(ledger_postings.c.sequence, ledger_postings.c.position)
+    )
+    for p in posting_rows:
+        postings[p.sequence].append(Posting(p.account, p.asset, p.amount))
+    return [
+        Entry(
+            customer_id=r.customer_id,
+            sequence=r.sequence,
+            transaction_id=r.transaction_id,
+            kind=EntryKind(r.kind),
+            outcome_type=r.outcome_type,
+            outcome_id=r.outcome_id,
+            request_id=r.request_id,
+            bucket_id=r.bucket_id,
+            units=r.units,
+            amount=Money(r.currency, r.amount_nanos),
+            occurred_at=from_micros(r.occurred_at),
+            recorded_at=from_micros(r.recorded_at),
+            postings=tuple(postings[r.sequence]),
+            prev_hash=r.prev_hash,
+            hash=r.hash,
+        )
+        for r in rows
+    ]
