@@ -48,7 +48,9 @@ def main() -> int:
             text = text.replace("import rating.v1.rating_pb2", "import rating_client.v1.rating_pb2")
             text = text.replace("rating.v1.rating_pb2.", "rating_client.v1.rating_pb2.")
             (OUT / name).write_text(text)
-    (OUT / "__init__.py").write_text('"""Generated from protos/rating/v1/rating.proto by scripts/gen_protos.py."""\n')
+    (OUT / "__init__.py").write_text(
+        '"""Generated from protos/rating/v1/rating.proto by scripts/gen_protos.py."""\n'
+    )
     shutil.rmtree(OUT / "__pycache__", ignore_errors=True)
     print(f"generated {', '.join(GENERATED)} in {OUT.relative_to(ROOT)}")
     return 0

@@ -101,7 +101,9 @@ def _move(asset: str, source: str, target: str, amount: int) -> list[Posting]:
 def _bucket_move(
     asset: str, bucket_id: str, source: str, target: str, amount: int
 ) -> list[Posting]:
-    return _bucket_move(asset, bucket_id, source, target, amount)
+    return _move(
+        asset, bucket_account(bucket_id, source), bucket_account(bucket_id, target), amount
+    )
 
 
 def _seal(

@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("created_sequence", sa.BigInteger(), nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
         sa.Column("stripe_credit_grant_id", sa.String(length=255), nullable=True),
+        sa.Column("expired_sequence", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("customer_id", "bucket_id"),
     )
     with op.batch_alter_table("buckets", schema=None) as batch_op:
@@ -47,6 +48,13 @@ def upgrade() -> None:
             "ix_buckets_customer_type_until",
             ["customer_id", "outcome_type", "valid_until"],
             unique=False,
+        )
+        batch_op.create_index(
+            "ix_buckets_unexpired_until",
+            ["valid_until"],
+            unique=False,
+            sqlite_where=sa.text("expired_sequence IS NULL"),
+            postgresql_where=sa.text("expired_sequence IS NULL"),
         )
 
     op.create_table(
@@ -160,6 +168,7 @@ def downgrade() -> None:
     op.drop_table("customers")
     op.drop_table("consumptions")
     with op.batch_alter_table("buckets", schema=None) as batch_op:
+        batch_op.drop_index("ix_buckets_unexpired_until")
         batch_op.drop_index("ix_buckets_customer_type_until")
 
     op.drop_table("buckets")

@@ -1,0 +1,1 @@
+"""The gRPC shell: servicer, proto <-> domain conversion, error mapping, server."""

@@ -1,0 +1,59 @@
+"""The gRPC server: RatingService, the standard health service and server reflection."""
+
+from __future__ import annotations
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+from rating_client.v1 import rating_pb2, rating_pb2_grpc
+
+from rating_service.api.servicer import Clock, RatingServicer, utc_now
+from rating_service.ledger.store import LedgerStore
+
+SERVICE_NAME = rating_pb2.DESCRIPTOR.services_by_name["RatingService"].full_name
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+class ListenError(RuntimeError):
+    """The server could not bind its address (most often: another process has it)."""
+
+
+async def create_server(
+    store: LedgerStore,
+    listen: str,
+    *,
+    max_concurrent_rpcs: int = 2000,
+    reuse_port: bool = False,
+    clock: Clock = utc_now,
+) -> tuple[grpc.aio.Server, int, HealthServicer]:
+    """Build and bind (not start) the server; port 0 in ``listen`` picks a free port."""
+    server = grpc.aio.server(
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
+        options=[
+            # gRPC shares ports by default: a second server would start silently.
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
+    )
+    rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(store, clock), server)
+    health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        (
+            SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    try:
+        port = server.add_insecure_port(listen)
+    except RuntimeError as error:
+        raise ListenError(f"cannot listen on {listen}: {error}") from None
+    if port == 0:
+        raise ListenError(f"cannot listen on {listen}: the address is in use or invalid")
+    await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    await health.set("", health_pb2.HealthCheckResponse.SERVING)
+    return server, port, health

@@ -1,0 +1,215 @@
+"""The RatingService servicer: it only translates (proto in, store call, proto out)."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import grpc
+from grpc_status import rpc_status
+from rating_client.v1 import rating_pb2 as pb
+from rating_client.v1 import rating_pb2_grpc
+
+from rating_service.api import convert
+from rating_service.api.errors import is_expected, to_status
+from rating_service.domain.commands import (
+    QuoteCost,
+    page_size_of,
+    require_customer_id,
+)
+from rating_service.domain.errors import DomainError, InvalidArgument
+from rating_service.ledger.store import LedgerStore
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+MAX_BATCH = 1000
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _page_token_out(sequence: int) -> str:
+    return base64.urlsafe_b64encode(f"after:{sequence}".encode()).decode()
+
+
+def _page_token_in(token: str) -> int:
+    if not token:
+        return 0
+    try:
+        prefix, _, sequence = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if prefix != "after" or not sequence.isdigit():
+            raise ValueError(token)
+        return int(sequence)
+    except ValueError:
+        raise InvalidArgument.field(
+            "page_token", "is not a token returned by ListLedgerEntries"
+        ) from None
+
+
+class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
+    def __init__(self, store: LedgerStore, clock: Clock = utc_now) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def _answer(self, context: grpc.aio.ServicerContext, call: Awaitable[T]) -> T:
+        """Run ``call``; any failure aborts the RPC with its rich status."""
+        try:
+            return await call
+        except Exception as error:
+            if not is_expected(error):
+                log.exception("unexpected failure in an RPC")
+            await context.abort_with_status(rpc_status.to_status(to_status(error)))
+            raise  # abort_with_status raises; this satisfies the type checker
+
+    async def RecordOutcome(
+        self, request: pb.RecordOutcomeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RecordOutcomeResponse:
+        async def call() -> pb.RecordOutcomeResponse:
+            cmd = convert.record_outcome_in(request)
+            return convert.outcome_recorded_out(
+                await self._store.record_outcome(cmd, self._clock())
+            )
+
+        return await self._answer(context, call())
+
+    async def RecordOutcomes(
+        self, request: pb.RecordOutcomesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RecordOutcomesResponse:
+        async def call() -> pb.RecordOutcomesResponse:
+            count = len(request.requests)
+            if not 1 <= count <= MAX_BATCH:
+                raise InvalidArgument.field(
+                    "requests", f"must hold 1 to {MAX_BATCH} items, got {count}"
+                )
+            results: list[pb.RecordOutcomeResult | None] = [None] * count
+            commands = []
+            positions = []
+            for i, item in enumerate(request.requests):
+                try:
+                    commands.append(convert.record_outcome_in(item, prefix=f"requests[{i}]."))
+                    positions.append(i)
+                except DomainError as error:
+                    results[i] = pb.RecordOutcomeResult(error=to_status(error))
+            answers = await self._store.record_outcomes(commands, self._clock())
+            for i, answer in zip(positions, answers, strict=True):
+                results[i] = (
+                    pb.RecordOutcomeResult(error=to_status(answer))
+                    if isinstance(answer, Exception)
+                    else pb.RecordOutcomeResult(response=convert.outcome_recorded_out(answer))
+                )
+            return pb.RecordOutcomesResponse(results=[r for r in results if r is not None])
+
+        return await self._answer(context, call())
+
+    async def ConfirmOutcome(
+        self, request: pb.ConfirmOutcomeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ConfirmOutcomeResponse:
+        async def call() -> pb.ConfirmOutcomeResponse:
+            cmd = convert.confirm_outcome_in(request)
+            return convert.outcome_confirmed_out(
+                await self._store.confirm_outcome(cmd, self._clock())
+            )
+
+        return await self._answer(context, call())
+
+    async def ReverseOutcome(
+        self, request: pb.ReverseOutcomeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReverseOutcomeResponse:
+        async def call() -> pb.ReverseOutcomeResponse:
+            cmd = convert.reverse_outcome_in(request)
+            return convert.outcome_undone_out(await self._store.reverse_outcome(cmd, self._clock()))
+
+        return await self._answer(context, call())
+
+    async def QuoteCost(
+        self, request: pb.QuoteCostRequest, context: grpc.aio.ServicerContext
+    ) -> pb.QuoteCostResponse:
+        async def call() -> pb.QuoteCostResponse:
+            cmd = QuoteCost(
+                customer_id=request.customer_id,
+                outcome_type=request.outcome_type,
+                quantity=request.quantity,
+                at=convert.time_in(request, "at"),
+            )
+            cmd.validate()
+            quote = await self._store.quote_cost(
+                cmd.customer_id, cmd.outcome_type, cmd.quantity, cmd.at or self._clock()
+            )
+            return convert.quote_out(quote)
+
+        return await self._answer(context, call())
+
+    async def ConsumeBucket(
+        self, request: pb.ConsumeBucketRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ConsumeBucketResponse:
+        async def call() -> pb.ConsumeBucketResponse:
+            cmd = convert.consume_bucket_in(request)
+            return convert.consumed_out(await self._store.consume_bucket(cmd, self._clock()))
+
+        return await self._answer(context, call())
+
+    async def CreateBucket(
+        self, request: pb.CreateBucketRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Bucket:
+        async def call() -> pb.Bucket:
+            cmd = convert.create_bucket_in(request)
+            now = self._clock()
+            created = await self._store.create_bucket(cmd, now)
+            return convert.bucket_out(
+                created.bucket, now, replayed=created.replayed, sequence=created.ledger_sequence
+            )
+
+        return await self._answer(context, call())
+
+    async def GetBalance(
+        self, request: pb.GetBalanceRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetBalanceResponse:
+        async def call() -> pb.GetBalanceResponse:
+            require_customer_id(request.customer_id)
+            now = self._clock()
+            return convert.balance_out(await self._store.get_balance(request.customer_id, now), now)
+
+        return await self._answer(context, call())
+
+    async def ListLedgerEntries(
+        self, request: pb.ListLedgerEntriesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListLedgerEntriesResponse:
+        async def call() -> pb.ListLedgerEntriesResponse:
+            require_customer_id(request.customer_id)
+            size = page_size_of(request.page_size)
+            after = _page_token_in(request.page_token)
+            found = await self._store.list_entries(request.customer_id, after=after, limit=size + 1)
+            page = found[:size]
+            token = _page_token_out(page[-1].sequence) if len(found) > size else ""
+            return pb.ListLedgerEntriesResponse(
+                entries=[convert.entry_out(e) for e in page], next_page_token=token
+            )
+
+        return await self._answer(context, call())
+
+    async def PutCustomer(
+        self, request: pb.PutCustomerRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PutCustomerResponse:
+        async def call() -> pb.PutCustomerResponse:
+            cmd = convert.put_customer_in(request)
+            return convert.customer_out(await self._store.put_customer(cmd, self._clock()))
+
+        return await self._answer(context, call())
+
+    async def PutRateCard(
+        self, request: pb.PutRateCardRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PutRateCardResponse:
+        async def call() -> pb.PutRateCardResponse:
+            cmd = convert.put_rate_card_in(request)
+            put = await self._store.put_rate_card(cmd, self._clock())
+            return pb.PutRateCardResponse(
+                version=convert.rate_card_out(put.version), replayed=put.replayed
+            )
+
+        return await self._answer(context, call())

@@ -1,0 +1,112 @@
+"""Composition root: wires the store, the sweeps and the server, and runs them until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1._async import HealthServicer
+
+from rating_service.api.server import create_server
+from rating_service.api.servicer import Clock, utc_now
+from rating_service.config import Settings
+from rating_service.ledger.engine import create_engines
+from rating_service.ledger.migrate import upgrade
+from rating_service.ledger.store import LedgerStore
+
+log = logging.getLogger("rating_service")
+
+
+@dataclass
+class Service:
+    """A running service: what tests and ``serve`` start and stop."""
+
+    store: LedgerStore
+    server: grpc.aio.Server
+    health: HealthServicer
+    port: int
+    sweeper: asyncio.Task[None]
+
+    async def stop(self, grace: float) -> None:
+        """Stop accepting calls, let those in flight finish, then close the ledger."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        self.sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.sweeper
+        await self.store.close()
+
+
+async def _sweep(store: LedgerStore, interval: float, clock: Clock) -> None:
+    """Time-driven transitions: pending outcomes settle, buckets expire."""
+    steps: tuple[Callable[[], Awaitable[int]], ...] = (
+        lambda: store.settle_due(clock()),
+        lambda: store.expire_buckets(clock()),
+    )
+    while True:
+        for step in steps:
+            try:
+                while await step() > 0:
+                    pass  # a full batch: there may be more due
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sweep failed; retrying at the next interval")
+        await asyncio.sleep(interval)
+
+
+async def start(settings: Settings, clock: Clock = utc_now) -> Service:
+    await upgrade(settings.database_url)
+    store = LedgerStore(create_engines(settings.database_url))
+    store.start()
+    try:
+        server, port, health = await create_server(
+            store,
+            settings.listen,
+            max_concurrent_rpcs=settings.max_concurrent_rpcs,
+            reuse_port=settings.reuse_port,
+            clock=clock,
+        )
+        await server.start()
+    except BaseException:
+        await store.close()
+        raise
+    sweeper = asyncio.create_task(_sweep(store, settings.sweep_interval, clock), name="sweeper")
+    return Service(store, server, health, port, sweeper)
+
+
+async def serve(settings: Settings) -> int:
+    """Run until SIGTERM or SIGINT, then shut down gracefully and return 0."""
+    if settings.metrics_listen:
+        from rating_service.metrics import start_metrics_server
+
+        start_metrics_server(settings.metrics_listen)
+    service = await start(settings)
+    host = settings.listen.rsplit(":", 1)[0]
+    log.info(
+        "rating-service listening on %s:%d (%s)", host, service.port, _redact(settings.database_url)
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    log.info("shutting down: finishing calls in flight (up to %.0f s)", settings.shutdown_grace)
+    await service.stop(settings.shutdown_grace)
+    log.info("stopped")
+    return 0
+
+
+def _redact(url: str) -> str:
+    """The database URL without its password, for logs."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        credentials, _, host = rest.rpartition("@")
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}{sep}{user}:***@{host}"
+    return url

@@ -1,0 +1,71 @@
+"""Settings from the environment: the only module that reads it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./rating.db"
+DEFAULT_LISTEN = "127.0.0.1:50051"
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value the service cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    """RATING_DATABASE_URL: ``sqlite+aiosqlite:///path`` or ``postgresql+asyncpg://...``."""
+    listen: str = DEFAULT_LISTEN
+    """RATING_LISTEN: host:port of the gRPC server (port 0 picks a free one)."""
+    metrics_listen: str | None = None
+    """RATING_METRICS_LISTEN: host:port for Prometheus metrics; off when unset."""
+    stripe_api_key: str | None = None
+    """STRIPE_API_KEY: the Stripe reporter runs when it is set."""
+    stripe_api_base: str | None = None
+    """STRIPE_API_BASE: Stripe's API address; a local Stripe-compatible server in tests."""
+    stripe_meter_events_base: str | None = None
+    """STRIPE_METER_EVENTS_BASE: the v2 meter event stream's address (default: STRIPE_API_BASE)."""
+    sweep_interval: float = 1.0
+    """RATING_SWEEP_INTERVAL: seconds between sweeps that settle due outcomes and expire buckets."""
+    max_concurrent_rpcs: int = 2000
+    """RATING_MAX_CONCURRENT_RPCS: calls in flight before RESOURCE_EXHAUSTED (at least 1,000)."""
+    shutdown_grace: float = 10.0
+    """RATING_SHUTDOWN_GRACE: seconds in-flight calls get to finish on SIGTERM/SIGINT."""
+    reuse_port: bool = False
+    """RATING_REUSE_PORT: let several server processes share one port (SO_REUSEPORT)."""
+    log_level: str = "INFO"
+    """RATING_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        api_base = env.get("STRIPE_API_BASE") or None
+        return cls(
+            database_url=env.get("RATING_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            listen=env.get("RATING_LISTEN") or DEFAULT_LISTEN,
+            metrics_listen=env.get("RATING_METRICS_LISTEN") or None,
+            stripe_api_key=env.get("STRIPE_API_KEY") or None,
+            stripe_api_base=api_base,
+            stripe_meter_events_base=env.get("STRIPE_METER_EVENTS_BASE") or api_base,
+            sweep_interval=_number(env, "RATING_SWEEP_INTERVAL", 1.0, minimum=0.01),
+            max_concurrent_rpcs=int(_number(env, "RATING_MAX_CONCURRENT_RPCS", 2000, minimum=1)),
+            shutdown_grace=_number(env, "RATING_SHUTDOWN_GRACE", 10.0, minimum=0),
+            reuse_port=(env.get("RATING_REUSE_PORT") or "").lower() in ("1", "true", "yes"),
+            log_level=(env.get("RATING_LOG_LEVEL") or "INFO").upper(),
+        )
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={raw!r} must be at least {minimum}")
+    return value
