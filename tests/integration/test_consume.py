@@ -86,7 +86,8 @@ async def test_a_retried_draw_is_answered_from_the_first_and_draws_nothing_more(
 
     retry = await stub.ConsumeBucket(consume(customer, "draw-1", 4))
 
-    assert retry.replayed and not first.replayed
+    assert retry.replayed
+    assert not first.replayed
     assert retry.ledger_sequence == first.ledger_sequence
     assert retry.remaining_total == 6
     balance = await stub.GetBalance(pb.GetBalanceRequest(customer_id=customer))
