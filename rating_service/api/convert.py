@@ -28,6 +28,9 @@ from rating_service.domain.rating import Quote
 
 # ---- scalars -----------------------------------------------------------------------
 
+MAX_NANOS = 2**63 - 1  # what the ledger's 64-bit integer columns hold
+MAX_DURATION_SECONDS = 315_576_000_000  # google.protobuf.Duration's documented range
+
 
 def money_in(message: money_pb2.Money, field: str) -> Money:
     units, nanos = message.units, message.nanos
@@ -35,7 +38,10 @@ def money_in(message: money_pb2.Money, field: str) -> Money:
         raise InvalidArgument.field(f"{field}.nanos", "must be between -999999999 and 999999999")
     if (units > 0 and nanos < 0) or (units < 0 and nanos > 0):
         raise InvalidArgument.field(field, "units and nanos must have the same sign")
-    return Money(message.currency_code, units * NANOS_PER_UNIT + nanos)
+    total = units * NANOS_PER_UNIT + nanos
+    if abs(total) > MAX_NANOS:
+        raise InvalidArgument.field(field, "must be at most 9,223,372,036 currency units")
+    return Money(message.currency_code, total)
 
 
 def money_out(money: Money) -> money_pb2.Money:
@@ -61,8 +67,13 @@ def time_out(at: datetime) -> timestamp_pb2.Timestamp:
 
 
 def duration_in(message: duration_pb2.Duration, field: str) -> timedelta:
-    if (message.seconds > 0 and message.nanos < 0) or (message.seconds < 0 and message.nanos > 0):
+    seconds, nanos = message.seconds, message.nanos
+    if not -NANOS_PER_UNIT < nanos < NANOS_PER_UNIT:
+        raise InvalidArgument.field(field, "nanos must be between -999999999 and 999999999")
+    if (seconds > 0 and nanos < 0) or (seconds < 0 and nanos > 0):
         raise InvalidArgument.field(field, "seconds and nanos must have the same sign")
+    if abs(seconds) > MAX_DURATION_SECONDS:
+        raise InvalidArgument.field(field, "is outside the range of google.protobuf.Duration")
     return message.ToTimedelta()
 
 

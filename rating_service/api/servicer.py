@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Clock = Callable[[], datetime]
 MAX_BATCH = 1000
+INT64_MAX = 2**63 - 1
 
 
 def utc_now() -> datetime:
@@ -43,10 +44,12 @@ def _page_token_in(token: str) -> int:
         return 0
     try:
         prefix, _, sequence = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if prefix != "after" or not sequence.isdigit():
+        if prefix != "after" or not (sequence.isascii() and sequence.isdigit()):
+            raise ValueError(token)
+        if int(sequence) > INT64_MAX:
             raise ValueError(token)
         return int(sequence)
-    except ValueError:
+    except (ValueError, UnicodeDecodeError):
         raise InvalidArgument.field(
             "page_token", "is not a token returned by ListLedgerEntries"
         ) from None

@@ -93,6 +93,21 @@ async def load_version_in_force(
     return None if row is None else version_from_row(row)
 
 
+async def load_first_version(conn: AsyncConnection, rate_card_id: str) -> RateCardVersion | None:
+    """The earliest version: what a card will price in before any version is in force."""
+    if not rate_card_id:
+        return None
+    row = (
+        await conn.execute(
+            select(rate_card_versions)
+            .where(rate_card_versions.c.rate_card_id == rate_card_id)
+            .order_by(rate_card_versions.c.effective_from)
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else version_from_row(row)
+
+
 _available = balances.alias("available")
 _held = balances.alias("held")
 

@@ -129,6 +129,7 @@ outcomes = Table(
     Column("state", String(10), nullable=False),  # PENDING, SETTLED, RELEASED, REVERSED
     Column("recorded_state", String(10), nullable=False),  # PENDING or SETTLED
     Column("occurred_at", BigInteger, nullable=False),
+    Column("recorded_at", BigInteger, nullable=False),
     Column("settles_at", BigInteger, nullable=True),
     Column("bucket_id", ID, nullable=True),
     Column("unit_price_nanos", BigInteger, nullable=False),

@@ -21,6 +21,7 @@ from rating_service.domain import postings as entries
 from rating_service.domain.buckets import Draw, burn_down_key, plan_consumption
 from rating_service.domain.commands import (
     DEFAULT_BUCKET_VALIDITY,
+    MAX_QUANTITY,
     ConfirmOutcome,
     ConsumeBucket,
     CreateBucket,
@@ -52,6 +53,7 @@ from rating_service.domain.results import (
     OutcomeUndone,
     RateCardPut,
 )
+from rating_service.domain.settlement import settlement_time
 from rating_service.ledger.append import append
 from rating_service.ledger.codec import from_micros, to_micros
 from rating_service.ledger.engine import Engines
@@ -64,6 +66,7 @@ from rating_service.ledger.reads import (
     load_bucket,
     load_customer,
     load_drawable_buckets,
+    load_first_version,
     load_version_in_force,
     version_from_row,
 )
@@ -104,6 +107,15 @@ class _Outcome:
     def state(self) -> OutcomeState:
         return OutcomeState(self.row.state)
 
+    @property
+    def due(self) -> datetime:
+        """When its settlement window ends (pending outcomes only)."""
+        return from_micros(self.row.settles_at)
+
+    @property
+    def recorded(self) -> datetime:
+        return from_micros(self.row.recorded_at)
+
 
 class LedgerStore:
     """The one interface the API, the sweeps and (later) the reporter use."""
@@ -131,14 +143,14 @@ class LedgerStore:
 
     async def record_outcomes(
         self, cmds: Sequence[RecordOutcome], now: datetime
-    ) -> list[OutcomeRecorded | DomainError]:
+    ) -> list[OutcomeRecorded | Exception]:
         """Each item as ``record_outcome``; the valid ones go to the writer together."""
 
-        async def one(cmd: RecordOutcome, index: int) -> OutcomeRecorded | DomainError:
+        async def one(cmd: RecordOutcome, index: int) -> OutcomeRecorded | Exception:
             try:
                 cmd.validate(now, prefix=f"requests[{index}].")
                 return await self._writer.submit(lambda conn: self._record(conn, cmd, now))
-            except DomainError as error:
+            except Exception as error:  # each item answers for itself, bugs included
                 return error
 
         return list(await asyncio.gather(*(one(c, i) for i, c in enumerate(cmds))))
@@ -179,6 +191,7 @@ class LedgerStore:
                 state=state.value,
                 recorded_state=state.value,
                 occurred_at=to_micros(at),
+                recorded_at=to_micros(now),
                 settles_at=to_micros(settles_at) if settles_at else None,
                 bucket_id=rating.bucket_id,
                 unit_price_nanos=rating.unit_price.nanos,
@@ -217,7 +230,7 @@ class LedgerStore:
             )
         if outcome.state is OutcomeState.SETTLED:
             return OutcomeConfirmed(outcome.row.settle_sequence, replayed=True)
-        at = min(now, from_micros(outcome.row.settles_at))
+        at = settlement_time(outcome.due, outcome.recorded, confirmed_at=now)
         sequence = await self._settle(conn, head, outcome, at, now)
         return OutcomeConfirmed(sequence, replayed=False)
 
@@ -256,9 +269,11 @@ class LedgerStore:
                 refunded=Money(outcome.row.currency, outcome.row.end_refunded_nanos),
                 replayed=True,
             )
-        if outcome.state is OutcomeState.PENDING and from_micros(outcome.row.settles_at) <= now:
+        if outcome.state is OutcomeState.PENDING and outcome.due <= now:
             # It settled by itself before this reversal; the sweep had not written it yet.
-            await self._settle(conn, head, outcome, from_micros(outcome.row.settles_at), now)
+            await self._settle(
+                conn, head, outcome, settlement_time(outcome.due, outcome.recorded), now
+            )
             outcome = await self._require_outcome(conn, cmd.customer_id, cmd.outcome_id)
         take = outcome.take
         expired = await self._bucket_has_expired(conn, head.customer_id, take.bucket_id)
@@ -352,7 +367,10 @@ class LedgerStore:
                 conn, row.customer_id, for_update=True
             )
             heads[row.customer_id] = head
-            await self._settle(conn, head, _Outcome(row), from_micros(row.settles_at), now)
+            outcome = _Outcome(row)
+            await self._settle(
+                conn, head, outcome, settlement_time(outcome.due, outcome.recorded), now
+            )
         return len(rows)
 
     async def expire_buckets(self, now: datetime, limit: int = 500) -> int:
@@ -627,7 +645,9 @@ class LedgerStore:
                 ],
             )
             all_buckets = sorted(await load_all_buckets(conn, customer_id), key=burn_down_key)
-            version = await load_version_in_force(conn, head.rate_card_id, now)
+            version = await load_version_in_force(conn, head.rate_card_id, now) or (
+                await load_first_version(conn, head.rate_card_id)
+            )
         currency = version.currency if version else _first_currency(amounts) or "USD"
 
         def total(account: str, *, money: bool) -> int:
@@ -667,6 +687,10 @@ def _funded_units(cmd: CreateBucket, unit_price: Money) -> int:
     if unit_price.nanos <= 0:
         raise InvalidArgument.field("unit_price", "must be positive to turn funding into units")
     units = cmd.funding.units_affordable(unit_price)
+    if units > MAX_QUANTITY:
+        raise InvalidArgument.field(
+            "funding", f"buys {units} units at {unit_price} per unit; at most {MAX_QUANTITY}"
+        )
     if units < 1:
         raise InvalidArgument.field(
             "funding", f"{cmd.funding} buys no whole unit at {unit_price} per unit"

@@ -116,6 +116,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=10), nullable=False),
         sa.Column("recorded_state", sa.String(length=10), nullable=False),
         sa.Column("occurred_at", sa.BigInteger(), nullable=False),
+        sa.Column("recorded_at", sa.BigInteger(), nullable=False),
         sa.Column("settles_at", sa.BigInteger(), nullable=True),
         sa.Column("bucket_id", sa.String(length=128), nullable=True),
         sa.Column("unit_price_nanos", sa.BigInteger(), nullable=False),
