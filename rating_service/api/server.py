@@ -10,6 +10,7 @@ from rating_client.v1 import rating_pb2, rating_pb2_grpc
 
 from rating_service.api.servicer import Clock, RatingServicer, utc_now
 from rating_service.ledger.store import LedgerStore
+from rating_service.metrics import MetricsInterceptor
 
 SERVICE_NAME = rating_pb2.DESCRIPTOR.services_by_name["RatingService"].full_name
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -29,6 +30,7 @@ async def create_server(
 ) -> tuple[grpc.aio.Server, int, HealthServicer]:
     """Build and bind (not start) the server; port 0 in ``listen`` picks a free port."""
     server = grpc.aio.server(
+        interceptors=[MetricsInterceptor()],
         maximum_concurrent_rpcs=max_concurrent_rpcs,
         options=[
             # gRPC shares ports by default: a second server would start silently.

@@ -6,7 +6,7 @@ import base64
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from grpc_status import rpc_status
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
+Context = grpc.aio.ServicerContext[Any, Any]
 MAX_BATCH = 1000
 INT64_MAX = 2**63 - 1
 
@@ -60,7 +61,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         self._store = store
         self._clock = clock
 
-    async def _answer(self, context: grpc.aio.ServicerContext, call: Awaitable[T]) -> T:
+    async def _answer(self, context: Context, call: Awaitable[T]) -> T:
         """Run ``call``; any failure aborts the RPC with its rich status."""
         try:
             return await call
@@ -71,7 +72,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             raise  # abort_with_status raises; this satisfies the type checker
 
     async def RecordOutcome(
-        self, request: pb.RecordOutcomeRequest, context: grpc.aio.ServicerContext
+        self, request: pb.RecordOutcomeRequest, context: Context
     ) -> pb.RecordOutcomeResponse:
         async def call() -> pb.RecordOutcomeResponse:
             cmd = convert.record_outcome_in(request)
@@ -82,7 +83,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         return await self._answer(context, call())
 
     async def RecordOutcomes(
-        self, request: pb.RecordOutcomesRequest, context: grpc.aio.ServicerContext
+        self, request: pb.RecordOutcomesRequest, context: Context
     ) -> pb.RecordOutcomesResponse:
         async def call() -> pb.RecordOutcomesResponse:
             count = len(request.requests)
@@ -111,7 +112,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         return await self._answer(context, call())
 
     async def ConfirmOutcome(
-        self, request: pb.ConfirmOutcomeRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ConfirmOutcomeRequest, context: Context
     ) -> pb.ConfirmOutcomeResponse:
         async def call() -> pb.ConfirmOutcomeResponse:
             cmd = convert.confirm_outcome_in(request)
@@ -122,7 +123,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         return await self._answer(context, call())
 
     async def ReverseOutcome(
-        self, request: pb.ReverseOutcomeRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ReverseOutcomeRequest, context: Context
     ) -> pb.ReverseOutcomeResponse:
         async def call() -> pb.ReverseOutcomeResponse:
             cmd = convert.reverse_outcome_in(request)
@@ -131,7 +132,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         return await self._answer(context, call())
 
     async def QuoteCost(
-        self, request: pb.QuoteCostRequest, context: grpc.aio.ServicerContext
+        self, request: pb.QuoteCostRequest, context: Context
     ) -> pb.QuoteCostResponse:
         async def call() -> pb.QuoteCostResponse:
             cmd = QuoteCost(
@@ -149,7 +150,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         return await self._answer(context, call())
 
     async def ConsumeBucket(
-        self, request: pb.ConsumeBucketRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ConsumeBucketRequest, context: Context
     ) -> pb.ConsumeBucketResponse:
         async def call() -> pb.ConsumeBucketResponse:
             cmd = convert.consume_bucket_in(request)
@@ -158,7 +159,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         return await self._answer(context, call())
 
     async def CreateBucket(
-        self, request: pb.CreateBucketRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateBucketRequest, context: Context
     ) -> pb.Bucket:
         async def call() -> pb.Bucket:
             cmd = convert.create_bucket_in(request)
@@ -171,7 +172,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         return await self._answer(context, call())
 
     async def GetBalance(
-        self, request: pb.GetBalanceRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetBalanceRequest, context: Context
     ) -> pb.GetBalanceResponse:
         async def call() -> pb.GetBalanceResponse:
             require_customer_id(request.customer_id)
@@ -181,7 +182,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         return await self._answer(context, call())
 
     async def ListLedgerEntries(
-        self, request: pb.ListLedgerEntriesRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListLedgerEntriesRequest, context: Context
     ) -> pb.ListLedgerEntriesResponse:
         async def call() -> pb.ListLedgerEntriesResponse:
             require_customer_id(request.customer_id)
@@ -197,7 +198,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         return await self._answer(context, call())
 
     async def PutCustomer(
-        self, request: pb.PutCustomerRequest, context: grpc.aio.ServicerContext
+        self, request: pb.PutCustomerRequest, context: Context
     ) -> pb.PutCustomerResponse:
         async def call() -> pb.PutCustomerResponse:
             cmd = convert.put_customer_in(request)
@@ -206,7 +207,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         return await self._answer(context, call())
 
     async def PutRateCard(
-        self, request: pb.PutRateCardRequest, context: grpc.aio.ServicerContext
+        self, request: pb.PutRateCardRequest, context: Context
     ) -> pb.PutRateCardResponse:
         async def call() -> pb.PutRateCardResponse:
             cmd = convert.put_rate_card_in(request)

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rating_service.domain.errors import DomainError
+from rating_service.metrics import COMMIT_BATCH, COMMIT_FAILURES
 
 T = TypeVar("T")
 Job = Callable[[AsyncConnection], Awaitable[T]]
@@ -98,6 +99,7 @@ class GroupCommitWriter:
                         log.exception("ledger job failed; rolled back to its savepoint")
                         outcomes.append((pending, None, error))
         except Exception as error:
+            COMMIT_FAILURES.inc()
             log.exception("ledger commit failed; %d calls answered UNAVAILABLE", len(batch))
             for pending in batch:
                 if not pending.future.done():
@@ -105,6 +107,7 @@ class GroupCommitWriter:
             return
         self.batches += 1
         self.jobs += len(batch)
+        COMMIT_BATCH.observe(len(batch))
         for pending, result, failure in outcomes:
             if pending.future.done():
                 continue

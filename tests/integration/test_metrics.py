@@ -1,0 +1,33 @@
+"""Metrics: every call is counted by method and status code, and timed."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from prometheus_client import REGISTRY
+from rating_client.v1 import rating_pb2 as pb
+from rating_client.v1 import rating_pb2_grpc
+from support import customer_on_rate_card, record
+
+
+def calls(method: str, code: str) -> float:
+    return REGISTRY.get_sample_value("rating_rpcs_total", {"method": method, "code": code}) or 0.0
+
+
+async def test_answered_and_refused_calls_are_counted_by_method_and_code(
+    stub: rating_pb2_grpc.RatingServiceStub,
+) -> None:
+    """One OK RecordOutcome and one NOT_FOUND GetBalance move their own counters by one."""
+    customer = await customer_on_rate_card(stub)
+    ok_before = calls("RecordOutcome", "OK")
+    missing_before = calls("GetBalance", "NOT_FOUND")
+
+    await stub.RecordOutcome(record(customer, "conv-1"))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await stub.GetBalance(pb.GetBalanceRequest(customer_id="nobody"))
+
+    assert calls("RecordOutcome", "OK") == ok_before + 1
+    assert calls("GetBalance", "NOT_FOUND") == missing_before + 1
+    timed = REGISTRY.get_sample_value("rating_rpc_seconds_count", {"method": "RecordOutcome"})
+    assert timed is not None
+    assert timed >= 1
