@@ -6,13 +6,11 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import grpc
-from grpc_health.v1._async import HealthServicer
-
-from rating_service.api.server import create_server
+from rating_service.api.server import BoundServer, create_server
 from rating_service.api.servicer import Clock, utc_now
 from rating_service.config import Settings
 from rating_service.ledger.engine import create_engines
@@ -27,15 +25,19 @@ class Service:
     """A running service: what tests and ``serve`` start and stop."""
 
     store: LedgerStore
-    server: grpc.aio.Server
-    health: HealthServicer
-    port: int
+    bound: BoundServer
     sweeper: asyncio.Task[None]
+
+    @property
+    def port(self) -> int:
+        return self.bound.port
 
     async def stop(self, grace: float) -> None:
         """Stop accepting calls, let those in flight finish, then close the ledger."""
-        await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
+        started = time.monotonic()
+        await self.bound.health.enter_graceful_shutdown()
+        await self.bound.drain.drain(grace)
+        await self.bound.server.stop(max(grace - (time.monotonic() - started), 0.5))
         self.sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.sweeper
@@ -65,19 +67,19 @@ async def start(settings: Settings, clock: Clock = utc_now) -> Service:
     store = LedgerStore(create_engines(settings.database_url))
     store.start()
     try:
-        server, port, health = await create_server(
+        bound = await create_server(
             store,
             settings.listen,
             max_concurrent_rpcs=settings.max_concurrent_rpcs,
             reuse_port=settings.reuse_port,
             clock=clock,
         )
-        await server.start()
+        await bound.server.start()
     except BaseException:
         await store.close()
         raise
     sweeper = asyncio.create_task(_sweep(store, settings.sweep_interval, clock), name="sweeper")
-    return Service(store, server, health, port, sweeper)
+    return Service(store, bound, sweeper)
 
 
 async def serve(settings: Settings) -> int:

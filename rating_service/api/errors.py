@@ -16,6 +16,14 @@ from rating_service.ledger.writer import StoreOverloaded, StoreUnavailable
 
 DOMAIN = "rating.v1"
 
+
+class ShuttingDown(Exception):
+    """The server is draining before it stops; the call wrote nothing and may be retried."""
+
+    def __init__(self) -> None:
+        super().__init__("the server is shutting down; retry the call (it wrote nothing)")
+
+
 CODES: dict[type[Exception], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     errors.CustomerNotFound: grpc.StatusCode.NOT_FOUND,
@@ -28,11 +36,13 @@ CODES: dict[type[Exception], grpc.StatusCode] = {
     errors.OutcomeReversed: grpc.StatusCode.FAILED_PRECONDITION,
     StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
     StoreOverloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ShuttingDown: grpc.StatusCode.UNAVAILABLE,
 }
 
 _REASONS: dict[type[Exception], str] = {
     StoreUnavailable: "STORE_UNAVAILABLE",
     StoreOverloaded: "OVERLOADED",
+    ShuttingDown: "SHUTTING_DOWN",
 }
 
 

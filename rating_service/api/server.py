@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from rating_client.v1 import rating_pb2, rating_pb2_grpc
 
+from rating_service.api.draining import DrainInterceptor
 from rating_service.api.servicer import Clock, RatingServicer, utc_now
 from rating_service.ledger.store import LedgerStore
 from rating_service.metrics import MetricsInterceptor
@@ -20,6 +23,14 @@ class ListenError(RuntimeError):
     """The server could not bind its address (most often: another process has it)."""
 
 
+@dataclass(frozen=True)
+class BoundServer:
+    server: grpc.aio.Server
+    port: int
+    health: HealthServicer
+    drain: DrainInterceptor
+
+
 async def create_server(
     store: LedgerStore,
     listen: str,
@@ -27,10 +38,11 @@ async def create_server(
     max_concurrent_rpcs: int = 2000,
     reuse_port: bool = False,
     clock: Clock = utc_now,
-) -> tuple[grpc.aio.Server, int, HealthServicer]:
+) -> BoundServer:
     """Build and bind (not start) the server; port 0 in ``listen`` picks a free port."""
+    drain = DrainInterceptor(f"/{SERVICE_NAME}/")
     server = grpc.aio.server(
-        interceptors=[MetricsInterceptor()],
+        interceptors=[MetricsInterceptor(), drain],
         maximum_concurrent_rpcs=max_concurrent_rpcs,
         options=[
             # gRPC shares ports by default: a second server would start silently.
@@ -58,4 +70,4 @@ async def create_server(
         raise ListenError(f"cannot listen on {listen}: the address is in use or invalid")
     await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
-    return server, port, health
+    return BoundServer(server, port, health, drain)

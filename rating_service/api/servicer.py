@@ -158,9 +158,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
 
         return await self._answer(context, call())
 
-    async def CreateBucket(
-        self, request: pb.CreateBucketRequest, context: Context
-    ) -> pb.Bucket:
+    async def CreateBucket(self, request: pb.CreateBucketRequest, context: Context) -> pb.Bucket:
         async def call() -> pb.Bucket:
             cmd = convert.create_bucket_in(request)
             now = self._clock()
