@@ -35,7 +35,10 @@ class Money:
 
     @property
     def amount(self) -> Decimal:
-        return (Decimal(self.nanos) * _NANO).normalize() if self.nanos else Decimal(0)
+        """The exact amount, without trailing zeros or an exponent (``100``, ``0.99``)."""
+        value = (Decimal(self.nanos) * _NANO).normalize()
+        exponent = value.as_tuple().exponent
+        return value.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else value
 
     def __mul__(self, count: int) -> Money:
         return Money(self.currency, self.nanos * count)
@@ -64,4 +67,4 @@ class Money:
 
 def format_nanos(nanos: int) -> str:
     """An exact decimal string (``-1.75``) for an amount in nanos."""
-    return str(Money("", nanos).amount)
+    return f"{Money('', nanos).amount:f}"

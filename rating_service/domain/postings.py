@@ -21,7 +21,7 @@ import enum
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from rating_service.domain.buckets import Draw
 from rating_service.domain.money import Money
@@ -73,7 +73,8 @@ def bucket_account(bucket_id: str, part: str) -> str:
 
 def period_of(at: datetime) -> str:
     """The calendar month (UTC) an instant falls in, as ``YYYY-MM``."""
-    return f"{at.year:04d}-{at.month:02d}"
+    utc = at.astimezone(UTC)
+    return f"{utc.year:04d}-{utc.month:02d}"
 
 
 def usage_outcomes(period: str) -> str:
