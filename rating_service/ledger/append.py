@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Executable
 
 from rating_service.domain.postings import Transaction
 from rating_service.ledger.codec import to_micros
@@ -16,18 +18,27 @@ from rating_service.ledger.reads import CustomerHead
 from rating_service.ledger.schema import balances, customers, ledger_entries, ledger_postings
 
 
-def _upsert_balances(conn: AsyncConnection):  # type: ignore[no-untyped-def]
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(balances)
-    return statement.on_conflict_do_update(
+def _upsert(dialect: Any) -> Executable:
+    statement = dialect.insert(balances)
+    upsert: Executable = statement.on_conflict_do_update(
         index_elements=[balances.c.customer_id, balances.c.account, balances.c.asset],
         set_={"amount": balances.c.amount + statement.excluded.amount},
     )
+    return upsert
 
 
-async def append(
-    conn: AsyncConnection, head: CustomerHead, tx: Transaction, recorded_at: int
-) -> int:
+# Built once: building a statement costs more than running it.
+_UPSERT_BALANCES = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)}
+_INSERT_ENTRY = ledger_entries.insert()
+_INSERT_POSTINGS = ledger_postings.insert()
+_MOVE_HEAD = (
+    update(customers)
+    .where(customers.c.customer_id == bindparam("id"))
+    .values(head_sequence=bindparam("sequence"), head_hash=bindparam("hash"))
+)
+
+
+def append(conn: Connection, head: CustomerHead, tx: Transaction, recorded_at: int) -> int:
     """Append ``tx`` to ``head``'s chain and return its sequence; ``head`` moves with it."""
     sequence = head.head_sequence + 1
     prev_hash = head.head_hash or GENESIS
@@ -52,28 +63,29 @@ async def append(
         recorded_at=recorded_at,
         postings=tx.postings,
     )
-    await conn.execute(
-        ledger_entries.insert().values(
-            customer_id=head.customer_id,
-            sequence=sequence,
-            transaction_id=transaction_id,
-            kind=tx.kind.value,
-            outcome_type=tx.outcome_type,
-            outcome_id=tx.outcome_id,
-            request_id=tx.request_id,
-            bucket_id=tx.bucket_id,
-            units=tx.units,
-            amount_nanos=amount_nanos,
-            currency=currency,
-            occurred_at=occurred_at,
-            recorded_at=recorded_at,
-            prev_hash=prev_hash,
-            hash=digest,
-        )
+    conn.execute(
+        _INSERT_ENTRY,
+        {
+            "customer_id": head.customer_id,
+            "sequence": sequence,
+            "transaction_id": transaction_id,
+            "kind": tx.kind.value,
+            "outcome_type": tx.outcome_type,
+            "outcome_id": tx.outcome_id,
+            "request_id": tx.request_id,
+            "bucket_id": tx.bucket_id,
+            "units": tx.units,
+            "amount_nanos": amount_nanos,
+            "currency": currency,
+            "occurred_at": occurred_at,
+            "recorded_at": recorded_at,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        },
     )
     if tx.postings:
-        await conn.execute(
-            ledger_postings.insert(),
+        conn.execute(
+            _INSERT_POSTINGS,
             [
                 {
                     "customer_id": head.customer_id,
@@ -89,18 +101,14 @@ async def append(
         deltas: dict[tuple[str, str], int] = defaultdict(int)
         for p in tx.postings:
             deltas[(p.account, p.asset)] += p.amount
-        await conn.execute(
-            _upsert_balances(conn),
+        conn.execute(
+            _UPSERT_BALANCES[conn.dialect.name],
             [
                 {"customer_id": head.customer_id, "account": a, "asset": s, "amount": amount}
                 for (a, s), amount in sorted(deltas.items())
             ],
         )
-    await conn.execute(
-        update(customers)
-        .where(customers.c.customer_id == head.customer_id)
-        .values(head_sequence=sequence, head_hash=digest)
-    )
+    conn.execute(_MOVE_HEAD, {"id": head.customer_id, "sequence": sequence, "hash": digest})
     head.head_sequence = sequence
     head.head_hash = digest
     return sequence

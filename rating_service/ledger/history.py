@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from rating_service.domain.money import Money
 from rating_service.domain.postings import EntryKind, Posting
@@ -14,12 +14,10 @@ from rating_service.ledger.codec import from_micros
 from rating_service.ledger.schema import ledger_entries, ledger_postings
 
 
-async def load_entries(
-    conn: AsyncConnection, customer_id: str, *, after: int, limit: int
-) -> list[Entry]:
+def load_entries(conn: Connection, customer_id: str, *, after: int, limit: int) -> list[Entry]:
     """Up to ``limit`` entries with ``sequence > after``, each with its postings."""
     rows = (
-        await conn.execute(
+        conn.execute(
             select(ledger_entries)
             .where(ledger_entries.c.customer_id == customer_id, ledger_entries.c.sequence > after)
             .order_by(ledger_entries.c.sequence)
@@ -29,7 +27,7 @@ async def load_entries(
     if not rows:
         return []
     postings: dict[int, list[Posting]] = defaultdict(list)
-    posting_rows = await conn.execute(
+    posting_rows = conn.execute(
         select(ledger_postings)
         .where(
             ledger_postings.c.customer_id == customer_id,

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, literal, select
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import and_, bindparam, literal, select
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql import FromClause, Select
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -34,13 +33,16 @@ class CustomerHead:
     updated_at: int
 
 
-async def load_customer(
-    conn: AsyncConnection, customer_id: str, *, for_update: bool = False
-) -> CustomerHead:
-    query = select(customers).where(customers.c.customer_id == customer_id)
-    if for_update and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
+# Hot-path statements are built once: building a statement costs more than running it.
+_CUSTOMER = select(customers).where(customers.c.customer_id == bindparam("customer_id"))
+_CUSTOMER_FOR_UPDATE = _CUSTOMER.with_for_update()
+
+
+def load_customer(conn: Connection, customer_id: str, *, for_update: bool = False) -> CustomerHead:
+    """The customer's row; ``for_update`` locks it (PostgreSQL) to serialise its chain."""
+    locked = for_update and conn.dialect.name == "postgresql"
+    query = _CUSTOMER_FOR_UPDATE if locked else _CUSTOMER
+    row = conn.execute(query, {"customer_id": customer_id}).first()
     if row is None:
         raise CustomerNotFound(f"customer {customer_id!r} does not exist", customer_id=customer_id)
     return CustomerHead(
@@ -73,32 +75,35 @@ def encode_prices(version: RateCardVersion) -> str:
     )
 
 
-async def load_version_in_force(
-    conn: AsyncConnection, rate_card_id: str, at: datetime
+_VERSION_IN_FORCE = (
+    select(rate_card_versions)
+    .where(
+        rate_card_versions.c.rate_card_id == bindparam("rate_card_id"),
+        rate_card_versions.c.effective_from <= bindparam("at"),
+    )
+    .order_by(rate_card_versions.c.effective_from.desc())
+    .limit(1)
+)
+
+
+def load_version_in_force(
+    conn: Connection, rate_card_id: str, at: datetime
 ) -> RateCardVersion | None:
     """The newest version with ``effective_from <= at`` (one index seek)."""
     if not rate_card_id:
         return None
-    row = (
-        await conn.execute(
-            select(rate_card_versions)
-            .where(
-                rate_card_versions.c.rate_card_id == rate_card_id,
-                rate_card_versions.c.effective_from <= to_micros(at),
-            )
-            .order_by(rate_card_versions.c.effective_from.desc())
-            .limit(1)
-        )
+    row = conn.execute(
+        _VERSION_IN_FORCE, {"rate_card_id": rate_card_id, "at": to_micros(at)}
     ).first()
     return None if row is None else version_from_row(row)
 
 
-async def load_first_version(conn: AsyncConnection, rate_card_id: str) -> RateCardVersion | None:
+def load_first_version(conn: Connection, rate_card_id: str) -> RateCardVersion | None:
     """The earliest version: what a card will price in before any version is in force."""
     if not rate_card_id:
         return None
     row = (
-        await conn.execute(
+        conn.execute(
             select(rate_card_versions)
             .where(rate_card_versions.c.rate_card_id == rate_card_id)
             .order_by(rate_card_versions.c.effective_from)
@@ -153,26 +158,29 @@ def bucket_from_row(row: Row[tuple[object, ...]]) -> Bucket:
     )
 
 
-async def load_drawable_buckets(
-    conn: AsyncConnection, customer_id: str, outcome_type: str, at: datetime
+_DRAWABLE = _bucket_query().where(
+    buckets.c.customer_id == bindparam("customer_id"),
+    buckets.c.outcome_type == bindparam("outcome_type"),
+    buckets.c.valid_until > bindparam("at"),
+    buckets.c.valid_from <= bindparam("at"),
+    _available.c.amount > 0,
+)
+
+
+def load_drawable_buckets(
+    conn: Connection, customer_id: str, outcome_type: str, at: datetime
 ) -> list[Bucket]:
     """Buckets of one type valid at ``at`` with units left (the domain orders them)."""
-    micros = to_micros(at)
-    rows = await conn.execute(
-        _bucket_query().where(
-            buckets.c.customer_id == customer_id,
-            buckets.c.outcome_type == outcome_type,
-            buckets.c.valid_until > micros,
-            buckets.c.valid_from <= micros,
-            _available.c.amount > 0,
-        )
+    rows = conn.execute(
+        _DRAWABLE,
+        {"customer_id": customer_id, "outcome_type": outcome_type, "at": to_micros(at)},
     )
     return [bucket_from_row(r) for r in rows]
 
 
-async def load_bucket(conn: AsyncConnection, customer_id: str, bucket_id: str) -> Bucket | None:
+def load_bucket(conn: Connection, customer_id: str, bucket_id: str) -> Bucket | None:
     row = (
-        await conn.execute(
+        conn.execute(
             _bucket_query().where(
                 buckets.c.customer_id == customer_id, buckets.c.bucket_id == bucket_id
             )
@@ -181,15 +189,15 @@ async def load_bucket(conn: AsyncConnection, customer_id: str, bucket_id: str) -
     return None if row is None else bucket_from_row(row)
 
 
-async def load_all_buckets(conn: AsyncConnection, customer_id: str) -> list[Bucket]:
-    rows = await conn.execute(_bucket_query().where(buckets.c.customer_id == customer_id))
+def load_all_buckets(conn: Connection, customer_id: str) -> list[Bucket]:
+    rows = conn.execute(_bucket_query().where(buckets.c.customer_id == customer_id))
     return [bucket_from_row(r) for r in rows]
 
 
-async def load_balances(
-    conn: AsyncConnection, customer_id: str, accounts: list[str]
+def load_balances(
+    conn: Connection, customer_id: str, accounts: list[str]
 ) -> dict[tuple[str, str], int]:
-    rows = await conn.execute(
+    rows = conn.execute(
         select(balances.c.account, balances.c.asset, balances.c.amount).where(
             balances.c.customer_id == customer_id, balances.c.account.in_(accounts)
         )

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
-from sqlalchemy import select, update
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.engine import Connection, Row
 
 from rating_service.domain import postings as entries
 from rating_service.domain.buckets import Draw, burn_down_key, plan_consumption
@@ -78,6 +78,15 @@ from rating_service.ledger.schema import (
     rate_card_versions,
 )
 from rating_service.ledger.writer import GroupCommitWriter
+
+T = TypeVar("T")
+
+# Hot-path statements are built once: building a statement costs more than running it.
+_OUTCOME = select(outcomes).where(
+    outcomes.c.customer_id == bindparam("customer_id"),
+    outcomes.c.outcome_id == bindparam("outcome_id"),
+)
+_INSERT_OUTCOME = outcomes.insert()
 
 
 def _reused(key: str, value: str) -> IdempotencyKeyReused:
@@ -155,21 +164,19 @@ class LedgerStore:
 
         return list(await asyncio.gather(*(one(c, i) for i, c in enumerate(cmds))))
 
-    async def _record(
-        self, conn: AsyncConnection, cmd: RecordOutcome, now: datetime
-    ) -> OutcomeRecorded:
-        head = await load_customer(conn, cmd.customer_id, for_update=True)
+    def _record(self, conn: Connection, cmd: RecordOutcome, now: datetime) -> OutcomeRecorded:
+        head = load_customer(conn, cmd.customer_id, for_update=True)
         fingerprint = cmd.fingerprint()
-        existing = await self._load_outcome(conn, cmd.customer_id, cmd.outcome_id)
+        existing = self._load_outcome(conn, cmd.customer_id, cmd.outcome_id)
         if existing is not None:
             if existing.row.fingerprint != fingerprint:
                 raise _reused("outcome_id", cmd.outcome_id)
             return _recorded_from_row(existing.row, replayed=True)
         at = cmd.occurred_at or now
         version = require_version(
-            await load_version_in_force(conn, head.rate_card_id, at), head.rate_card_id, at
+            load_version_in_force(conn, head.rate_card_id, at), head.rate_card_id, at
         )
-        found = await load_drawable_buckets(conn, head.customer_id, cmd.outcome_type, at)
+        found = load_drawable_buckets(conn, head.customer_id, cmd.outcome_type, at)
         rating = rate_outcome(version, found, cmd.outcome_type, at)
         take = entries.OutcomeTake(
             cmd.outcome_id, cmd.outcome_type, rating.bucket_id, rating.charged
@@ -180,28 +187,29 @@ class LedgerStore:
             tx = entries.outcome_held(take, at)
         else:
             tx = entries.outcome_rated(take, max(at, now), was_pending=False)
-        sequence = await append(conn, head, tx, to_micros(now))
+        sequence = append(conn, head, tx, to_micros(now))
         state = OutcomeState.PENDING if pending else OutcomeState.SETTLED
-        await conn.execute(
-            outcomes.insert().values(
-                customer_id=cmd.customer_id,
-                outcome_id=cmd.outcome_id,
-                fingerprint=fingerprint,
-                outcome_type=cmd.outcome_type,
-                state=state.value,
-                recorded_state=state.value,
-                occurred_at=to_micros(at),
-                recorded_at=to_micros(now),
-                settles_at=to_micros(settles_at) if settles_at else None,
-                bucket_id=rating.bucket_id,
-                unit_price_nanos=rating.unit_price.nanos,
-                charged_nanos=rating.charged.nanos,
-                currency=rating.unit_price.currency,
-                rate_card_version=to_micros(rating.rate_card_version),
-                attributes=json.dumps(dict(cmd.attributes), sort_keys=True),
-                record_sequence=sequence,
-                settle_sequence=None if pending else sequence,
-            )
+        conn.execute(
+            _INSERT_OUTCOME,
+            {
+                "customer_id": cmd.customer_id,
+                "outcome_id": cmd.outcome_id,
+                "fingerprint": fingerprint,
+                "outcome_type": cmd.outcome_type,
+                "state": state.value,
+                "recorded_state": state.value,
+                "occurred_at": to_micros(at),
+                "recorded_at": to_micros(now),
+                "settles_at": to_micros(settles_at) if settles_at else None,
+                "bucket_id": rating.bucket_id,
+                "unit_price_nanos": rating.unit_price.nanos,
+                "charged_nanos": rating.charged.nanos,
+                "currency": rating.unit_price.currency,
+                "rate_card_version": to_micros(rating.rate_card_version),
+                "attributes": json.dumps(dict(cmd.attributes), sort_keys=True),
+                "record_sequence": sequence,
+                "settle_sequence": None if pending else sequence,
+            },
         )
         return OutcomeRecorded(
             ledger_sequence=sequence,
@@ -218,11 +226,9 @@ class LedgerStore:
         cmd.validate()
         return await self._writer.submit(lambda conn: self._confirm(conn, cmd, now))
 
-    async def _confirm(
-        self, conn: AsyncConnection, cmd: ConfirmOutcome, now: datetime
-    ) -> OutcomeConfirmed:
-        head = await load_customer(conn, cmd.customer_id, for_update=True)
-        outcome = await self._require_outcome(conn, cmd.customer_id, cmd.outcome_id)
+    def _confirm(self, conn: Connection, cmd: ConfirmOutcome, now: datetime) -> OutcomeConfirmed:
+        head = load_customer(conn, cmd.customer_id, for_update=True)
+        outcome = self._require_outcome(conn, cmd.customer_id, cmd.outcome_id)
         if outcome.state in (OutcomeState.RELEASED, OutcomeState.REVERSED):
             raise OutcomeReversed(
                 f"outcome {cmd.outcome_id!r} was reversed and cannot be confirmed",
@@ -231,33 +237,29 @@ class LedgerStore:
         if outcome.state is OutcomeState.SETTLED:
             return OutcomeConfirmed(outcome.row.settle_sequence, replayed=True)
         at = settlement_time(outcome.due, outcome.recorded, confirmed_at=now)
-        sequence = await self._settle(conn, head, outcome, at, now)
+        sequence = self._settle(conn, head, outcome, at, now)
         return OutcomeConfirmed(sequence, replayed=False)
 
-    async def _settle(
+    def _settle(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         head: CustomerHead,
         outcome: _Outcome,
         at: datetime,
         now: datetime,
     ) -> int:
         tx = entries.outcome_rated(outcome.take, at, was_pending=True)
-        sequence = await append(conn, head, tx, to_micros(now))
-        await self._set_outcome(
-            conn, outcome, state=OutcomeState.SETTLED.value, settle_sequence=sequence
-        )
+        sequence = append(conn, head, tx, to_micros(now))
+        self._set_outcome(conn, outcome, state=OutcomeState.SETTLED.value, settle_sequence=sequence)
         return sequence
 
     async def reverse_outcome(self, cmd: ReverseOutcome, now: datetime) -> OutcomeUndone:
         cmd.validate()
         return await self._writer.submit(lambda conn: self._reverse(conn, cmd, now))
 
-    async def _reverse(
-        self, conn: AsyncConnection, cmd: ReverseOutcome, now: datetime
-    ) -> OutcomeUndone:
-        head = await load_customer(conn, cmd.customer_id, for_update=True)
-        outcome = await self._require_outcome(conn, cmd.customer_id, cmd.outcome_id)
+    def _reverse(self, conn: Connection, cmd: ReverseOutcome, now: datetime) -> OutcomeUndone:
+        head = load_customer(conn, cmd.customer_id, for_update=True)
+        outcome = self._require_outcome(conn, cmd.customer_id, cmd.outcome_id)
         fingerprint = cmd.fingerprint()
         if outcome.state in (OutcomeState.RELEASED, OutcomeState.REVERSED):
             if outcome.row.end_fingerprint != fingerprint:
@@ -271,21 +273,19 @@ class LedgerStore:
             )
         if outcome.state is OutcomeState.PENDING and outcome.due <= now:
             # It settled by itself before this reversal; the sweep had not written it yet.
-            await self._settle(
-                conn, head, outcome, settlement_time(outcome.due, outcome.recorded), now
-            )
-            outcome = await self._require_outcome(conn, cmd.customer_id, cmd.outcome_id)
+            self._settle(conn, head, outcome, settlement_time(outcome.due, outcome.recorded), now)
+            outcome = self._require_outcome(conn, cmd.customer_id, cmd.outcome_id)
         take = outcome.take
-        expired = await self._bucket_has_expired(conn, head.customer_id, take.bucket_id)
+        expired = self._bucket_has_expired(conn, head.customer_id, take.bucket_id)
         if outcome.state is OutcomeState.PENDING:
             tx = entries.outcome_released(take, now, bucket_expired=expired)
             state, refunded = OutcomeState.RELEASED, Money.zero(take.charge.currency)
         else:
             tx = entries.outcome_reversed(take, now, bucket_expired=expired)
             state, refunded = OutcomeState.REVERSED, take.charge
-        sequence = await append(conn, head, tx, to_micros(now))
+        sequence = append(conn, head, tx, to_micros(now))
         units_returned = 1 if take.bucket_id else 0
-        await self._set_outcome(
+        self._set_outcome(
             conn,
             outcome,
             state=state.value,
@@ -296,14 +296,14 @@ class LedgerStore:
         )
         return OutcomeUndone(sequence, state, units_returned, refunded, replayed=False)
 
-    async def _bucket_has_expired(
-        self, conn: AsyncConnection, customer_id: str, bucket_id: str | None
+    def _bucket_has_expired(
+        self, conn: Connection, customer_id: str, bucket_id: str | None
     ) -> bool:
         """True once the expiry sweep has closed the bucket: returned units expire too."""
         if not bucket_id:
             return False
         sequence = (
-            await conn.execute(
+            conn.execute(
                 select(buckets.c.expired_sequence).where(
                     buckets.c.customer_id == customer_id, buckets.c.bucket_id == bucket_id
                 )
@@ -311,22 +311,12 @@ class LedgerStore:
         ).scalar()
         return sequence is not None
 
-    async def _load_outcome(
-        self, conn: AsyncConnection, customer_id: str, outcome_id: str
-    ) -> _Outcome | None:
-        row = (
-            await conn.execute(
-                select(outcomes).where(
-                    outcomes.c.customer_id == customer_id, outcomes.c.outcome_id == outcome_id
-                )
-            )
-        ).first()
+    def _load_outcome(self, conn: Connection, customer_id: str, outcome_id: str) -> _Outcome | None:
+        row = conn.execute(_OUTCOME, {"customer_id": customer_id, "outcome_id": outcome_id}).first()
         return None if row is None else _Outcome(row)
 
-    async def _require_outcome(
-        self, conn: AsyncConnection, customer_id: str, outcome_id: str
-    ) -> _Outcome:
-        outcome = await self._load_outcome(conn, customer_id, outcome_id)
+    def _require_outcome(self, conn: Connection, customer_id: str, outcome_id: str) -> _Outcome:
+        outcome = self._load_outcome(conn, customer_id, outcome_id)
         if outcome is None:
             raise OutcomeNotFound(
                 f"outcome {outcome_id!r} was never recorded for customer {customer_id!r}",
@@ -334,10 +324,8 @@ class LedgerStore:
             )
         return outcome
 
-    async def _set_outcome(
-        self, conn: AsyncConnection, outcome: _Outcome, **values: object
-    ) -> None:
-        await conn.execute(
+    def _set_outcome(self, conn: Connection, outcome: _Outcome, **values: object) -> None:
+        conn.execute(
             update(outcomes)
             .where(
                 outcomes.c.customer_id == outcome.row.customer_id,
@@ -352,9 +340,9 @@ class LedgerStore:
         """Settle pending outcomes whose window has passed, at the end of their window."""
         return await self._writer.submit(lambda conn: self._settle_due(conn, now, limit))
 
-    async def _settle_due(self, conn: AsyncConnection, now: datetime, limit: int) -> int:
+    def _settle_due(self, conn: Connection, now: datetime, limit: int) -> int:
         rows = (
-            await conn.execute(
+            conn.execute(
                 select(outcomes)
                 .where(outcomes.c.state == "PENDING", outcomes.c.settles_at <= to_micros(now))
                 .order_by(outcomes.c.settles_at)
@@ -363,23 +351,21 @@ class LedgerStore:
         ).all()
         heads: dict[str, CustomerHead] = {}
         for row in rows:
-            head = heads.get(row.customer_id) or await load_customer(
+            head = heads.get(row.customer_id) or load_customer(
                 conn, row.customer_id, for_update=True
             )
             heads[row.customer_id] = head
             outcome = _Outcome(row)
-            await self._settle(
-                conn, head, outcome, settlement_time(outcome.due, outcome.recorded), now
-            )
+            self._settle(conn, head, outcome, settlement_time(outcome.due, outcome.recorded), now)
         return len(rows)
 
     async def expire_buckets(self, now: datetime, limit: int = 500) -> int:
         """Move the undrawn units of buckets past ``valid_until`` to ``expired``."""
         return await self._writer.submit(lambda conn: self._expire_buckets(conn, now, limit))
 
-    async def _expire_buckets(self, conn: AsyncConnection, now: datetime, limit: int) -> int:
+    def _expire_buckets(self, conn: Connection, now: datetime, limit: int) -> int:
         rows = (
-            await conn.execute(
+            conn.execute(
                 select(buckets.c.customer_id, buckets.c.bucket_id)
                 .where(
                     buckets.c.expired_sequence.is_(None),
@@ -390,16 +376,16 @@ class LedgerStore:
             )
         ).all()
         for row in rows:
-            head = await load_customer(conn, row.customer_id, for_update=True)
-            bucket = await load_bucket(conn, row.customer_id, row.bucket_id)
+            head = load_customer(conn, row.customer_id, for_update=True)
+            bucket = load_bucket(conn, row.customer_id, row.bucket_id)
             assert bucket is not None
             sequence = 0  # nothing left to expire
             if bucket.remaining > 0:
                 tx = entries.bucket_expired(
                     bucket.bucket_id, bucket.outcome_type, bucket.remaining, bucket.valid_until
                 )
-                sequence = await append(conn, head, tx, to_micros(now))
-            await conn.execute(
+                sequence = append(conn, head, tx, to_micros(now))
+            conn.execute(
                 update(buckets)
                 .where(
                     buckets.c.customer_id == row.customer_id,
@@ -415,11 +401,11 @@ class LedgerStore:
         cmd.validate()
         return await self._writer.submit(lambda conn: self._consume(conn, cmd, now))
 
-    async def _consume(self, conn: AsyncConnection, cmd: ConsumeBucket, now: datetime) -> Consumed:
-        head = await load_customer(conn, cmd.customer_id, for_update=True)
+    def _consume(self, conn: Connection, cmd: ConsumeBucket, now: datetime) -> Consumed:
+        head = load_customer(conn, cmd.customer_id, for_update=True)
         fingerprint = cmd.fingerprint()
         prior = (
-            await conn.execute(
+            conn.execute(
                 select(consumptions).where(
                     consumptions.c.customer_id == cmd.customer_id,
                     consumptions.c.request_id == cmd.request_id,
@@ -431,10 +417,10 @@ class LedgerStore:
                 raise _reused("request_id", cmd.request_id)
             return _consumed_from_json(prior.result, prior.sequence)
         if cmd.bucket_id:
-            one = await load_bucket(conn, cmd.customer_id, cmd.bucket_id)
+            one = load_bucket(conn, cmd.customer_id, cmd.bucket_id)
             candidates = [one] if one else []
         else:
-            candidates = await load_drawable_buckets(conn, cmd.customer_id, cmd.outcome_type, now)
+            candidates = load_drawable_buckets(conn, cmd.customer_id, cmd.outcome_type, now)
         draws = plan_consumption(
             candidates,
             quantity=cmd.quantity,
@@ -444,8 +430,8 @@ class LedgerStore:
         )
         outcome_type = cmd.outcome_type or candidates[0].outcome_type
         tx = entries.bucket_consumed(cmd.request_id, outcome_type, draws, now)
-        sequence = await append(conn, head, tx, to_micros(now))
-        after = await load_drawable_buckets(conn, cmd.customer_id, outcome_type, now)
+        sequence = append(conn, head, tx, to_micros(now))
+        after = load_drawable_buckets(conn, cmd.customer_id, outcome_type, now)
         result = Consumed(
             consumed=cmd.quantity,
             lines=tuple(draws),
@@ -453,7 +439,7 @@ class LedgerStore:
             ledger_sequence=sequence,
             replayed=False,
         )
-        await conn.execute(
+        conn.execute(
             consumptions.insert().values(
                 customer_id=cmd.customer_id,
                 request_id=cmd.request_id,
@@ -468,13 +454,11 @@ class LedgerStore:
         cmd.validate()
         return await self._writer.submit(lambda conn: self._create_bucket(conn, cmd, now))
 
-    async def _create_bucket(
-        self, conn: AsyncConnection, cmd: CreateBucket, now: datetime
-    ) -> BucketCreated:
-        head = await load_customer(conn, cmd.customer_id, for_update=True)
+    def _create_bucket(self, conn: Connection, cmd: CreateBucket, now: datetime) -> BucketCreated:
+        head = load_customer(conn, cmd.customer_id, for_update=True)
         fingerprint = cmd.fingerprint()
         prior = (
-            await conn.execute(
+            conn.execute(
                 select(buckets.c.fingerprint, buckets.c.created_sequence).where(
                     buckets.c.customer_id == cmd.customer_id, buckets.c.bucket_id == cmd.bucket_id
                 )
@@ -483,7 +467,7 @@ class LedgerStore:
         if prior is not None:
             if prior.fingerprint != fingerprint:
                 raise _reused("bucket_id", cmd.bucket_id)
-            bucket = await load_bucket(conn, cmd.customer_id, cmd.bucket_id)
+            bucket = load_bucket(conn, cmd.customer_id, cmd.bucket_id)
             assert bucket is not None
             return BucketCreated(bucket, prior.created_sequence, replayed=True)
         valid_from = cmd.valid_from or now
@@ -493,15 +477,15 @@ class LedgerStore:
         unit_price = cmd.unit_price
         if unit_price is None:
             version = require_version(
-                await load_version_in_force(conn, head.rate_card_id, valid_from),
+                load_version_in_force(conn, head.rate_card_id, valid_from),
                 head.rate_card_id,
                 valid_from,
             )
             unit_price = version.price_for(cmd.outcome_type).unit_price
         quantity = cmd.quantity if cmd.quantity is not None else _funded_units(cmd, unit_price)
         tx = entries.bucket_created(cmd.bucket_id, cmd.outcome_type, quantity, valid_from)
-        sequence = await append(conn, head, tx, to_micros(now))
-        await conn.execute(
+        sequence = append(conn, head, tx, to_micros(now))
+        conn.execute(
             buckets.insert().values(
                 customer_id=cmd.customer_id,
                 bucket_id=cmd.bucket_id,
@@ -517,7 +501,7 @@ class LedgerStore:
                 fingerprint=fingerprint,
             )
         )
-        bucket = await load_bucket(conn, cmd.customer_id, cmd.bucket_id)
+        bucket = load_bucket(conn, cmd.customer_id, cmd.bucket_id)
         assert bucket is not None
         return BucketCreated(bucket, sequence, replayed=False)
 
@@ -527,14 +511,12 @@ class LedgerStore:
         cmd.validate()
         return await self._writer.submit(lambda conn: self._put_customer(conn, cmd, now))
 
-    async def _put_customer(
-        self, conn: AsyncConnection, cmd: PutCustomer, now: datetime
-    ) -> CustomerPut:
+    def _put_customer(self, conn: Connection, cmd: PutCustomer, now: datetime) -> CustomerPut:
         micros = to_micros(now)
         try:
-            head = await load_customer(conn, cmd.customer_id, for_update=True)
+            head = load_customer(conn, cmd.customer_id, for_update=True)
         except DomainError:
-            await conn.execute(
+            conn.execute(
                 customers.insert().values(
                     customer_id=cmd.customer_id,
                     stripe_customer_id=cmd.stripe_customer_id,
@@ -562,7 +544,7 @@ class LedgerStore:
                 from_micros(head.updated_at),
             )
             return CustomerPut(customer, replayed=True)
-        await conn.execute(
+        conn.execute(
             update(customers)
             .where(customers.c.customer_id == cmd.customer_id)
             .values(
@@ -578,20 +560,18 @@ class LedgerStore:
         cmd.validate()
         return await self._writer.submit(lambda conn: self._put_rate_card(conn, cmd, now))
 
-    async def _put_rate_card(
-        self, conn: AsyncConnection, cmd: PutRateCard, now: datetime
-    ) -> RateCardPut:
+    def _put_rate_card(self, conn: Connection, cmd: PutRateCard, now: datetime) -> RateCardPut:
         prices = {p.outcome_type: p for p in cmd.prices}
         effective_from = cmd.effective_from
         if effective_from is None:
-            in_force = await load_version_in_force(conn, cmd.rate_card_id, now)
+            in_force = load_version_in_force(conn, cmd.rate_card_id, now)
             effective_from = now if in_force else datetime(1970, 1, 1, tzinfo=UTC)
             candidate = RateCardVersion(cmd.rate_card_id, effective_from, cmd.currency, prices)
             if in_force is not None and in_force.same_prices(candidate):
                 return RateCardPut(in_force, replayed=True)
         version = RateCardVersion(cmd.rate_card_id, effective_from, cmd.currency, prices)
         row = (
-            await conn.execute(
+            conn.execute(
                 select(rate_card_versions).where(
                     rate_card_versions.c.rate_card_id == cmd.rate_card_id,
                     rate_card_versions.c.effective_from == to_micros(effective_from),
@@ -606,7 +586,7 @@ class LedgerStore:
                     f"{cmd.rate_card_id}@{effective_from.isoformat()}",
                 )
             return RateCardPut(stored, replayed=True)
-        await conn.execute(
+        conn.execute(
             rate_card_versions.insert().values(
                 rate_card_id=cmd.rate_card_id,
                 effective_from=to_micros(effective_from),
@@ -619,58 +599,70 @@ class LedgerStore:
 
     # ---- reads --------------------------------------------------------------------
 
+    async def _read(self, job: Callable[[Connection], T]) -> T:
+        """Run a read on its own snapshot, never waiting for the writer."""
+        async with self._engines.reader.connect() as conn:
+            return await conn.run_sync(job)
+
     async def quote_cost(
         self, customer_id: str, outcome_type: str, quantity: int, at: datetime
     ) -> Quote:
-        async with self._engines.reader.connect() as conn:
-            head = await load_customer(conn, customer_id)
+        def job(conn: Connection) -> Quote:
+            head = load_customer(conn, customer_id)
             version = require_version(
-                await load_version_in_force(conn, head.rate_card_id, at), head.rate_card_id, at
+                load_version_in_force(conn, head.rate_card_id, at), head.rate_card_id, at
             )
-            found = await load_drawable_buckets(conn, customer_id, outcome_type, at)
+            found = load_drawable_buckets(conn, customer_id, outcome_type, at)
             return quote(version, found, outcome_type, quantity, at)
 
+        return await self._read(job)
+
     async def get_balance(self, customer_id: str, now: datetime) -> Balance:
-        async with self._engines.reader.connect() as conn:
-            head = await load_customer(conn, customer_id)
-            period = entries.period_of(now)
-            amounts = await load_balances(
-                conn,
-                customer_id,
-                [
-                    entries.usage_outcomes(period),
-                    entries.usage_charged(period),
-                    entries.OUTCOMES_PENDING,
-                    entries.CHARGES_PENDING,
-                ],
-            )
-            all_buckets = sorted(await load_all_buckets(conn, customer_id), key=burn_down_key)
-            version = await load_version_in_force(conn, head.rate_card_id, now) or (
-                await load_first_version(conn, head.rate_card_id)
-            )
-        currency = version.currency if version else _first_currency(amounts) or "USD"
-
-        def total(account: str, *, money: bool) -> int:
-            return sum(
-                v
-                for (a, asset), v in amounts.items()
-                if a == account and (asset == currency if money else asset.startswith("unit:"))
-            )
-
-        return Balance(
-            buckets=tuple(all_buckets),
-            period_start=datetime(now.year, now.month, 1, tzinfo=UTC),
-            period_outcomes=total(entries.usage_outcomes(period), money=False),
-            period_charged=Money(currency, total(entries.usage_charged(period), money=True)),
-            pending_outcomes=total(entries.OUTCOMES_PENDING, money=False),
-            pending_charge=Money(currency, total(entries.CHARGES_PENDING, money=True)),
-            ledger_sequence=head.head_sequence,
-        )
+        return await self._read(lambda conn: _balance(conn, customer_id, now))
 
     async def list_entries(self, customer_id: str, *, after: int, limit: int) -> list[Entry]:
-        async with self._engines.reader.connect() as conn:
-            await load_customer(conn, customer_id)
-            return await load_entries(conn, customer_id, after=after, limit=limit)
+        def job(conn: Connection) -> list[Entry]:
+            load_customer(conn, customer_id)
+            return load_entries(conn, customer_id, after=after, limit=limit)
+
+        return await self._read(job)
+
+
+def _balance(conn: Connection, customer_id: str, now: datetime) -> Balance:
+    head = load_customer(conn, customer_id)
+    period = entries.period_of(now)
+    amounts = load_balances(
+        conn,
+        customer_id,
+        [
+            entries.usage_outcomes(period),
+            entries.usage_charged(period),
+            entries.OUTCOMES_PENDING,
+            entries.CHARGES_PENDING,
+        ],
+    )
+    all_buckets = sorted(load_all_buckets(conn, customer_id), key=burn_down_key)
+    version = load_version_in_force(conn, head.rate_card_id, now) or load_first_version(
+        conn, head.rate_card_id
+    )
+    currency = version.currency if version else _first_currency(amounts) or "USD"
+
+    def total(account: str, *, money: bool) -> int:
+        return sum(
+            v
+            for (a, asset), v in amounts.items()
+            if a == account and (asset == currency if money else asset.startswith("unit:"))
+        )
+
+    return Balance(
+        buckets=tuple(all_buckets),
+        period_start=datetime(now.year, now.month, 1, tzinfo=UTC),
+        period_outcomes=total(entries.usage_outcomes(period), money=False),
+        period_charged=Money(currency, total(entries.usage_charged(period), money=True)),
+        pending_outcomes=total(entries.OUTCOMES_PENDING, money=False),
+        pending_charge=Money(currency, total(entries.CHARGES_PENDING, money=True)),
+        ledger_sequence=head.head_sequence,
+    )
 
 
 def _first_currency(amounts: dict[tuple[str, str], int]) -> str | None:

@@ -8,11 +8,11 @@ every stored balance equal to the replayed one.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from rating_service.domain.postings import is_balanced
 from rating_service.domain.results import Entry
@@ -56,33 +56,35 @@ def recompute_hash(entry: Entry) -> str:
     )
 
 
-async def _chain(conn: AsyncConnection, customer_id: str) -> AsyncIterator[Entry]:
+def _chain(conn: Connection, customer_id: str) -> Iterator[Entry]:
     after = 0
-    while page := await load_entries(conn, customer_id, after=after, limit=PAGE):
-        for entry in page:
-            yield entry
+    while page := load_entries(conn, customer_id, after=after, limit=PAGE):
+        yield from page
         after = page[-1].sequence
 
 
 async def verify(engines: Engines) -> Report:
-    report = Report()
+    """Replays on one read snapshot, so a running service may keep writing meanwhile."""
     async with engines.reader.connect() as conn, conn.begin():
-        heads = (await conn.execute(select(customers).order_by(customers.c.customer_id))).all()
-        for head in heads:
-            report.customers += 1
-            await _verify_customer(
-                conn, head.customer_id, head.head_sequence, head.head_hash, report
-            )
+        return await conn.run_sync(_verify_all)
+
+
+def _verify_all(conn: Connection) -> Report:
+    report = Report()
+    heads = conn.execute(select(customers).order_by(customers.c.customer_id)).all()
+    for head in heads:
+        report.customers += 1
+        _verify_customer(conn, head.customer_id, head.head_sequence, head.head_hash, report)
     return report
 
 
-async def _verify_customer(
-    conn: AsyncConnection, customer_id: str, head_sequence: int, head_hash: str, report: Report
+def _verify_customer(
+    conn: Connection, customer_id: str, head_sequence: int, head_hash: str, report: Report
 ) -> None:
     where = f"customer {customer_id!r}"
     expected_sequence, prev_hash = 1, GENESIS
     replayed: dict[tuple[str, str], int] = defaultdict(int)
-    async for entry in _chain(conn, customer_id):
+    for entry in _chain(conn, customer_id):
         report.entries += 1
         at = f"{where} sequence {entry.sequence}"
         if entry.sequence != expected_sequence:
@@ -104,7 +106,7 @@ async def _verify_customer(
         report.problems.append(f"{where}: head hash does not match the last entry's hash")
     stored = {
         (r.account, r.asset): r.amount
-        for r in await conn.execute(
+        for r in conn.execute(
             select(balances.c.account, balances.c.asset, balances.c.amount).where(
                 balances.c.customer_id == customer_id
             )
