@@ -62,7 +62,7 @@ class Money:
             raise ValueError(f"currency mismatch: {self.currency} and {other.currency}")
 
     def __str__(self) -> str:
-        return f"{self.currency} {self.amount}"
+        return f"{self.currency} {self.amount:f}"
 
 
 def format_nanos(nanos: int) -> str:
