@@ -16,6 +16,7 @@ from rating_service.config import Settings
 from rating_service.ledger.engine import create_engines
 from rating_service.ledger.migrate import upgrade
 from rating_service.ledger.store import LedgerStore
+from rating_service.reporter.service import RunningReporter, start_reporter
 
 log = logging.getLogger("rating_service")
 
@@ -27,6 +28,7 @@ class Service:
     store: LedgerStore
     bound: BoundServer
     sweeper: asyncio.Task[None]
+    reporter: RunningReporter | None = None
 
     @property
     def port(self) -> int:
@@ -38,6 +40,8 @@ class Service:
         await self.bound.health.enter_graceful_shutdown()
         await self.bound.drain.drain(grace)
         await self.bound.server.stop(max(grace - (time.monotonic() - started), 0.5))
+        if self.reporter is not None:
+            await self.reporter.stop()
         self.sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.sweeper
@@ -79,7 +83,8 @@ async def start(settings: Settings, clock: Clock = utc_now) -> Service:
         await store.close()
         raise
     sweeper = asyncio.create_task(_sweep(store, settings.sweep_interval, clock), name="sweeper")
-    return Service(store, bound, sweeper)
+    reporter = start_reporter(store, settings, clock) if settings.stripe_api_key else None
+    return Service(store, bound, sweeper, reporter)
 
 
 async def serve(settings: Settings) -> int:

@@ -1,11 +1,13 @@
-"""The ``rating-service`` command: serve, verify, migrate."""
+"""The ``rating-service`` command: serve, verify, migrate, report, reconcile, stripe setup."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import signal
 import sys
+from datetime import UTC, datetime
 
 from rating_service.config import Settings, SettingsError
 
@@ -20,6 +22,23 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("serve", help="run the gRPC server (migrates the database first)")
     commands.add_parser("verify", help="replay the ledger and check chain, sums and balances")
     commands.add_parser("migrate", help="bring the database schema to the newest version")
+    report = commands.add_parser(
+        "report",
+        help="mirror the ledger to Stripe (meter events, credit grants); needs STRIPE_API_KEY",
+    )
+    report.add_argument("--once", action="store_true", help="one pass, then exit (0: all reported)")
+    report.add_argument(
+        "--retry-parked", action="store_true", help="resume customers parked by a permanent error"
+    )
+    commands.add_parser(
+        "reconcile", help="compare Stripe's meter totals and credit grants with the ledger"
+    )
+    stripe = commands.add_parser("stripe", help="Stripe set-up")
+    stripe_commands = stripe.add_subparsers(dest="stripe_command", required=True, metavar="ACTION")
+    setup = stripe_commands.add_parser(
+        "setup", help="create the billing meters the rate cards' outcome types need"
+    )
+    setup.add_argument("--check", action="store_true", help="only check; exit 1 if any is missing")
     return parser
 
 
@@ -47,6 +66,95 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
+async def _report(settings: Settings, *, once: bool, retry_parked: bool) -> int:
+    from rating_service.ledger import outbox
+    from rating_service.ledger.engine import create_engines
+    from rating_service.ledger.migrate import upgrade
+    from rating_service.ledger.store import LedgerStore
+    from rating_service.reporter.gateway import TransientStripeError
+    from rating_service.reporter.loop import Reporter
+    from rating_service.reporter.service import make_gateway
+
+    await upgrade(settings.database_url)
+    store = LedgerStore(create_engines(settings.database_url))
+    store.start()
+    gateway = make_gateway(settings, _now)
+    try:
+        if retry_parked:
+            resumed = await store.write(lambda c: outbox.unpark_all(c, _now()))
+            print(f"report: resumed {len(resumed)} parked customers {resumed}")
+        reporter = Reporter(store, gateway, settings.reporter, _now)
+        if not once:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+            await reporter.run_forever(stop)
+            return 0
+        try:
+            result = await reporter.run_once()
+        except TransientStripeError as error:
+            print(f"report: Stripe failed, try again: {error}", file=sys.stderr)
+            return 1
+        backlog = await reporter.refresh_gauges()
+        print(
+            f"report: planned {result.planned_entries} entries, sent {result.events_sent} meter "
+            f"events, created {result.grants_created} credit grants; backlog "
+            f"{backlog.entries_unplanned} entries, {backlog.events_unsent} events"
+        )
+        for customer_id, reason in sorted(backlog.parked.items()):
+            print(f"PARKED {customer_id}: {reason}")
+        return 1 if backlog.parked or backlog.events_unsent else 0
+    finally:
+        await gateway.close()
+        await store.close()
+
+
+async def _reconcile(settings: Settings) -> int:
+    from rating_service.ledger.engine import create_engines
+    from rating_service.ledger.store import LedgerStore
+    from rating_service.reporter.reconcile import format_table, reconcile
+    from rating_service.reporter.service import make_gateway
+
+    store = LedgerStore(create_engines(settings.database_url))
+    gateway = make_gateway(settings, _now)
+    try:
+        result = await reconcile(store, gateway, settings.reporter, _now())
+    finally:
+        await gateway.close()
+        await store.close()
+    print(format_table(result))
+    return 0 if result.ok else 1
+
+
+async def _stripe_setup(settings: Settings, *, check: bool) -> int:
+    from rating_service.ledger.engine import create_engines
+    from rating_service.ledger.store import LedgerStore
+    from rating_service.reporter.service import make_gateway
+    from rating_service.reporter.setup import ensure_meters
+
+    store = LedgerStore(create_engines(settings.database_url))
+    gateway = make_gateway(settings, _now)
+    try:
+        lines, missing = await ensure_meters(store, gateway, settings.reporter, create=not check)
+    finally:
+        await gateway.close()
+        await store.close()
+    print("\n".join(lines))
+    return 1 if missing else 0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _needs_stripe(settings: Settings) -> bool:
+    if settings.stripe_api_key:
+        return True
+    print("rating-service: STRIPE_API_KEY is not set", file=sys.stderr)
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -70,7 +178,15 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     if args.command == "verify":
         return asyncio.run(_verify(settings))
-    return asyncio.run(_migrate(settings))
+    if args.command == "migrate":
+        return asyncio.run(_migrate(settings))
+    if not _needs_stripe(settings):
+        return 2
+    if args.command == "report":
+        return asyncio.run(_report(settings, once=args.once, retry_parked=args.retry_parked))
+    if args.command == "reconcile":
+        return asyncio.run(_reconcile(settings))
+    return asyncio.run(_stripe_setup(settings, check=args.check))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from rating_service.reporter.settings import ReporterSettings
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./rating.db"
 DEFAULT_LISTEN = "127.0.0.1:50051"
@@ -38,6 +41,9 @@ class Settings:
     """RATING_REUSE_PORT: let several server processes share one port (SO_REUSEPORT)."""
     log_level: str = "INFO"
     """RATING_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""
+    reporter: ReporterSettings = field(default_factory=ReporterSettings)
+    """RATING_STRIPE_METERS, RATING_STRIPE_PRICES, RATING_STRIPE_WINDOW, RATING_STRIPE_RATE,
+    RATING_RECONCILE_INTERVAL: what the Stripe reporter needs beyond the ledger."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -55,7 +61,28 @@ class Settings:
             shutdown_grace=_number(env, "RATING_SHUTDOWN_GRACE", 10.0, minimum=0),
             reuse_port=(env.get("RATING_REUSE_PORT") or "").lower() in ("1", "true", "yes"),
             log_level=(env.get("RATING_LOG_LEVEL") or "INFO").upper(),
+            reporter=ReporterSettings(
+                meters=_pairs(env, "RATING_STRIPE_METERS"),
+                prices={
+                    k: tuple(v.split("|")) for k, v in _pairs(env, "RATING_STRIPE_PRICES").items()
+                },
+                window=timedelta(seconds=_number(env, "RATING_STRIPE_WINDOW", 60, minimum=1)),
+                requests_per_second=_number(env, "RATING_STRIPE_RATE", 20.0, minimum=0.1),
+                reconcile_interval=_number(env, "RATING_RECONCILE_INTERVAL", 3600.0, minimum=0),
+            ),
         )
+
+
+def _pairs(env: Mapping[str, str], name: str) -> dict[str, str]:
+    """``a=x,b=y`` as a mapping (outcome type -> meter event name, or -> price ids)."""
+    raw = env.get(name) or ""
+    pairs: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise SettingsError(f"{name}: {item!r} is not of the form outcome_type=value")
+        pairs[key.strip()] = value.strip()
+    return pairs
 
 
 def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:

@@ -69,6 +69,12 @@ buckets = Table(
     PrimaryKeyConstraint("customer_id", "bucket_id"),
     Index("ix_buckets_customer_type_until", "customer_id", "outcome_type", "valid_until"),
     Index(
+        "ix_buckets_without_grant",
+        "customer_id",
+        sqlite_where=text("stripe_credit_grant_id IS NULL"),
+        postgresql_where=text("stripe_credit_grant_id IS NULL"),
+    ),
+    Index(
         "ix_buckets_unexpired_until",
         "valid_until",
         sqlite_where=text("expired_sequence IS NULL"),
@@ -161,6 +167,52 @@ consumptions = Table(
     Column("sequence", BigInteger, nullable=False),
     Column("result", Text, nullable=False),  # JSON of the original answer
     PrimaryKeyConstraint("customer_id", "request_id"),
+)
+
+# ---- the Stripe reporter's state (its outbox follows each customer's ledger) ----------
+
+stripe_cursors = Table(
+    "stripe_cursors",
+    metadata,
+    Column("customer_id", ID, primary_key=True),
+    Column("sequence", BigInteger, nullable=False),  # last ledger sequence planned for Stripe
+    Column("verified_stripe_id", String(255), nullable=True),  # Stripe knows this customer
+    Column("parked_error", Text, nullable=True),  # set: a permanent error stops this customer
+    Column("parked_at", BigInteger, nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+stripe_usage_periods = Table(
+    "stripe_usage_periods",
+    metadata,
+    Column("customer_id", ID, nullable=False),
+    Column("event_name", String(100), nullable=False),
+    Column("period", String(7), nullable=False),  # YYYY-MM
+    Column("planned", BigInteger, nullable=False),  # usage planned for Stripe
+    Column("debt", BigInteger, nullable=False),  # reversals not yet netted (reporter/plan.py)
+    PrimaryKeyConstraint("customer_id", "event_name", "period"),
+)
+
+stripe_meter_events = Table(
+    "stripe_meter_events",
+    metadata,
+    Column("identifier", String(100), primary_key=True),
+    Column("customer_id", ID, nullable=False),
+    Column("event_name", String(100), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("window_start", BigInteger, nullable=False),
+    Column("value", BigInteger, nullable=False),
+    Column("first_sequence", BigInteger, nullable=False),
+    Column("last_sequence", BigInteger, nullable=False),
+    Column("planned_at", BigInteger, nullable=False),
+    Column("sent_at", BigInteger, nullable=True),
+    Index(
+        "ix_stripe_meter_events_unsent",
+        "planned_at",
+        sqlite_where=text("sent_at IS NULL"),
+        postgresql_where=text("sent_at IS NULL"),
+    ),
+    Index("ix_stripe_meter_events_customer_period", "customer_id", "event_name", "period"),
 )
 
 APPEND_ONLY_TABLES = ("ledger_entries", "ledger_postings")

@@ -599,7 +599,11 @@ class LedgerStore:
 
     # ---- reads --------------------------------------------------------------------
 
-    async def _read(self, job: Callable[[Connection], T]) -> T:
+    async def write(self, job: Callable[[Connection], T]) -> T:
+        """Run ``job`` in the next group commit (the reporter's bookkeeping goes this way)."""
+        return await self._writer.submit(job)
+
+    async def read(self, job: Callable[[Connection], T]) -> T:
         """Run a read on its own snapshot, never waiting for the writer."""
         async with self._engines.reader.connect() as conn:
             return await conn.run_sync(job)
@@ -615,17 +619,17 @@ class LedgerStore:
             found = load_drawable_buckets(conn, customer_id, outcome_type, at)
             return quote(version, found, outcome_type, quantity, at)
 
-        return await self._read(job)
+        return await self.read(job)
 
     async def get_balance(self, customer_id: str, now: datetime) -> Balance:
-        return await self._read(lambda conn: _balance(conn, customer_id, now))
+        return await self.read(lambda conn: _balance(conn, customer_id, now))
 
     async def list_entries(self, customer_id: str, *, after: int, limit: int) -> list[Entry]:
         def job(conn: Connection) -> list[Entry]:
             load_customer(conn, customer_id)
             return load_entries(conn, customer_id, after=after, limit=limit)
 
-        return await self._read(job)
+        return await self.read(job)
 
 
 def _balance(conn: Connection, customer_id: str, now: datetime) -> Balance:

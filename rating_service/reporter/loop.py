@@ -1,0 +1,227 @@
+"""The reporter's passes: plan what the ledger added, create grants, send usage.
+
+It reads the ledger after each customer's cursor, never blocks an RPC (reads
+use their own snapshot; its writes are small jobs in the ledger's group
+commit), and retries Stripe's transient failures forever with exponential
+backoff and jitter. A permanent failure parks only the customer concerned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+
+from prometheus_client import Counter, Gauge
+
+from rating_service.domain.buckets import BucketSource
+from rating_service.ledger import outbox
+from rating_service.ledger.store import LedgerStore
+from rating_service.reporter.currency import minor_units
+from rating_service.reporter.gateway import (
+    CreditGrantSpec,
+    Gateway,
+    MeterEvent,
+    PermanentStripeError,
+    TransientStripeError,
+)
+from rating_service.reporter.plan import grant_idempotency_key, stripe_timestamp
+from rating_service.reporter.settings import ReporterSettings
+
+log = logging.getLogger(__name__)
+
+PAGE = 100
+PLAN_LIMIT = 1000
+"""Entries planned per job: small enough that a job never holds the writer long."""
+
+SENT = Counter("rating_stripe_meter_events_sent", "Meter events Stripe accepted")
+RETRIES = Counter("rating_stripe_transient_errors", "Stripe calls that failed and will be retried")
+BACKLOG = Gauge("rating_stripe_backlog", "Work not yet in Stripe", ["kind"])
+PARKED = Gauge("rating_stripe_parked_customers", "Customers whose reporting waits for a fix")
+
+
+@dataclass
+class PassResult:
+    planned_entries: int = 0
+    events_sent: int = 0
+    grants_created: int = 0
+    parked: int = 0
+
+    @property
+    def did_work(self) -> bool:
+        return bool(self.planned_entries or self.events_sent or self.grants_created or self.parked)
+
+
+class Reporter:
+    def __init__(
+        self,
+        store: LedgerStore,
+        gateway: Gateway,
+        settings: ReporterSettings,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store = store
+        self._gateway = gateway
+        self._settings = settings
+        self._clock = clock
+
+    async def run_once(self) -> PassResult:
+        """One full pass; TransientStripeError propagates (the caller backs off)."""
+        result = PassResult()
+        result.planned_entries = await self._plan()
+        await self._create_grants(result)
+        await self._send_usage(result)
+        await self.refresh_gauges()
+        return result
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            try:
+                did_work = (await self.run_once()).did_work
+                failures = 0
+                delay = 0.0 if did_work else self._settings.idle_interval
+            except TransientStripeError as error:
+                RETRIES.inc()
+                failures += 1
+                delay = random.uniform(0, min(self._settings.max_backoff, 0.5 * 2**failures))
+                log.warning("Stripe failed (%s); retrying in %.1f s", error, delay)
+            except Exception:
+                failures += 1
+                delay = min(self._settings.max_backoff, 2.0**failures)
+                log.exception("reporter pass failed; retrying in %.1f s", delay)
+            if delay:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+            else:
+                await asyncio.sleep(0)
+
+    async def refresh_gauges(self) -> outbox.Backlog:
+        backlog = await self._store.read(outbox.backlog)
+        BACKLOG.labels("entries").set(backlog.entries_unplanned)
+        BACKLOG.labels("meter_events").set(backlog.events_unsent)
+        BACKLOG.labels("credit_grants").set(backlog.grants_uncreated)
+        PARKED.set(len(backlog.parked))
+        return backlog
+
+    async def _plan(self) -> int:
+        planned = 0
+        while work := await self._store.read(lambda c: outbox.customers_with_work(c, PAGE)):
+            for customer in work:
+                planned += await self._store.write(
+                    partial(
+                        outbox.plan_customer,
+                        customer_id=customer.customer_id,
+                        meters=self._settings.meters,
+                        window=self._settings.window,
+                        now=self._clock(),
+                        limit=PLAN_LIMIT,
+                    )
+                )
+        return planned
+
+    async def _verified(
+        self, customer_id: str, stripe_customer_id: str, result: PassResult
+    ) -> bool:
+        """Ask Stripe once whether it knows the customer; park it if not."""
+        try:
+            await self._gateway.ensure_customer(stripe_customer_id)
+        except PermanentStripeError as error:
+            await self._park(customer_id, error, result)
+            return False
+        await self._store.write(
+            lambda c: outbox.mark_verified(c, customer_id, stripe_customer_id, self._clock())
+        )
+        return True
+
+    async def _park(self, customer_id: str, error: Exception, result: PassResult) -> None:
+        log.error("parking Stripe reporting of customer %r: %s", customer_id, error)
+        result.parked += 1
+        await self._store.write(lambda c: outbox.park(c, customer_id, str(error), self._clock()))
+
+    async def _create_grants(self, result: PassResult) -> None:
+        while grants := await self._store.read(lambda c: outbox.grants_to_create(c, PAGE)):
+            for grant in grants:
+                if not grant.verified and not await self._verified(
+                    grant.customer_id, grant.stripe_customer_id, result
+                ):
+                    continue
+                try:
+                    grant_id = await self._create_grant(grant)
+                except PermanentStripeError as error:
+                    await self._park(grant.customer_id, error, result)
+                    continue
+                await self._store.write(
+                    partial(
+                        outbox.record_grant,
+                        customer_id=grant.customer_id,
+                        bucket_id=grant.bucket_id,
+                        grant_id=grant_id,
+                    )
+                )
+                result.grants_created += 1
+
+    async def _create_grant(self, grant: outbox.GrantToCreate) -> str:
+        amount = minor_units(grant.unit_price_nanos * grant.quantity, grant.currency)
+        if amount <= 0:
+            return ""  # nothing to credit (a free outcome type)
+        return await self._gateway.create_credit_grant(
+            CreditGrantSpec(
+                idempotency_key=grant_idempotency_key(grant.customer_id, grant.bucket_id),
+                stripe_customer_id=grant.stripe_customer_id,
+                amount_minor=amount,
+                currency=grant.currency.lower(),
+                category="promotional" if grant.source is BucketSource.PROMOTIONAL else "paid",
+                effective_at=grant.valid_from,
+                expires_at=grant.valid_until,
+                name=f"{grant.quantity} x {grant.outcome_type} ({grant.bucket_id})"[:100],
+                metadata={"rating_customer_id": grant.customer_id, "bucket_id": grant.bucket_id},
+                price_ids=tuple(self._settings.prices.get(grant.outcome_type, ())),
+            )
+        )
+
+    async def _send_usage(self, result: PassResult) -> None:
+        while events := await self._store.read(lambda c: outbox.unsent_events(c, PAGE)):
+            unverified = {e.customer_id: e.stripe_customer_id for e in events if not e.verified}
+            rejected = {
+                customer_id
+                for customer_id, stripe_id in unverified.items()
+                if not await self._verified(customer_id, stripe_id, result)
+            }
+            ready = [e for e in events if e.customer_id not in rejected]
+            if ready:
+                await self._send(ready, result)
+
+    async def _send(self, events: Sequence[outbox.UnsentEvent], result: PassResult) -> None:
+        now = self._clock()
+        try:
+            await self._gateway.send_meter_events(
+                [
+                    MeterEvent(
+                        identifier=e.identifier,
+                        event_name=e.event_name,
+                        stripe_customer_id=e.stripe_customer_id,
+                        value=e.value,
+                        timestamp=stripe_timestamp(e.window_start, now),
+                    )
+                    for e in events
+                ]
+            )
+        except PermanentStripeError as error:
+            customers = sorted({e.customer_id for e in events})
+            if len(customers) == 1:
+                await self._park(customers[0], error, result)
+                return
+            for customer_id in customers:  # find the customer Stripe refuses
+                await self._send([e for e in events if e.customer_id == customer_id], result)
+            return
+        await self._store.write(
+            lambda c: outbox.mark_sent(c, [e.identifier for e in events], self._clock())
+        )
+        SENT.inc(len(events))
+        result.events_sent += len(events)

@@ -1,0 +1,30 @@
+"""What the reporter needs to know beyond the ledger: meters, prices, pacing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from rating_service.reporter.plan import DEFAULT_WINDOW
+
+
+@dataclass(frozen=True)
+class ReporterSettings:
+    meters: Mapping[str, str] = field(default_factory=dict)
+    """Outcome type -> meter ``event_name`` (RATING_STRIPE_METERS); default: the outcome type."""
+    prices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Outcome type -> Stripe price ids a bucket's credit grant applies to (RATING_STRIPE_PRICES)."""
+    window: timedelta = DEFAULT_WINDOW
+    """Usage is aggregated per customer, meter and window (RATING_STRIPE_WINDOW, seconds)."""
+    requests_per_second: float = 20.0
+    """Calls to Stripe per second at most (RATING_STRIPE_RATE; a sandbox allows about 25)."""
+    idle_interval: float = 1.0
+    """Seconds between passes when there is nothing to report."""
+    max_backoff: float = 60.0
+    """Longest wait between retries while Stripe fails (exponential, with jitter)."""
+    reconcile_interval: float = 3600.0
+    """Seconds between reconciliations inside ``serve`` (RATING_RECONCILE_INTERVAL; 0: off)."""
+
+    def event_name(self, outcome_type: str) -> str:
+        return self.meters.get(outcome_type, outcome_type)

@@ -1,0 +1,391 @@
+"""The reporter's Gateway over the official ``stripe`` SDK (async methods, aiohttp transport).
+
+Why it is built this way:
+
+- **No retries in the SDK** (``max_network_retries=0``): the reporter backs
+  off and retries forever on ``TransientStripeError``; SDK retries underneath
+  would multiply waits and hide faults from its metrics.
+- **aiohttp transport** (``stripe.AIOHTTPClient``): the SDK's default async
+  transport (httpx) emits a DeprecationWarning on every POST. (aiohttp
+  itself sends a GET again, once, when a kept-alive connection turns out to
+  be closed; GETs are safe to repeat.)
+- **One request-rate limit** (``_ratelimit.TokenBucket``) in front of every
+  request, session renewals and list pages included, so the reporter stays
+  under Stripe's limit (about 25 requests a second in a sandbox) instead of
+  collecting 429s.
+- **Meter events go through the v2 stream** (up to 100 events a request,
+  Stripe's high-throughput path). It is authenticated by a meter event
+  session token, valid 15 minutes, renewed when less than a minute is left
+  and once more when Stripe answers 401 ``billing_meter_event_session_expired``
+  (then the same events are sent again: identifiers make that safe). The
+  stream validates events *asynchronously*: an unknown customer or a bad
+  value is not an error here but an error report later, which is why the
+  reporter checks customers with :meth:`ensure_customer`, the gateway refuses
+  events Stripe would drop (``_stripe_wire``), and reconciliation compares totals.
+- **A bucket gets one credit grant, for ever**: before creating a grant the
+  gateway looks for one whose metadata names the same rating customer and
+  bucket, because Stripe's idempotency keys only last 24 hours. (Two
+  concurrent calls for the same bucket could still both create one; the
+  reporter handles a customer's work in order.)
+- **Lists are paged by hand**, not with ``auto_paging_iter``, so that each
+  page goes through the rate limit and the error translation.
+- **Every failure is a gateway error**: SDK and network errors are sorted by
+  :func:`classify_stripe_error` into ``TransientStripeError`` and
+  ``PermanentStripeError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
+
+import stripe
+
+from . import _stripe_wire as wire
+from ._ratelimit import TokenBucket
+from ._stripe_errors import (
+    DUPLICATE_METER_EVENT,
+    NETWORK_ERRORS,
+    SESSION_EXPIRED,
+    classify_stripe_error,
+)
+from .gateway import (
+    CreditGrantSpec,
+    CreditGrantView,
+    Gateway,
+    MeterEvent,
+    PermanentStripeError,
+    TransientStripeError,
+)
+
+if TYPE_CHECKING:
+    # The SDK does not export its base-address type from the package.
+    from stripe._base_address import BaseAddresses
+    from stripe.params.billing import (
+        CreditGrantListParams,
+        MeterEventSummaryListParams,
+        MeterListParams,
+    )
+    from stripe.params.v2.billing import MeterEventStreamCreateParams
+
+__all__ = ["StripeGateway", "classify_stripe_error", "now_utc"]
+
+MAX_STREAM_EVENTS = 100
+"""Events per meter event stream request (Stripe's limit)."""
+SESSION_RENEWAL_MARGIN = timedelta(seconds=60)
+"""A session token with less than this left is renewed before it is used."""
+PAGE_SIZE = 100
+"""Objects per list page (Stripe's maximum)."""
+
+
+def now_utc() -> datetime:
+    """The current time, timezone-aware (UTC)."""
+    return datetime.now(UTC)
+
+
+_Item = TypeVar("_Item", bound=stripe.StripeObject)
+_Result = TypeVar("_Result")
+
+
+@dataclass(frozen=True)
+class _Session:
+    token: str
+    expires_at: datetime
+
+
+class _AlreadyDelivered(PermanentStripeError):
+    """A duplicate meter event identifier: success when sending meter events, a surprise elsewhere."""
+
+
+class StripeGateway:
+    """``Gateway`` for real Stripe (or the Stripe test server), one SDK client, one rate limit."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_base: str | None,
+        meter_events_base: str | None,
+        requests_per_second: float = 20.0,
+        timeout: float = 30.0,
+        clock: Callable[[], datetime] = now_utc,
+    ) -> None:
+        """
+        Args:
+            api_key: a secret (``sk_``) or restricted (``rk_``) key.
+            api_base: Stripe's API address (``https://api.stripe.com``); None for the SDK's.
+            meter_events_base: the meter event stream's address
+                (``https://meter-events.stripe.com``); None for the SDK's.
+            requests_per_second: the most requests a second to send, on average (the
+                bucket also allows a burst of a tenth of that, at least 1).
+            timeout: seconds per request before it counts as a (transient) failure.
+            clock: the time, timezone-aware; decides when a session token is renewed.
+        """
+        if not api_key:
+            raise ValueError("a Stripe API key is required")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be positive seconds, not {timeout}")
+        addresses: BaseAddresses = {}
+        if api_base is not None:
+            addresses["api"] = api_base
+        if meter_events_base is not None:
+            addresses["meter_events"] = meter_events_base
+        self._http_client = stripe.AIOHTTPClient(timeout=timeout)
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses=addresses,
+            max_network_retries=0,
+            http_client=self._http_client,
+        )
+        self._limiter = TokenBucket(requests_per_second, max(1, round(requests_per_second / 10)))
+        self._clock = clock
+        self._session: _Session | None = None
+        self._session_lock = asyncio.Lock()
+
+    # Customers
+
+    async def ensure_customer(self, stripe_customer_id: str) -> None:
+        """Raises PermanentStripeError when Stripe does not know the customer (or it is deleted)."""
+        try:
+            customer = await self._call(
+                f"retrieving customer {stripe_customer_id}",
+                partial(self._client.v1.customers.retrieve_async, stripe_customer_id),
+            )
+        except PermanentStripeError as error:
+            if error.status == 404 or error.code == "resource_missing":
+                raise PermanentStripeError(
+                    f"Stripe has no customer {stripe_customer_id}",
+                    code=error.code,
+                    status=error.status,
+                ) from error
+            raise
+        if getattr(customer, "deleted", False):
+            raise PermanentStripeError(f"Stripe customer {stripe_customer_id} is deleted")
+
+    # Meter events
+
+    async def send_meter_events(self, events: Sequence[MeterEvent]) -> None:
+        """1 to 100 events in one stream request; identifiers already delivered are fine.
+
+        Raises ValueError for what Stripe's asynchronous validation would drop
+        without telling us: a value below 1, an identifier that is empty or
+        longer than 100 characters, a naive timestamp.
+        """
+        if not 1 <= len(events) <= MAX_STREAM_EVENTS:
+            raise ValueError(
+                f"a meter event stream request carries 1 to {MAX_STREAM_EVENTS} events, "
+                f"not {len(events)}"
+            )
+        body: MeterEventStreamCreateParams = {"events": [wire.stream_event(e) for e in events]}
+        action = f"sending {len(events)} meter events"
+        for attempt in (1, 2):
+            token = await self._session_token()
+            try:
+                await self._call(
+                    action,
+                    partial(
+                        self._client.v2.billing.meter_event_stream.create_async,
+                        body,
+                        {"api_key": token},
+                    ),
+                )
+            except _AlreadyDelivered:
+                return
+            except TransientStripeError as error:
+                if error.code != SESSION_EXPIRED or attempt == 2:
+                    raise
+                self._forget_session(token)
+                continue
+            return
+
+    async def _session_token(self) -> str:
+        """A meter event session token with at least a minute left, opening a session if needed."""
+        async with self._session_lock:
+            session = self._session
+            if session is None or session.expires_at - self._clock() < SESSION_RENEWAL_MARGIN:
+                created = await self._call(
+                    "opening a meter event session",
+                    self._client.v2.billing.meter_event_session.create_async,
+                )
+                expires_at = wire.parse_iso(created.expires_at)
+                session = _Session(created.authentication_token, expires_at)
+                self._session = session
+            return session.token
+
+    def _forget_session(self, token: str) -> None:
+        if self._session is not None and self._session.token == token:
+            self._session = None
+
+    # Credit grants
+
+    async def create_credit_grant(self, grant: CreditGrantSpec) -> str:
+        """The grant's id: the one already made for this bucket, or a new one."""
+        keys = wire.grant_keys(grant)
+        for existing in await self._grants(grant.stripe_customer_id):
+            if wire.is_grant_for(existing, keys):
+                return existing.id
+        created = await self._call(
+            f"creating a credit grant for {grant.stripe_customer_id} (bucket {keys['bucket_id']})",
+            partial(
+                self._client.v1.billing.credit_grants.create_async,
+                wire.grant_params(grant),
+                {"idempotency_key": grant.idempotency_key},
+            ),
+        )
+        return created.id
+
+    async def void_credit_grant(self, grant_id: str) -> None:
+        """Void the grant; one already voided (an earlier answer lost) counts as done."""
+        try:
+            await self._call(
+                f"voiding credit grant {grant_id}",
+                partial(
+                    self._client.v1.billing.credit_grants.void_grant_async,
+                    grant_id,
+                    None,
+                    {"idempotency_key": f"void-credit-grant:{grant_id}"},
+                ),
+            )
+        except PermanentStripeError as error:
+            if error.status != 400:
+                raise
+            current = await self._call(
+                f"retrieving credit grant {grant_id}",
+                partial(self._client.v1.billing.credit_grants.retrieve_async, grant_id),
+            )
+            if current.voided_at is None:
+                raise
+
+    async def credit_grants(self, stripe_customer_id: str) -> list[CreditGrantView]:
+        """Every grant of the customer, voided ones included, newest first."""
+        return [wire.grant_view(g) for g in await self._grants(stripe_customer_id)]
+
+    async def _grants(self, stripe_customer_id: str) -> list[stripe.billing.CreditGrant]:
+        async def page(after: str | None) -> stripe.ListObject[stripe.billing.CreditGrant]:
+            params: CreditGrantListParams = {"customer": stripe_customer_id, "limit": PAGE_SIZE}
+            if after is not None:
+                params["starting_after"] = after
+            return await self._client.v1.billing.credit_grants.list_async(params)
+
+        return await self._all_pages(f"listing credit grants of {stripe_customer_id}", page)
+
+    # Meters
+
+    async def meter_ids(self) -> dict[str, str]:
+        """Active meters' ids by ``event_name``."""
+
+        async def page(after: str | None) -> stripe.ListObject[stripe.billing.Meter]:
+            params: MeterListParams = {"status": "active", "limit": PAGE_SIZE}
+            if after is not None:
+                params["starting_after"] = after
+            return await self._client.v1.billing.meters.list_async(params)
+
+        meters = await self._all_pages("listing meters", page)
+        return {m.event_name: m.id for m in meters if m.status == "active"}
+
+    async def create_meter(self, event_name: str, display_name: str) -> str:
+        """A ``sum`` meter of ``payload[value]`` by ``payload[stripe_customer_id]``.
+
+        If an active meter with this event name exists already (an earlier
+        answer was lost), its id is returned; an inactive one is a
+        PermanentStripeError (reactivating is a human's decision).
+        """
+        try:
+            meter = await self._call(
+                f"creating meter {event_name}",
+                partial(
+                    self._client.v1.billing.meters.create_async,
+                    wire.meter_params(event_name, display_name),
+                ),
+            )
+        except PermanentStripeError as error:
+            if error.code != "resource_already_exists":
+                raise
+            existing = (await self.meter_ids()).get(event_name)
+            if existing is None:
+                raise
+            return existing
+        return meter.id
+
+    async def meter_total(
+        self, meter_id: str, stripe_customer_id: str, start: datetime, end: datetime
+    ) -> int:
+        """Sum of the meter's usage for the customer in ``[start, end)``.
+
+        Stripe takes only minute-aligned bounds, so an unaligned ``start`` is
+        floored and an unaligned ``end`` ceiled to the minute: the answer is
+        then for the smallest minute-aligned window covering ``[start, end)``.
+        Pass aligned bounds (the reporter's windows are) for an exact answer.
+        Stripe's summaries are eventually consistent: recent usage may be missing.
+        """
+        if wire.aware(end) < wire.aware(start):
+            raise ValueError(f"end {end} is before start {start}")
+        if end == start:
+            return 0
+        start_time, end_time = wire.minute_window(start, end)
+
+        async def page(after: str | None) -> stripe.ListObject[stripe.billing.MeterEventSummary]:
+            params: MeterEventSummaryListParams = {
+                "customer": stripe_customer_id,
+                "start_time": start_time,
+                "end_time": end_time,
+                "limit": PAGE_SIZE,
+            }
+            if after is not None:
+                params["starting_after"] = after
+            return await self._client.v1.billing.meters.event_summaries.list_async(meter_id, params)
+
+        summaries = await self._all_pages(
+            f"reading meter {meter_id} for {stripe_customer_id}", page
+        )
+        total = sum((Decimal(str(s.aggregated_value)) for s in summaries), Decimal(0))
+        # Our meters receive whole values only; a fraction means someone else reported to
+        # the meter, and reconciliation shows the difference whichever way it is rounded.
+        return int(total.to_integral_value(rounding=ROUND_HALF_EVEN))
+
+    # Plumbing
+
+    async def close(self) -> None:
+        """Close the SDK's HTTP session."""
+        # stripe's AIOHTTPClient.close_async has no annotations.
+        await self._http_client.close_async()  # type: ignore[no-untyped-call]
+
+    async def _call(self, action: str, request: Callable[[], Awaitable[_Result]]) -> _Result:
+        """Send one request through the rate limit; SDK and network errors become gateway errors."""
+        await self._limiter.acquire()
+        try:
+            return await request()
+        except (stripe.StripeError, *NETWORK_ERRORS) as error:
+            verdict = classify_stripe_error(error, action=action)
+            if verdict is None:
+                raise _AlreadyDelivered(
+                    f"{action}: Stripe has this meter event already",
+                    code=DUPLICATE_METER_EVENT,
+                    status=getattr(error, "http_status", None) or 0,
+                ) from error
+            raise verdict from error
+
+    async def _all_pages(
+        self, action: str, fetch: Callable[[str | None], Awaitable[stripe.ListObject[_Item]]]
+    ) -> list[_Item]:
+        """Every item of a Stripe list, one request per page (``starting_after`` the last id)."""
+        items: list[_Item] = []
+        after: str | None = None
+        while True:
+            page = await self._call(action, partial(fetch, after))
+            items.extend(page.data)
+            if not page.has_more or not page.data:
+                return items
+            after = str(page.data[-1]["id"])
+
+
+if TYPE_CHECKING:
+
+    def _implements_gateway(gateway: StripeGateway) -> Gateway:
+        """mypy proves here that StripeGateway has the Gateway protocol's shape."""
+        return gateway
