@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 import pytest
 from rating_client.v1 import rating_pb2_grpc
+from support import fresh_postgres_database
 
 from rating_service.app import Service, start
 from rating_service.config import Settings
@@ -32,14 +34,32 @@ def clock() -> MovableClock:
     return MovableClock()
 
 
+POSTGRES_URL = os.environ.get("RATING_TEST_POSTGRES_URL", "")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """Every test of the service runs on both storage engines (PostgreSQL when it is reachable)."""
+    if request.param == "postgresql" and not POSTGRES_URL:
+        pytest.skip("RATING_TEST_POSTGRES_URL is not set (.ci/run sets it)")
+    return str(request.param)
+
+
 @pytest.fixture
-def database_path(tmp_path: Path) -> Path:
+def database_path(tmp_path: Path, engine: str) -> Path:
+    """The SQLite file, for tests that open it behind the service's back."""
+    if engine != "sqlite":
+        pytest.skip("this test reads the SQLite file directly")
     return tmp_path / "rating.db"
 
 
 @pytest.fixture
-def database_url(database_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{database_path}"
+def database_url(tmp_path: Path, engine: str) -> Iterator[str]:
+    if engine == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'rating.db'}"
+        return
+    with fresh_postgres_database(POSTGRES_URL) as url:
+        yield url
 
 
 @pytest.fixture

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -13,6 +17,27 @@ from grpc_status import rpc_status
 from rating_client import decimal_to_money, money_to_decimal
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
+
+
+@contextlib.contextmanager
+def fresh_postgres_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server of ``server_url``, dropped afterwards."""
+    name = f"rating_test_{uuid.uuid4().hex[:16]}"
+    admin = psycopg_free_url(server_url)
+    _psql(admin, f"CREATE DATABASE {name}")
+    try:
+        yield f"{server_url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        _psql(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def psycopg_free_url(url: str) -> str:
+    """The URL as psql takes it (no SQLAlchemy driver suffix)."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def _psql(url: str, statement: str) -> None:
+    subprocess.run(["psql", url, "-qc", statement], check=True, capture_output=True, timeout=30)
 
 
 def usd(amount: str) -> money_pb2.Money:
