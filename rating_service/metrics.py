@@ -7,11 +7,12 @@ way, so instrumented code never checks whether metrics are on.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias
+from typing import Any
 
 import grpc
 from prometheus_client import Counter, Histogram, start_http_server
+
+from rating_service.api.interceptors import Context, Unary, UnaryInterceptor
 
 RPCS = Counter("rating_rpcs", "gRPC calls answered, by method and status code", ["method", "code"])
 RPC_SECONDS = Histogram(
@@ -36,37 +37,21 @@ def start_metrics_server(listen: str) -> None:
     start_http_server(int(port), addr=host or "0.0.0.0")
 
 
-Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
-MethodHandler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # generic only in the stubs
-
-
-class MetricsInterceptor(grpc.aio.ServerInterceptor):
+class MetricsInterceptor(UnaryInterceptor):
     """Counts and times every unary call by its method and final status code."""
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[MethodHandler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> MethodHandler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        method = handler_call_details.method.rsplit("/", 1)[-1]
-        inner = handler.unary_unary
+    def wrap(self, method: str, inner: Unary) -> Unary:
+        name = method.rsplit("/", 1)[-1]
+        seconds = RPC_SECONDS.labels(name)
 
         async def timed(request: Any, context: Context) -> Any:
             started = time.perf_counter()
             try:
-                # The stubs type unary handlers as sync; under grpc.aio they are coroutines.
-                return await inner(request, context)  # type: ignore[arg-type]
+                return await inner(request, context)
             finally:
                 code = context.code() or grpc.StatusCode.OK
-                name = code.name if isinstance(code, grpc.StatusCode) else str(code)
-                RPCS.labels(method, name).inc()
-                RPC_SECONDS.labels(method).observe(time.perf_counter() - started)
+                label = code.name if isinstance(code, grpc.StatusCode) else str(code)
+                RPCS.labels(name, label).inc()
+                seconds.observe(time.perf_counter() - started)
 
-        return grpc.unary_unary_rpc_method_handler(
-            timed,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return timed

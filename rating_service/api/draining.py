@@ -11,64 +11,53 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias
+from typing import Any
 
-import grpc
 from grpc_status import rpc_status
 
 from rating_service.api.errors import ShuttingDown, to_status
-
-MethodHandler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # generic only in the stubs
-Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+from rating_service.api.interceptors import Context, Unary, UnaryInterceptor
 
 QUIET_PERIOD = 0.1
 """How long no call may run before the server stops, so queued arrivals are refused, not cancelled."""
 
 
-class DrainInterceptor(grpc.aio.ServerInterceptor):
+class DrainInterceptor(UnaryInterceptor):
     def __init__(self, guarded_prefix: str) -> None:
+        super().__init__()
         self._prefix = guarded_prefix
         self._draining = False
         self._running = 0
+        self._last_arrival = 0.0
         self._idle = asyncio.Event()
         self._idle.set()
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[MethodHandler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> MethodHandler | None:
-        handler = await continuation(handler_call_details)
-        if (
-            handler is None
-            or handler.unary_unary is None
-            or not handler_call_details.method.startswith(self._prefix)
-        ):
-            return handler
-        inner = handler.unary_unary
+    def applies_to(self, method: str) -> bool:
+        return method.startswith(self._prefix)
 
+    def wrap(self, method: str, inner: Unary) -> Unary:
         async def guarded(request: Any, context: Context) -> Any:
+            self._last_arrival = time.monotonic()
             if self._draining:
                 await context.abort_with_status(rpc_status.to_status(to_status(ShuttingDown())))
             self._running += 1
             self._idle.clear()
             try:
-                # The stubs type unary handlers as sync; under grpc.aio they are coroutines.
-                return await inner(request, context)  # type: ignore[arg-type]
+                return await inner(request, context)
             finally:
                 self._running -= 1
                 if self._running == 0:
                     self._idle.set()
 
-        return grpc.unary_unary_rpc_method_handler(
-            guarded,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return guarded
 
     async def drain(self, grace: float) -> None:
-        """Refuse new calls and wait (at most ``grace`` s) until none runs for a quiet period."""
+        """Refuse new calls; return once none runs and none has arrived for a quiet period.
+
+        Calls already sent keep arriving for a while after the signal (they wait
+        in gRPC's queues): each is answered UNAVAILABLE, and the server stops only
+        when they have stopped coming, or when ``grace`` seconds are up.
+        """
         self._draining = True
         deadline = time.monotonic() + grace
         while (left := deadline - time.monotonic()) > 0:
@@ -76,6 +65,9 @@ class DrainInterceptor(grpc.aio.ServerInterceptor):
                 await asyncio.wait_for(self._idle.wait(), left)
             except TimeoutError:
                 return
-            await asyncio.sleep(min(QUIET_PERIOD, max(deadline - time.monotonic(), 0)))
-            if self._running == 0:
+            quiet_for = time.monotonic() - self._last_arrival
+            if quiet_for >= QUIET_PERIOD and self._running == 0:
                 return
+            await asyncio.sleep(
+                min(QUIET_PERIOD - quiet_for, max(deadline - time.monotonic(), 0)) or 0.01
+            )
