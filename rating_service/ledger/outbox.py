@@ -8,7 +8,7 @@ a range is planned exactly once; sending is then retried until Stripe has it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -193,7 +193,8 @@ def _load_states(
     return {(r.event_name, r.period): PeriodState(r.planned, r.debt) for r in rows}
 
 
-def unsent_events(conn: Connection, limit: int) -> list[UnsentEvent]:
+def unsent_events(conn: Connection, limit: int, event_names: Iterable[str]) -> list[UnsentEvent]:
+    """Planned events not yet in Stripe, for meters that exist (Stripe drops the others)."""
     rows = conn.execute(
         select(
             stripe_meter_events,
@@ -205,7 +206,11 @@ def unsent_events(conn: Connection, limit: int) -> list[UnsentEvent]:
                 customers, customers.c.customer_id == stripe_meter_events.c.customer_id
             ).outerjoin(stripe_cursors, stripe_cursors.c.customer_id == customers.c.customer_id)
         )
-        .where(stripe_meter_events.c.sent_at.is_(None), _reportable)
+        .where(
+            stripe_meter_events.c.sent_at.is_(None),
+            stripe_meter_events.c.event_name.in_(list(event_names)),
+            _reportable,
+        )
         .order_by(stripe_meter_events.c.planned_at, stripe_meter_events.c.first_sequence)
         .limit(limit)
     )
@@ -221,6 +226,16 @@ def unsent_events(conn: Connection, limit: int) -> list[UnsentEvent]:
         )
         for r in rows
     ]
+
+
+def unsent_event_names(conn: Connection) -> list[str]:
+    return list(
+        conn.execute(
+            select(stripe_meter_events.c.event_name)
+            .where(stripe_meter_events.c.sent_at.is_(None))
+            .distinct()
+        ).scalars()
+    )
 
 
 _MARK_SENT = (
@@ -386,7 +401,7 @@ def usage_by_period(conn: Connection, meters: Mapping[str, str]) -> list[PeriodU
                 select(balances.c.asset, balances.c.amount).where(
                     balances.c.customer_id == r.customer_id, balances.c.account == account
                 )
-            ).tuples()
+            )
             if asset.startswith("unit:") and meters.get(asset[5:], asset[5:]) == r.event_name
         )
         unsent = conn.execute(

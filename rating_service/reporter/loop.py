@@ -69,6 +69,11 @@ class Reporter:
         self._gateway = gateway
         self._settings = settings
         self._clock = clock
+        self._warned_meters = False
+
+    async def _missing_meters(self) -> list[str]:
+        planned = await self._store.read(outbox.unsent_event_names)
+        return sorted(set(planned) - set(await self._gateway.meter_ids()))
 
     async def run_once(self) -> PassResult:
         """One full pass; TransientStripeError propagates (the caller backs off)."""
@@ -103,6 +108,15 @@ class Reporter:
 
     async def refresh_gauges(self) -> outbox.Backlog:
         backlog = await self._store.read(outbox.backlog)
+        if backlog.events_unsent and not self._warned_meters:
+            missing = await self._missing_meters()
+            if missing:
+                self._warned_meters = True
+                log.warning(
+                    "usage of meters %s waits: they do not exist in Stripe "
+                    "(run `rating-service stripe setup`)",
+                    ", ".join(missing),
+                )
         BACKLOG.labels("entries").set(backlog.entries_unplanned)
         BACKLOG.labels("meter_events").set(backlog.events_unsent)
         BACKLOG.labels("credit_grants").set(backlog.grants_uncreated)
@@ -186,7 +200,10 @@ class Reporter:
         )
 
     async def _send_usage(self, result: PassResult) -> None:
-        while events := await self._store.read(lambda c: outbox.unsent_events(c, PAGE)):
+        # The v2 stream accepts events for a meter that does not exist and then
+        # drops them: only usage of existing meters is sent, the rest waits.
+        meters = set(await self._gateway.meter_ids())
+        while events := await self._store.read(lambda c: outbox.unsent_events(c, PAGE, meters)):
             unverified = {e.customer_id: e.stripe_customer_id for e in events if not e.verified}
             rejected = {
                 customer_id

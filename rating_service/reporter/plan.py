@@ -5,9 +5,10 @@ meter and time window (default one minute), in the period (calendar month,
 UTC) of the ledger entry, exactly as the ledger counts it.
 
 **Reversal policy: net within the period.** Stripe has no negative usage.
-A reversal of usage already reported becomes a *debt* of that meter and
-period, paid off by the next positive usage of the same period before any of
-it is reported. So Stripe's total for a period equals the ledger's net for it
+A reversal first cancels usage of the same meter and period that is planned
+in the same pass (not yet sent); a reversal of usage already planned becomes a
+*debt* of that meter and period, paid off by the next positive usage of the
+same period before any of it is reported. So Stripe's total for a period equals the ledger's net for it
 whenever that net is not negative; a period whose reversals outnumber its
 usage is reported as 0 (what Stripe would invoice for a negative total anyway)
 and its remaining debt is shown by reconciliation. Why not the alternatives:
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from rating_service.domain.postings import EntryKind, period_of
@@ -111,10 +112,24 @@ def plan_usage(
     for (event_name, period, start), group in sorted(
         groups.items(), key=lambda kv: kv[1][0].sequence
     ):
-        state = new_states.get((event_name, period), PeriodState())
+        meter_period = (event_name, period)
+        state = new_states.get(meter_period, PeriodState())
         net = sum(f.delta for f in group)
         if net < 0:
-            state = PeriodState(state.planned, state.debt - net)
+            # First undo usage planned in this same pass (not yet sent), newest first;
+            # only what was already planned before becomes a debt.
+            owed = -net
+            for i in range(len(events) - 1, -1, -1):
+                if owed == 0:
+                    break
+                e = events[i]
+                if (e.event_name, e.period) != meter_period:
+                    continue
+                taken = min(owed, e.value)
+                owed -= taken
+                state = PeriodState(state.planned - taken, state.debt)
+                events[i] = replace(e, value=e.value - taken)
+            state = PeriodState(state.planned, state.debt + owed)
         else:
             paid = min(state.debt, net)
             value = net - paid
@@ -132,7 +147,8 @@ def plan_usage(
                         last_sequence=last,
                     )
                 )
-        new_states[(event_name, period)] = state
+        new_states[meter_period] = state
+    events = [e for e in events if e.value > 0]
     return UsagePlan(tuple(events), new_states)
 
 

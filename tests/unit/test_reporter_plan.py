@@ -109,3 +109,13 @@ def test_usage_older_than_stripe_accepts_is_stamped_at_the_oldest_time_it_takes(
 
     assert stripe_timestamp(NOV, now) == now - timedelta(days=35) + timedelta(hours=1)
     assert stripe_timestamp(now - timedelta(minutes=3), now) == now - timedelta(minutes=3)
+
+
+def test_a_reversal_in_the_same_pass_cancels_unsent_usage_instead_of_owing_it() -> None:
+    """Settled at 12:00 and reversed at 12:05, planned together: nothing reaches Stripe, nothing is owed."""
+    plan = plan_usage(
+        "acme", [fact(1), fact(2), fact(3, delta=-1, at=NOV + timedelta(minutes=5))], {}
+    )
+
+    assert [e.value for e in plan.events] == [1]
+    assert plan.states[("resolution", "2026-11")] == PeriodState(planned=1, debt=0)

@@ -1,0 +1,483 @@
+"""What the reporter's end-to-end tests share: a Stripe test server on the real clock, a
+gateway aimed at it, a workload builder, the ledger's and Stripe's view of usage, the CLI.
+
+The fixtures here are assigned in each test module (``stripe_test_server =
+reporter_support.stripe_test_server``) so they do not collide with the gateway
+tests' ``conftest.py`` (whose server stands on a manual clock in January 2026;
+the reporter stamps usage with the ledger's real times, so its server must
+follow the real clock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from functools import partial
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+import pytest
+from rating_client.v1 import rating_pb2 as pb
+from rating_client.v1 import rating_pb2_grpc
+from sqlalchemy import select
+from support import all_entries, usd, window
+
+from rating_service.ledger import outbox
+from rating_service.ledger.schema import stripe_meter_events
+from rating_service.ledger.store import LedgerStore
+from rating_service.reporter.loop import PassResult, Reporter
+from rating_service.reporter.stripe_gateway import StripeGateway
+from rating_service.testing.stripe_server import StripeTestServer
+
+API_KEY = "sk_test_x"
+EVENT_NAME = "resolution"
+"""The outcome type every workload records, and so the meter's event name."""
+BATCH = 1000
+"""RecordOutcomes carries at most 1,000 outcomes a call."""
+CLI_TIMEOUT = 60.0
+_T = TypeVar("_T")
+
+
+class MovableClock(Protocol):
+    """The ``clock`` fixture (tests/conftest.py): the service's time, which a test moves on."""
+
+    def __call__(self) -> datetime: ...
+
+    def advance(self, delta: timedelta) -> None: ...
+
+
+@pytest.fixture
+async def stripe_test_server() -> AsyncIterator[StripeTestServer]:
+    """A started Stripe test server on the real clock (strict about customers, no rate limit)."""
+    async with StripeTestServer(clock=time.time) as server:
+        yield server
+
+
+@pytest.fixture
+async def stripe_gateway(stripe_test_server: StripeTestServer) -> AsyncIterator[StripeGateway]:
+    """The real gateway over the real SDK, aimed at the test server; short timeout, fast pace."""
+    gateway = StripeGateway(
+        API_KEY,
+        api_base=stripe_test_server.base_url,
+        meter_events_base=stripe_test_server.base_url,
+        requests_per_second=2000.0,
+        timeout=1.0,
+    )
+    yield gateway
+    await gateway.close()
+
+
+# The workload
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Who is who: rating customer -> Stripe customer, and which ones are on a quick card."""
+
+    stripe_ids: Mapping[str, str]
+    quick: frozenset[str] = frozenset()
+
+    @property
+    def customers(self) -> list[str]:
+        return list(self.stripe_ids)
+
+
+async def put_card(
+    stub: rating_pb2_grpc.RatingServiceStub,
+    card: str,
+    price: str,
+    settlement_window: timedelta | None = None,
+) -> None:
+    request = pb.PutRateCardRequest(
+        rate_card_id=card,
+        currency_code="USD",
+        prices=[pb.Price(outcome_type=EVENT_NAME, unit_price=usd(price))],
+    )
+    if settlement_window is not None:
+        request.prices[0].settlement_window.CopyFrom(window(settlement_window))
+    await stub.PutRateCard(request)
+
+
+async def put_customer(
+    stub: rating_pb2_grpc.RatingServiceStub, customer_id: str, stripe_id: str, card: str
+) -> None:
+    await stub.PutCustomer(
+        pb.PutCustomerRequest(
+            customer_id=customer_id, stripe_customer_id=stripe_id, rate_card_id=card
+        )
+    )
+
+
+async def record_all(
+    stub: rating_pb2_grpc.RatingServiceStub,
+    requests: Sequence[pb.RecordOutcomeRequest],
+    call_timeout: float = 60.0,
+) -> list[pb.RecordOutcomeResponse]:
+    """Record in batches of at most 1,000; every item must succeed."""
+    responses: list[pb.RecordOutcomeResponse] = []
+    for start in range(0, len(requests), BATCH):
+        batch = requests[start : start + BATCH]
+        reply = await stub.RecordOutcomes(
+            pb.RecordOutcomesRequest(requests=batch), timeout=call_timeout
+        )
+        for request, result in zip(batch, reply.results, strict=True):
+            assert result.WhichOneof("result") == "response", (
+                f"{request.customer_id}/{request.outcome_id}: {result.error}"
+            )
+            responses.append(result.response)
+    return responses
+
+
+def outcome(customer_id: str, outcome_id: str, *, pending: bool = False) -> pb.RecordOutcomeRequest:
+    return pb.RecordOutcomeRequest(
+        customer_id=customer_id,
+        outcome_id=outcome_id,
+        outcome_type=EVENT_NAME,
+        state=pb.OUTCOME_STATE_PENDING if pending else pb.OUTCOME_STATE_CONFIRMED,
+    )
+
+
+async def gather_bounded(calls: Iterable[Callable[[], Awaitable[_T]]], limit: int = 64) -> list[_T]:
+    """Make and await the calls with at most ``limit`` in flight (a grpc.aio call starts
+    when it is made, so each is made only once it may run)."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(call: Callable[[], Awaitable[_T]]) -> _T:
+        async with semaphore:
+            return await call()
+
+    return await asyncio.gather(*(one(c) for c in calls))
+
+
+async def create_bucket(
+    stub: rating_pb2_grpc.RatingServiceStub,
+    customer_id: str,
+    bucket_id: str,
+    quantity: int,
+    *,
+    unit_price: str | None = None,
+    source: int = pb.BUCKET_SOURCE_PURCHASE,
+) -> pb.Bucket:
+    request = pb.CreateBucketRequest(
+        customer_id=customer_id,
+        bucket_id=bucket_id,
+        outcome_type=EVENT_NAME,
+        quantity=quantity,
+        source=source,
+    )
+    if unit_price is not None:
+        request.unit_price.CopyFrom(usd(unit_price))
+    bucket: pb.Bucket = await stub.CreateBucket(request)
+    return bucket
+
+
+def cents(money_units: int, money_nanos: int, quantity: int) -> int:
+    """``quantity`` x a unit price, in cents (the workloads' prices are whole cents)."""
+    value = (Decimal(money_units) + Decimal(money_nanos) / Decimal(10**9)) * quantity * 100
+    assert value == value.to_integral_value(), f"{value} is not a whole number of cents"
+    return int(value)
+
+
+@dataclass
+class Workload:
+    """Outcomes of many customers: pending ones confirmed or left to their window, reversals
+    before and after reporting, buckets; in phases a test interleaves with reporting.
+
+    Per customer, outcome ``j`` of ``per_customer`` is:
+    - recorded PENDING when ``j % 5 == 0`` (20 %), else confirmed; pending outcomes of
+      "quick" customers (a 2 s settlement window) settle by their window, all others are
+      confirmed with ConfirmOutcome;
+    - reversed before the first report when ``j % 40 == 1``, after it when ``j % 40 == 2``
+      (5 % in all);
+    - recorded late when ``j >= per_customer - LATE``: after every reversal, so that under
+      the reversal policy ("net within the period": a reversal the planner does not net at
+      once is a debt paid off by the period's next usage) Stripe's total must end equal to
+      the ledger's net. LATE is more than the reversals of a customer.
+    The first ``bucket_customers`` customers get a bucket each.
+    """
+
+    customers: int
+    per_customer: int
+    quick_customers: int
+    bucket_customers: int
+
+    LATE = 10
+    STANDARD_PRICE = "0.99"
+    QUICK_PRICE = "1.25"
+    QUICK_WINDOW = timedelta(seconds=2)
+
+    @property
+    def plan(self) -> Plan:
+        ids = {f"cust-{i:03d}": f"cus_w{i:03d}" for i in range(self.customers)}
+        quick = frozenset(list(ids)[self.customers - self.quick_customers :])
+        return Plan(ids, quick)
+
+    @property
+    def total_outcomes(self) -> int:
+        return self.customers * self.per_customer
+
+    def _ids(self, customer: str, which: Iterable[int]) -> list[str]:
+        return [f"{customer}-o{j:05d}" for j in which]
+
+    def _early(self) -> range:
+        return range(self.per_customer - self.LATE)
+
+    async def set_up(
+        self, stub: rating_pb2_grpc.RatingServiceStub, server: StripeTestServer
+    ) -> dict[str, pb.Bucket]:
+        """Rate cards, customers (known to Stripe), buckets; the buckets by bucket id."""
+        plan = self.plan
+        await put_card(stub, "standard", self.STANDARD_PRICE)
+        await put_card(stub, "quick", self.QUICK_PRICE, settlement_window=self.QUICK_WINDOW)
+        for customer, stripe_id in plan.stripe_ids.items():
+            server.add_customer(stripe_id)
+            await put_customer(
+                stub, customer, stripe_id, "quick" if customer in plan.quick else "standard"
+            )
+        buckets = {}
+        for i, customer in enumerate(plan.customers[: self.bucket_customers]):
+            bucket_id = f"bucket-{customer}"
+            buckets[bucket_id] = await create_bucket(
+                stub,
+                customer,
+                bucket_id,
+                quantity=20 + 7 * i,
+                # Every other bucket has its own unit price and is promotional.
+                unit_price="0.50" if i % 2 else None,
+                source=pb.BUCKET_SOURCE_PROMOTIONAL if i % 2 else pb.BUCKET_SOURCE_PURCHASE,
+            )
+        return buckets
+
+    async def record_early(self, stub: rating_pb2_grpc.RatingServiceStub) -> None:
+        """Every outcome but the late ones, customers interleaved in each batch."""
+        requests = [
+            outcome(customer, f"{customer}-o{j:05d}", pending=j % 5 == 0)
+            for j in self._early()
+            for customer in self.plan.customers
+        ]
+        await record_all(stub, requests)
+
+    async def _reverse(self, stub: rating_pb2_grpc.RatingServiceStub, remainder: int) -> None:
+        calls = [
+            partial(
+                stub.ReverseOutcome,
+                pb.ReverseOutcomeRequest(
+                    customer_id=customer, outcome_id=outcome_id, reason="conversation_reopened"
+                ),
+            )
+            for customer in self.plan.customers
+            for outcome_id in self._ids(customer, (j for j in self._early() if j % 40 == remainder))
+        ]
+        replies = await gather_bounded(calls)
+        assert all(r.state == pb.OUTCOME_STATE_REVERSED for r in replies)
+
+    async def reverse_before_reporting(self, stub: rating_pb2_grpc.RatingServiceStub) -> None:
+        await self._reverse(stub, 1)
+
+    async def reverse_after_reporting(self, stub: rating_pb2_grpc.RatingServiceStub) -> None:
+        await self._reverse(stub, 2)
+
+    async def settle_and_finish(self, stub: rating_pb2_grpc.RatingServiceStub) -> None:
+        """Record the late outcomes, confirm the pending ones of standard customers, and wait
+        (bounded) until those of quick customers have settled by their window."""
+        plan = self.plan
+        late = [
+            outcome(c, f"{c}-o{j:05d}", pending=j % 5 == 0)
+            for j in range(self.per_customer - self.LATE, self.per_customer)
+            for c in plan.customers
+        ]
+        await record_all(stub, late)
+        confirms = [
+            partial(stub.ConfirmOutcome, pb.ConfirmOutcomeRequest(customer_id=c, outcome_id=o))
+            for c in plan.customers
+            if c not in plan.quick
+            for o in self._ids(c, (j for j in range(self.per_customer) if j % 5 == 0))
+        ]
+        await gather_bounded(confirms)
+        await wait_until_settled(stub, plan.customers)
+
+
+# What the ledger says
+
+
+async def ledger_usage(stub: rating_pb2_grpc.RatingServiceStub, customer_id: str) -> int:
+    """Net settled outcomes of the customer: the sum of its ``usage:<month>:outcomes`` postings.
+
+    This is the ledger's own double-entry account (what GetBalance.period_outcomes
+    reads for the current month), summed over every month the entries touch.
+    """
+    return sum(
+        int(p.amount)
+        for entry in await all_entries(stub, customer_id)
+        for p in entry.postings
+        if re.fullmatch(r"usage:\d{4}-\d{2}:outcomes", p.account)
+        and p.asset == f"unit:{EVENT_NAME}"
+    )
+
+
+async def ledger_usage_by_customer(
+    stub: rating_pb2_grpc.RatingServiceStub, customers: Iterable[str]
+) -> dict[str, int]:
+    customers = list(customers)
+    totals = await asyncio.gather(*(ledger_usage(stub, c) for c in customers))
+    return dict(zip(customers, totals, strict=True))
+
+
+async def pending_total(stub: rating_pb2_grpc.RatingServiceStub, customers: Iterable[str]) -> int:
+    balances = await asyncio.gather(
+        *(stub.GetBalance(pb.GetBalanceRequest(customer_id=c)) for c in customers)
+    )
+    return sum(b.pending_outcomes for b in balances)
+
+
+async def wait_until_settled(
+    stub: rating_pb2_grpc.RatingServiceStub, customers: Iterable[str], within: float = 30.0
+) -> None:
+    """Wait (bounded) until no outcome of these customers is pending any more."""
+    customers = list(customers)
+    deadline = time.monotonic() + within
+    while (left := await pending_total(stub, customers)) > 0:
+        assert time.monotonic() < deadline, f"{left} outcomes still pending after {within} s"
+        await asyncio.sleep(0.1)
+
+
+# What Stripe says
+
+
+def stripe_usage(server: StripeTestServer, plan: Plan) -> dict[str, int]:
+    """The meter's total per rating customer, as the Stripe test server adds it up."""
+    return {c: server.state.meter_totals(s, EVENT_NAME) for c, s in plan.stripe_ids.items()}
+
+
+def stripe_events(server: StripeTestServer) -> dict[str, tuple[str, int]]:
+    """Every meter event Stripe accepted: identifier -> (Stripe customer, value)."""
+    return {e.identifier: (e.customer, e.value) for e in server.state.events}
+
+
+async def planned_events(store: LedgerStore, plan: Plan) -> dict[str, tuple[str, int]]:
+    """Every meter event the reporter planned (once, with its cursor), as Stripe should hold it."""
+    columns = (
+        stripe_meter_events.c.identifier,
+        stripe_meter_events.c.customer_id,
+        stripe_meter_events.c.value,
+    )
+    rows = await store.read(lambda c: c.execute(select(*columns)).all())
+    return {identifier: (plan.stripe_ids[customer], value) for identifier, customer, value in rows}
+
+
+def duplicate_identifiers(server: StripeTestServer) -> list[str]:
+    seen: set[str] = set()
+    duplicates = []
+    for event in server.state.events:
+        if event.identifier in seen:
+            duplicates.append(event.identifier)
+        seen.add(event.identifier)
+    return duplicates
+
+
+# The reporter
+
+
+async def drain(reporter: Reporter, store: LedgerStore, max_passes: int = 50) -> list[PassResult]:
+    """Run passes until one does nothing and nothing is left to send (bounded)."""
+    results = []
+    for _ in range(max_passes):
+        result = await reporter.run_once()
+        results.append(result)
+        backlog = await store.read(outbox.backlog)
+        if not result.did_work and backlog.entries_unplanned == 0 and backlog.events_unsent == 0:
+            return results
+    raise AssertionError(f"the reporter still had work after {max_passes} passes: {results}")
+
+
+async def backlog(store: LedgerStore) -> outbox.Backlog:
+    return await store.read(outbox.backlog)
+
+
+# The command line
+
+
+def cli_env(database_url: str, server: StripeTestServer, **extra: str) -> dict[str, str]:
+    """The test runner's environment without its own RATING_/STRIPE_ settings, plus ours."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RATING_", "STRIPE_"))}
+    env.update(
+        {
+            "RATING_DATABASE_URL": database_url,
+            "STRIPE_API_KEY": API_KEY,
+            "STRIPE_API_BASE": server.base_url,
+            "STRIPE_METER_EVENTS_BASE": server.base_url,
+            "PYTHONUNBUFFERED": "1",
+            **extra,
+        }
+    )
+    return env
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    output: str
+
+
+async def run_cli(
+    *args: str, env: Mapping[str, str], cwd: Path, within: float = CLI_TIMEOUT
+) -> CliResult:
+    """``python -m rating_service <args>`` without blocking the loop (the Stripe test server
+    runs in it); stdout and stderr merged."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rating_service",
+        *args,
+        env=dict(env),
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), within)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AssertionError(f"`rating-service {' '.join(args)}` ran over {within} s") from None
+    assert process.returncode is not None
+    return CliResult(process.returncode, output.decode(errors="replace"))
+
+
+__all__ = [
+    "API_KEY",
+    "EVENT_NAME",
+    "CliResult",
+    "MovableClock",
+    "Plan",
+    "Workload",
+    "backlog",
+    "cents",
+    "cli_env",
+    "create_bucket",
+    "drain",
+    "duplicate_identifiers",
+    "gather_bounded",
+    "ledger_usage",
+    "ledger_usage_by_customer",
+    "outcome",
+    "pending_total",
+    "planned_events",
+    "put_card",
+    "put_customer",
+    "record_all",
+    "run_cli",
+    "stripe_events",
+    "stripe_gateway",
+    "stripe_test_server",
+    "stripe_usage",
+    "wait_until_settled",
+]

@@ -1,0 +1,165 @@
+"""The reversal policy, "net within the period", as Stripe ends up seeing it (reporter/plan.py).
+
+Stripe has no negative usage: a reversal of usage not yet reported must keep
+it from being reported; a reversal of usage already reported is a debt that
+the period's next usage pays off before any of it is reported; a debt still
+owed shows in reconciliation. Windows are 1 s, and the Stripe test server
+follows the service's clock, which these tests move on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+import reporter_support as rs
+from rating_client.v1 import rating_pb2 as pb
+from rating_client.v1 import rating_pb2_grpc
+
+from rating_service.app import Service
+from rating_service.reporter.loop import Reporter
+from rating_service.reporter.reconcile import reconcile
+from rating_service.reporter.settings import ReporterSettings
+from rating_service.reporter.setup import ensure_meters
+from rating_service.reporter.stripe_gateway import StripeGateway
+from rating_service.testing.stripe_server import StripeTestServer
+
+SETTINGS = ReporterSettings(window=timedelta(seconds=1))
+CUSTOMER = "rev-co"
+STRIPE_ID = "cus_rev"
+
+
+class World:
+    """The service, a Stripe test server on the service's clock, and a reporter between them."""
+
+    def __init__(
+        self,
+        service: Service,
+        stub: rating_pb2_grpc.RatingServiceStub,
+        clock: rs.MovableClock,
+        server: StripeTestServer,
+        gateway: StripeGateway,
+    ) -> None:
+        self.service = service
+        self.stub = stub
+        self.clock = clock
+        self.server = server
+        self.gateway = gateway
+        self.reporter = Reporter(service.store, gateway, SETTINGS, clock)
+        self._next = 0
+
+    async def record(self, count: int) -> list[str]:
+        ids = [f"o-{self._next + i}" for i in range(count)]
+        self._next += count
+        await rs.record_all(self.stub, [rs.outcome(CUSTOMER, i) for i in ids])
+        return ids
+
+    async def reverse(self, outcome_ids: list[str]) -> None:
+        for outcome_id in outcome_ids:
+            await self.stub.ReverseOutcome(
+                pb.ReverseOutcomeRequest(customer_id=CUSTOMER, outcome_id=outcome_id, reason="r")
+            )
+
+    def later(self) -> None:
+        """Move past the current aggregation window."""
+        self.clock.advance(timedelta(seconds=2))
+
+    async def report(self) -> None:
+        await rs.drain(self.reporter, self.service.store)
+
+    def in_stripe(self) -> int:
+        return self.server.state.meter_totals(STRIPE_ID, rs.EVENT_NAME)
+
+    async def in_ledger(self) -> int:
+        return await rs.ledger_usage(self.stub, CUSTOMER)
+
+
+@pytest.fixture
+async def world(
+    service: Service, stub: rating_pb2_grpc.RatingServiceStub, clock: rs.MovableClock
+) -> AsyncIterator[World]:
+    async with StripeTestServer(clock=lambda: clock().timestamp()) as server:
+        gateway = StripeGateway(
+            rs.API_KEY, api_base=server.base_url, meter_events_base=server.base_url, clock=clock
+        )
+        try:
+            await rs.put_card(stub, "standard", "0.99")
+            server.add_customer(STRIPE_ID)
+            await rs.put_customer(stub, CUSTOMER, STRIPE_ID, "standard")
+            await ensure_meters(service.store, gateway, SETTINGS, create=True)
+            yield World(service, stub, clock, server, gateway)
+        finally:
+            await gateway.close()
+
+
+async def test_usage_reversed_before_it_is_reported_never_reaches_stripe(world: World) -> None:
+    """Outcomes reversed before the reporter ran are not billed, whatever their windows."""
+    outcomes = await world.record(5)
+    world.later()
+    await world.reverse(outcomes[:2])
+
+    await world.report()
+
+    assert (await world.in_ledger(), world.in_stripe()) == (3, 3)
+
+
+async def test_usage_reversed_in_its_own_window_before_reporting_is_never_sent(
+    world: World,
+) -> None:
+    """Outcomes reversed within their aggregation window are netted before anything is sent."""
+    outcomes = await world.record(5)
+    await world.reverse(outcomes[:2])
+
+    await world.report()
+
+    assert (await world.in_ledger(), world.in_stripe()) == (3, 3)
+
+
+async def test_a_reversal_of_reported_usage_is_paid_off_by_the_periods_next_usage(
+    world: World,
+) -> None:
+    """Stripe's total stays put after the reversal, then grows only by usage beyond the debt."""
+    outcomes = await world.record(5)
+    await world.report()
+    world.later()
+    await world.reverse(outcomes[:2])
+    await world.report()
+    assert world.in_stripe() == 5  # no negative usage in Stripe
+    world.later()
+
+    await world.record(4)
+    await world.report()
+
+    assert (await world.in_ledger(), world.in_stripe()) == (7, 7)
+
+
+async def test_reconcile_shows_a_debt_not_yet_paid_off(world: World) -> None:
+    """Reported usage reversed with no later usage is a difference reconciliation reports."""
+    outcomes = await world.record(5)
+    await world.report()
+    world.later()
+    await world.reverse(outcomes[:2])
+    await world.report()
+
+    result = await reconcile(world.service.store, world.gateway, SETTINGS, world.clock())
+
+    assert [(d.customer_id, d.kind, d.ledger, d.stripe) for d in result.differences] == [
+        (CUSTOMER, "usage", "3", "5")
+    ]
+
+
+async def test_reconcile_reports_no_difference_once_the_debt_is_paid(world: World) -> None:
+    """After the period's next usage paid the debt off, Stripe and the ledger agree."""
+    outcomes = await world.record(5)
+    await world.report()
+    world.later()
+    await world.reverse(outcomes[:2])
+    await world.report()
+    world.later()
+    await world.record(2)
+    await world.report()
+
+    result = await reconcile(world.service.store, world.gateway, SETTINGS, world.clock())
+
+    assert result.differences == ()
