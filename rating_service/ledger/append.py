@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -16,6 +18,16 @@ from rating_service.ledger.codec import to_micros
 from rating_service.ledger.hashing import GENESIS, entry_hash
 from rating_service.ledger.reads import CustomerHead
 from rating_service.ledger.schema import balances, customers, ledger_entries, ledger_postings
+
+
+def time_ordered_uuid() -> str:
+    """A UUIDv7 (RFC 9562): new ids land at the end of the unique index, not at random
+    leaves of it, so inserts stay cheap however long the ledger is."""
+    millis = time.time_ns() // 1_000_000
+    rand_a = int.from_bytes(os.urandom(2), "big") & 0xFFF
+    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (millis << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
+    return str(uuid.UUID(int=value))
 
 
 def _upsert(dialect: Any) -> Executable:
@@ -42,7 +54,7 @@ def append(conn: Connection, head: CustomerHead, tx: Transaction, recorded_at: i
     """Append ``tx`` to ``head``'s chain and return its sequence; ``head`` moves with it."""
     sequence = head.head_sequence + 1
     prev_hash = head.head_hash or GENESIS
-    transaction_id = str(uuid.uuid4())
+    transaction_id = time_ordered_uuid()
     amount_nanos = tx.amount.nanos if tx.amount else 0
     currency = tx.amount.currency if tx.amount else ""
     occurred_at = to_micros(tx.occurred_at)

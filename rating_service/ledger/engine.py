@@ -84,13 +84,17 @@ class Engines:
         await self.reader.dispose()
 
 
+WRITER_CACHE_PRAGMA = "PRAGMA cache_size=-65536"
+"""64 MiB of page cache for the writer: the ledger's indexes stay in memory as they grow."""
+
+
 def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Hand transaction control to SQLAlchemy (pysqlite's own is unreliable).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in SQLITE_PRAGMAS:
+        for pragma in SQLITE_PRAGMAS + ((WRITER_CACHE_PRAGMA,) if immediate else ()):
             cursor.execute(pragma)
         cursor.close()
 

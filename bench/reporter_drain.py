@@ -1,0 +1,591 @@
+"""The reporter drains a backlog of settled outcomes into the Stripe test server.
+
+The issue's benchmark: bulk-fill a ledger with 1,000,000 settled outcomes of
+1,000 customers (``bench.bulkfill``), start the Stripe-compatible test server
+in this process, run the real ``Reporter`` over the real ``StripeGateway`` (the
+official SDK, aiohttp) until nothing is left to plan or send, and print the
+outcomes drained a second and the HTTP calls made per 1,000 outcomes (from the
+server's request log).
+
+Figures mean little alone, so two yardsticks are measured in the same run, on
+the same machine: a raw ``sqlite3`` insert (``bench.sqlite_yardstick``, the
+one the other benchmarks use: ledger-entry rows, 1,000 per transaction, WAL,
+``synchronous=FULL``, the service's durability) and the test server's bare
+request rate (GET /v1/billing/meters through the same SDK, one in flight as
+the reporter sends). The drain is also quoted as ratios to them.
+
+Where the time goes: the store and the gateway the reporter gets are thin
+timing wrappers, so every awaited ledger read, ledger write and Stripe call is
+timed by what it does. The reporter awaits them one after the other, so their
+sum is (almost) the drain's wall time.
+
+The run ends with the check that makes the figure worth quoting: the test
+server's meter total for every customer equals the ledger's usage for that
+customer, exactly. Results go to ``bench/results/reporter_drain.json``.
+
+    python -m bench.reporter_drain                      # 1,000,000 outcomes, 1,000 customers
+    python -m bench.reporter_drain --outcomes 20000     # quick: well under a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import Connection
+
+from bench import sqlite_yardstick
+from bench.bulkfill import FillResult, fill, throttled_printer
+from rating_service.ledger import outbox
+from rating_service.ledger.engine import create_engines
+from rating_service.ledger.store import LedgerStore
+from rating_service.reporter.gateway import CreditGrantSpec, CreditGrantView, MeterEvent
+from rating_service.reporter.loop import PassResult, Reporter
+from rating_service.reporter.settings import ReporterSettings
+from rating_service.reporter.setup import ensure_meters
+from rating_service.reporter.stripe_gateway import StripeGateway
+from rating_service.testing.stripe_server import StripeTestServer
+
+T = TypeVar("T")
+
+RESULTS = Path(__file__).parent / "results" / "reporter_drain.json"
+API_KEY = "sk_test_reporter_drain"
+MAX_PASSES = 20
+"""A pass plans and sends everything it finds; more than a few means something is stuck."""
+PROGRESS_EVERY = 10.0
+
+_JOB_NAMES = {
+    "Reporter._plan.<locals>.<lambda>": "customers_with_work",
+    "Reporter._send_usage.<locals>.<lambda>": "unsent_events",
+    "Reporter._send.<locals>.<lambda>": "mark_sent",
+    "Reporter._verified.<locals>.<lambda>": "mark_verified",
+    "Reporter._create_grants.<locals>.<lambda>": "grants_to_create",
+    "Reporter._park.<locals>.<lambda>": "park",
+}
+"""The reporter's inline jobs, by what they call in ``rating_service.ledger.outbox``."""
+
+
+@dataclass(frozen=True)
+class Options:
+    outcomes: int = 1_000_000
+    customers: int = 1_000
+    requests_per_second: float = 1000.0
+    """The gateway's own rate limit (the test server has none)."""
+    window: timedelta = timedelta(minutes=1)
+    """The reporter's aggregation window (its default)."""
+    bare_requests: int = 1000
+    sqlite_seconds: float = 3.0
+    """How long the sqlite3 yardstick inserts."""
+    stripe_latency: float = 0.0
+    """Seconds every test-server answer is held back (its ``slow`` fault): a network's round trip."""
+    workdir: Path | None = None
+    """Where the ledger file goes (default: a temporary directory, removed afterwards)."""
+    keep: bool = False
+    quiet: bool = False
+
+
+# ---- timing wrappers ---------------------------------------------------------------
+
+
+@dataclass
+class Timings:
+    """Seconds and calls per label; the labels say what was awaited."""
+
+    seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    calls: Counter[str] = field(default_factory=Counter)
+
+    @contextlib.contextmanager
+    def measure(self, label: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[label] += time.perf_counter() - began
+            self.calls[label] += 1
+
+    def table(self, total: float) -> list[dict[str, Any]]:
+        rows = [
+            {
+                "what": label,
+                "calls": self.calls[label],
+                "seconds": round(seconds, 3),
+                "share": round(seconds / total, 4) if total else 0.0,
+                "ms_per_call": round(1000 * seconds / self.calls[label], 3),
+            }
+            for label, seconds in self.seconds.items()
+        ]
+        return sorted(rows, key=lambda r: -r["seconds"])
+
+
+def job_label(job: Callable[..., Any]) -> str:
+    func = getattr(job, "func", job)  # functools.partial(outbox.plan_customer, ...)
+    name = getattr(func, "__qualname__", type(func).__name__)
+    return _JOB_NAMES.get(name, name)
+
+
+class TimedStore(LedgerStore):
+    """The ledger store, with every read and write job timed (queueing and commit included)."""
+
+    def __init__(self, *args: Any, timings: Timings, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.timings = timings
+
+    async def read(self, job: Callable[[Connection], T]) -> T:
+        with self.timings.measure(f"db read  {job_label(job)}"):
+            return await super().read(job)
+
+    async def write(self, job: Callable[[Connection], T]) -> T:
+        with self.timings.measure(f"db write {job_label(job)}"):
+            return await super().write(job)
+
+
+class TimedGateway:
+    """``Gateway`` over ``StripeGateway``, each call timed (rate limit, SDK and HTTP included)."""
+
+    def __init__(self, inner: StripeGateway, timings: Timings) -> None:
+        self._inner = inner
+        self._timings = timings
+
+    async def ensure_customer(self, stripe_customer_id: str) -> None:
+        with self._timings.measure("stripe   ensure_customer"):
+            await self._inner.ensure_customer(stripe_customer_id)
+
+    async def send_meter_events(self, events: Sequence[MeterEvent]) -> None:
+        with self._timings.measure("stripe   send_meter_events"):
+            await self._inner.send_meter_events(events)
+
+    async def create_credit_grant(self, grant: CreditGrantSpec) -> str:
+        with self._timings.measure("stripe   create_credit_grant"):
+            return await self._inner.create_credit_grant(grant)
+
+    async def void_credit_grant(self, grant_id: str) -> None:
+        with self._timings.measure("stripe   void_credit_grant"):
+            await self._inner.void_credit_grant(grant_id)
+
+    async def meter_ids(self) -> dict[str, str]:
+        with self._timings.measure("stripe   meter_ids"):
+            return await self._inner.meter_ids()
+
+    async def create_meter(self, event_name: str, display_name: str) -> str:
+        with self._timings.measure("stripe   create_meter"):
+            return await self._inner.create_meter(event_name, display_name)
+
+    async def meter_total(
+        self, meter_id: str, stripe_customer_id: str, start: datetime, end: datetime
+    ) -> int:
+        with self._timings.measure("stripe   meter_total"):
+            return await self._inner.meter_total(meter_id, stripe_customer_id, start, end)
+
+    async def credit_grants(self, stripe_customer_id: str) -> list[CreditGrantView]:
+        with self._timings.measure("stripe   credit_grants"):
+            return await self._inner.credit_grants(stripe_customer_id)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+# ---- yardsticks -----------------------------------------------------------------------
+
+
+def sqlite_insert_rate(directory: Path, seconds: float) -> float:
+    """``bench.sqlite_yardstick``: ledger-entry rows, 1,000 a transaction, WAL, synchronous=FULL."""
+    path = directory / "yardstick-sqlite.db"
+    try:
+        return sqlite_yardstick.measure(path, rows_per_transaction=1000, seconds=seconds).rows_per_s
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+async def bare_request_rate(server: StripeTestServer, requests: int) -> float:
+    """GET /v1/billing/meters (limit 1) a second through the stripe SDK, one in flight."""
+    client = server.stripe_client()
+    await client.v1.billing.meters.list_async({"limit": 1})  # connection open, code warm
+    began = time.perf_counter()
+    for _ in range(requests):
+        await client.v1.billing.meters.list_async({"limit": 1})
+    return requests / (time.perf_counter() - began)
+
+
+# ---- the drain --------------------------------------------------------------------------
+
+
+@dataclass
+class Drain:
+    seconds: float = 0.0
+    passes: int = 0
+    planned_entries: int = 0
+    events_sent: int = 0
+    grants_created: int = 0
+    parked: int = 0
+    http_calls: int = 0
+    http_by_operation: dict[str, int] = field(default_factory=dict)
+    http_failures: int = 0
+    bare_requests_per_second: float = 0.0
+    ledger_usage: dict[str, int] = field(default_factory=dict)
+    stripe_usage: dict[str, int] = field(default_factory=dict)
+    stream_rejections: int = 0
+    stream_duplicates: int = 0
+    timings: Timings = field(default_factory=Timings)
+
+    def add(self, result: PassResult) -> None:
+        self.passes += 1
+        self.planned_entries += result.planned_entries
+        self.events_sent += result.events_sent
+        self.grants_created += result.grants_created
+        self.parked += result.parked
+
+
+async def _drain(reporter: Reporter, store: LedgerStore, drain: Drain) -> None:
+    """Passes until one finds nothing to do and the backlog is empty."""
+    for _ in range(MAX_PASSES):
+        result = await reporter.run_once()
+        drain.add(result)
+        backlog = await store.read(outbox.backlog)
+        if backlog.parked:
+            raise RuntimeError(f"customers parked: {backlog.parked}")
+        empty = backlog.entries_unplanned == 0 and backlog.events_unsent == 0
+        if empty and not result.did_work:
+            return
+    raise RuntimeError(f"the backlog is not empty after {MAX_PASSES} passes")
+
+
+async def _progress(timings: Timings, began: float) -> None:
+    while True:
+        await asyncio.sleep(PROGRESS_EVERY)
+        print(
+            f"  {time.perf_counter() - began:.0f} s: "
+            f"{timings.calls['db write plan_customer']:,} plan jobs, "
+            f"{timings.calls['stripe   send_meter_events']:,} meter event requests",
+            flush=True,
+        )
+
+
+async def drain_into_test_server(filled: FillResult, options: Options) -> Drain:
+    """Start the test server, set up meters, run the reporter until the backlog is empty."""
+    drain = Drain()
+    settings = ReporterSettings(
+        window=options.window, requests_per_second=options.requests_per_second
+    )
+    async with StripeTestServer(clock=time.time) as server:
+        for stripe_id in filled.stripe_ids.values():
+            server.add_customer(stripe_id)
+        store = TimedStore(
+            create_engines(f"sqlite+aiosqlite:///{filled.database_path}"), timings=drain.timings
+        )
+        store.start()
+        gateway = TimedGateway(
+            StripeGateway(
+                API_KEY,
+                api_base=server.base_url,
+                meter_events_base=server.base_url,
+                requests_per_second=options.requests_per_second,
+            ),
+            drain.timings,
+        )
+        try:
+            _, missing = await ensure_meters(store, gateway, settings, create=True)
+            assert not missing, missing
+            drain.bare_requests_per_second = await bare_request_rate(server, options.bare_requests)
+            if options.stripe_latency > 0:
+                server.faults.set_random(1.0, ["slow"], seed=0, delay=options.stripe_latency)
+            drain.timings.seconds.clear()
+            drain.timings.calls.clear()
+            await _run_timed(store, gateway, settings, drain, server, options)
+        finally:
+            await gateway.close()
+            await store.close()
+        drain.ledger_usage = ledger_usage(filled.database_path, filled.customer_ids)
+        drain.stripe_usage = {
+            c: server.state.meter_totals(filled.stripe_ids[c], filled.outcome_type)
+            for c in filled.customer_ids
+        }
+        drain.stream_rejections = len(server.state.stream_rejections)
+        drain.stream_duplicates = server.state.stream_duplicates
+    return drain
+
+
+async def _run_timed(
+    store: LedgerStore,
+    gateway: TimedGateway,
+    settings: ReporterSettings,
+    drain: Drain,
+    server: StripeTestServer,
+    options: Options,
+) -> None:
+    reporter = Reporter(store, gateway, settings, lambda: datetime.now(UTC))
+    before = len(server.requests)
+    began = time.perf_counter()
+    progress = None if options.quiet else asyncio.create_task(_progress(drain.timings, began))
+    try:
+        await _drain(reporter, store, drain)
+    finally:
+        drain.seconds = time.perf_counter() - began
+        if progress is not None:
+            progress.cancel()
+    requests = server.requests[before:]
+    drain.http_calls = len(requests)
+    drain.http_by_operation = dict(Counter(r.operation_id or r.path for r in requests))
+    drain.http_failures = sum(1 for r in requests if r.status is None or r.status >= 300)
+
+
+def ledger_usage(database_path: Path, customer_ids: Sequence[str]) -> dict[str, int]:
+    """Each customer's settled outcomes net of reversals, summed over periods (balances)."""
+    with contextlib.closing(sqlite3.connect(database_path)) as db:
+        rows = db.execute(
+            "SELECT customer_id, sum(amount) FROM balances"
+            " WHERE account LIKE 'usage:%:outcomes' AND asset LIKE 'unit:%'"
+            " GROUP BY customer_id"
+        ).fetchall()
+    found = {customer: int(total) for customer, total in rows}
+    return {c: found.get(c, 0) for c in customer_ids}
+
+
+# ---- the run ------------------------------------------------------------------------------
+
+
+def mismatches(drain: Drain) -> dict[str, tuple[int, int]]:
+    """Customers whose Stripe total differs from the ledger's: (ledger, Stripe)."""
+    return {
+        c: (total, drain.stripe_usage.get(c, 0))
+        for c, total in drain.ledger_usage.items()
+        if drain.stripe_usage.get(c, 0) != total
+    }
+
+
+def run(options: Options) -> dict[str, Any]:
+    """Yardstick, fill, drain, check; the results as JSON-ready data."""
+    workdir = options.workdir or Path(tempfile.mkdtemp(prefix="reporter-drain-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    database = workdir / "reporter-drain.db"
+    if database.exists():
+        raise FileExistsError(f"{database} exists: the drain needs a fresh ledger")
+    try:
+        sqlite_rate = sqlite_insert_rate(workdir, options.sqlite_seconds)
+        filled = fill(
+            database,
+            outcomes=options.outcomes,
+            customers=options.customers,
+            progress=None if options.quiet else throttled_printer(),
+        )
+        if not options.quiet:
+            print(filled.summary(), flush=True)
+        drain = asyncio.run(drain_into_test_server(filled, options))
+    finally:
+        if options.keep or options.workdir is not None:
+            print(f"ledger kept: {database}", flush=True)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return results(options, filled, drain, sqlite_rate)
+
+
+def results(
+    options: Options,
+    filled: FillResult,
+    drain: Drain,
+    sqlite_rate: float,
+) -> dict[str, Any]:
+    outcomes_per_second = filled.outcomes / drain.seconds
+    http_per_second = drain.http_calls / drain.seconds
+    wrong = mismatches(drain)
+    awaited = sum(drain.timings.seconds.values())
+    return {
+        "run": {
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "python": platform.python_version(),
+            "sqlite": sqlite3.sqlite_version,
+            "cpus": os.cpu_count(),
+            "machine": platform.machine(),
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
+        "options": {
+            **{k: v for k, v in asdict(options).items() if k not in ("workdir", "window")},
+            "window_seconds": options.window.total_seconds(),
+        },
+        "fill": {
+            "outcomes": filled.outcomes,
+            "customers": filled.customers,
+            "rows": filled.rows,
+            "seconds": round(filled.seconds, 3),
+            "rows_per_second": round(filled.rows_per_second),
+            "first_at": filled.first_at.isoformat(),
+            "last_at": filled.last_at.isoformat(),
+            "interval_seconds": filled.interval.total_seconds(),
+        },
+        "drain": {
+            "seconds": round(drain.seconds, 3),
+            "outcomes_per_second": round(outcomes_per_second, 1),
+            "passes": drain.passes,
+            "planned_entries": drain.planned_entries,
+            "meter_events_sent": drain.events_sent,
+            "outcomes_per_meter_event": round(filled.outcomes / max(drain.events_sent, 1), 2),
+            "http_calls": drain.http_calls,
+            "http_calls_per_1000_outcomes": round(1000 * drain.http_calls / filled.outcomes, 3),
+            "http_calls_per_second": round(http_per_second, 1),
+            "http_by_operation": drain.http_by_operation,
+            "http_failures": drain.http_failures,
+        },
+        "yardsticks": {
+            "sqlite_rows_per_second_1000_per_tx_wal_full": round(sqlite_rate),
+            "test_server_bare_requests_per_second": round(drain.bare_requests_per_second, 1),
+        },
+        "ratios": {
+            "drained_outcomes_per_s_to_sqlite_rows_per_s": round(
+                outcomes_per_second / sqlite_rate, 4
+            ),
+            "http_calls_per_s_to_bare_request_rate": round(
+                http_per_second / drain.bare_requests_per_second, 4
+            ),
+            "drained_outcomes_per_s_to_bare_request_rate": round(
+                outcomes_per_second / drain.bare_requests_per_second, 2
+            ),
+        },
+        "where_the_time_goes": {
+            "awaited_seconds": round(awaited, 3),
+            "unaccounted_seconds": round(drain.seconds - awaited, 3),
+            "by_call": drain.timings.table(drain.seconds),
+        },
+        "check": {
+            "customers": len(drain.ledger_usage),
+            "customers_matching": len(drain.ledger_usage) - len(wrong),
+            "ledger_total": sum(drain.ledger_usage.values()),
+            "stripe_total": sum(drain.stripe_usage.values()),
+            "mismatches": {c: list(pair) for c, pair in sorted(wrong.items())[:20]},
+            "stream_rejections": drain.stream_rejections,
+            "stream_duplicates": drain.stream_duplicates,
+            "ok": not wrong
+            and drain.stream_rejections == 0
+            and sum(drain.ledger_usage.values()) == filled.outcomes,
+        },
+    }
+
+
+def report(data: Mapping[str, Any]) -> str:
+    """The results as a reader wants them: the headline, the yardsticks, the ratios, the check."""
+    fill_, drain, sticks = data["fill"], data["drain"], data["yardsticks"]
+    ratios, check, time_ = data["ratios"], data["check"], data["where_the_time_goes"]
+    ops = ", ".join(f"{op} {n:,}" for op, n in sorted(drain["http_by_operation"].items()))
+    lines = [
+        f"reporter drain: {fill_['outcomes']:,} settled outcomes of {fill_['customers']:,} "
+        f"customers, one per customer every {fill_['interval_seconds']:g} s "
+        f"({fill_['first_at'][:19]} to {fill_['last_at'][:19]} UTC), "
+        f"window {data['options']['window_seconds']:g} s, added Stripe latency "
+        f"{data['options']['stripe_latency']:g} s",
+        f"  bulk fill: {fill_['seconds']:.1f} s, {fill_['rows_per_second']:,} rows/s",
+        f"  drained in {drain['seconds']:.1f} s: {drain['outcomes_per_second']:,.0f} outcomes/s "
+        f"({drain['passes']} passes, {drain['planned_entries']:,} entries planned)",
+        f"  meter events sent: {drain['meter_events_sent']:,} "
+        f"({drain['outcomes_per_meter_event']:g} outcomes per event)",
+        f"  HTTP calls: {drain['http_calls']:,} = {drain['http_calls_per_1000_outcomes']:g} per "
+        f"1,000 outcomes, {drain['http_calls_per_second']:,.1f}/s; non-2xx: "
+        f"{drain['http_failures']} ({ops})",
+        "yardsticks, same run:",
+        f"  raw sqlite3 insert, WAL, synchronous=FULL, 1,000 rows/transaction: "
+        f"{sticks['sqlite_rows_per_second_1000_per_tx_wal_full']:,} rows/s "
+        "(bench.sqlite_yardstick: ledger-entry rows)",
+        f"  test server, bare GET /v1/billing/meters via the stripe SDK, 1 in flight: "
+        f"{sticks['test_server_bare_requests_per_second']:,.0f} requests/s",
+        "ratios:",
+        f"  drained outcomes/s / raw sqlite rows/s: "
+        f"{ratios['drained_outcomes_per_s_to_sqlite_rows_per_s']:.3f}",
+        f"  drained outcomes/s / bare requests/s: "
+        f"{ratios['drained_outcomes_per_s_to_bare_request_rate']:.2f}",
+        f"  HTTP calls/s during the drain / bare requests/s: "
+        f"{ratios['http_calls_per_s_to_bare_request_rate']:.3f}",
+        f"where the time goes ({time_['awaited_seconds']:.1f} s awaited, "
+        f"{time_['unaccounted_seconds']:.1f} s between awaits):",
+        *(
+            f"  {row['what']:<32} {row['calls']:>8,} calls {row['seconds']:>9.2f} s "
+            f"{100 * row['share']:>5.1f} % {row['ms_per_call']:>9.3f} ms/call"
+            for row in time_["by_call"]
+        ),
+        f"check: Stripe test server's meter totals == ledger's usage for "
+        f"{check['customers_matching']:,}/{check['customers']:,} customers "
+        f"(Stripe {check['stripe_total']:,}, ledger {check['ledger_total']:,}; stream rejections "
+        f"{check['stream_rejections']}, duplicates {check['stream_duplicates']}): "
+        f"{'OK' if check['ok'] else 'MISMATCH'}",
+    ]
+    if check["mismatches"]:
+        lines.append(f"  first mismatches (ledger, Stripe): {check['mismatches']}")
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.reporter_drain", description=__doc__)
+    defaults = Options()
+    parser.add_argument("--outcomes", type=int, default=defaults.outcomes)
+    parser.add_argument("--customers", type=int, default=defaults.customers)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=defaults.requests_per_second,
+        help="the gateway's requests/s limit (default %(default)s)",
+    )
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=defaults.window.total_seconds(),
+        help="the reporter's aggregation window, seconds (default %(default)s)",
+    )
+    parser.add_argument("--bare-requests", type=int, default=defaults.bare_requests)
+    parser.add_argument(
+        "--sqlite-seconds",
+        type=float,
+        default=defaults.sqlite_seconds,
+        help="how long the sqlite3 yardstick inserts (default %(default)s)",
+    )
+    parser.add_argument(
+        "--stripe-latency",
+        type=float,
+        default=defaults.stripe_latency,
+        help="seconds the test server holds back every answer during the drain, as a network "
+        "round trip to Stripe would (default %(default)s)",
+    )
+    parser.add_argument(
+        "--workdir", type=Path, help="where the ledger goes, kept (default: a temp dir, removed)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir and its ledger")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help="JSON results (default %(default)s)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    options = Options(
+        outcomes=args.outcomes,
+        customers=args.customers,
+        requests_per_second=args.rate,
+        window=timedelta(seconds=args.window),
+        bare_requests=args.bare_requests,
+        sqlite_seconds=args.sqlite_seconds,
+        stripe_latency=args.stripe_latency,
+        workdir=args.workdir,
+        keep=args.keep,
+    )
+    data = run(options)
+    print(report(data))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"results: {args.out}")
+    return 0 if data["check"]["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

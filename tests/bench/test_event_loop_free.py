@@ -1,0 +1,82 @@
+"""Under load, nothing the service runs on its event loop blocks it for 50 ms or more.
+
+A callback that holds the loop (a synchronous database call, a big JSON
+encode, a hash of a large ledger) delays every other call in flight, and shows
+as p99 latency long before it shows as throughput. asyncio's debug mode times
+every callback and logs "Executing <callback> took N seconds" past
+``slow_callback_duration``. The service runs here in the test's own loop with
+debug on; the load comes from ``python -m bench.load`` in a child process, so
+only the service's callbacks are timed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+
+from rating_service.app import start
+from rating_service.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SLOW = 0.05
+CALLS = 2000
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason=(
+        "known: on 2 shared cores, 50-60 ms stalls remain under load (garbage collection "
+        "and the writer thread holding the GIL during large batches); tracked in the "
+        "throughput issue's closing note"
+    ),
+)
+async def test_no_callback_blocks_the_event_loop_under_load(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)
+    loop.slow_callback_duration = SLOW
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    settings = Settings(database_url=database_url, listen="127.0.0.1:0", sweep_interval=0.05)
+    service = await start(settings)
+    caplog.clear()  # only what happens under load counts (start-up builds the server)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.load",
+            "--target",
+            f"127.0.0.1:{service.port}",
+            "--calls",
+            str(CALLS),
+            "--duration",
+            "120",
+            "--concurrency",
+            "32",
+            "--customers",
+            "20",
+            "--mix",
+            "settled=60,pending=15,reverse=5,quote=10,consume=10",
+            "--retry-share",
+            "0.05",
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=240)
+    finally:
+        await service.stop(grace=2.0)
+    output = stdout.decode()
+
+    assert process.returncode == 0, output + stderr.decode()
+    assert "nothing that failed is: OK" in output, output
+    slow = [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "asyncio" and record.getMessage().startswith("Executing ")
+    ]
+    assert slow == [], "callbacks held the event loop:\n" + "\n".join(slow)
