@@ -6,7 +6,7 @@ entries cannot build it through the API. This writes, row for row, what
 ``LedgerStore._record`` writes for an outcome recorded as confirmed at the
 moment it occurred: an ``OUTCOME_RATED`` entry with the postings that
 ``rating_service.domain.postings.outcome_rated`` builds, hashed into the
-customer's chain by ``rating_service.ledger.hashing.entry_hash``, the balances
+customer's chain by ``rating_service.ledger.append.entry_row``, the balances
 and the customer's head moved with it, and its ``outcomes`` row. The result is
 a ledger that ``rating-service verify`` accepts and that the service and the
 reporter can carry on from.
@@ -41,7 +41,6 @@ import math
 import sqlite3
 import sys
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -53,10 +52,12 @@ from rating_service.domain.commands import OutcomeState, RecordOutcome
 from rating_service.domain.money import Money
 from rating_service.domain.postings import OutcomeTake, outcome_rated
 from rating_service.domain.ratecard import Price, RateCardVersion
+from rating_service.ledger.append import entry_row
 from rating_service.ledger.codec import from_micros, to_micros
-from rating_service.ledger.hashing import GENESIS, entry_hash
+from rating_service.ledger.hashing import GENESIS
 from rating_service.ledger.migrate import upgrade
 from rating_service.ledger.reads import encode_prices
+from rating_service.ledger.schema import ledger_entries
 
 OUTCOME_TYPE = "resolution"
 RATE_CARD_ID = "bench-standard"
@@ -89,10 +90,10 @@ _INSERT_CUSTOMER = (
     " head_hash, created_at, updated_at) VALUES (?, ?, ?, 0, '', ?, ?)"
     " ON CONFLICT (customer_id) DO NOTHING"
 )
+_ENTRY_COLUMNS = tuple(c.name for c in ledger_entries.columns)
 _INSERT_ENTRY = (
-    "INSERT INTO ledger_entries (customer_id, sequence, transaction_id, kind, outcome_type,"
-    " outcome_id, request_id, bucket_id, units, amount_nanos, currency, occurred_at, recorded_at,"
-    " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO ledger_entries ({', '.join(_ENTRY_COLUMNS)})"
+    f" VALUES ({', '.join('?' for _ in _ENTRY_COLUMNS)})"
 )
 _INSERT_POSTING = (
     "INSERT INTO ledger_postings (customer_id, sequence, position, account, asset, amount)"
@@ -243,45 +244,9 @@ def add_outcome(batch: _Batch, customer: str, head: _Head, at_us: int) -> None:
     sequence = head.sequence + 1
     oid = outcome_id(sequence)
     tx = outcome_rated(OutcomeTake(oid, OUTCOME_TYPE, None, UNIT_PRICE), at, was_pending=False)
-    transaction_id = str(uuid.uuid4())
-    prev_hash = head.hash or GENESIS
-    amount = tx.amount or UNIT_PRICE
-    digest = entry_hash(
-        prev_hash=prev_hash,
-        customer_id=customer,
-        sequence=sequence,
-        transaction_id=transaction_id,
-        kind=tx.kind.value,
-        outcome_type=tx.outcome_type,
-        outcome_id=tx.outcome_id,
-        request_id=tx.request_id,
-        bucket_id=tx.bucket_id,
-        units=tx.units,
-        amount_nanos=amount.nanos,
-        currency=amount.currency,
-        occurred_at=at_us,
-        recorded_at=at_us,
-        postings=tx.postings,
-    )
-    batch.entries.append(
-        (
-            customer,
-            sequence,
-            transaction_id,
-            tx.kind.value,
-            tx.outcome_type,
-            tx.outcome_id,
-            tx.request_id,
-            tx.bucket_id,
-            tx.units,
-            amount.nanos,
-            amount.currency,
-            at_us,
-            at_us,
-            prev_hash,
-            digest,
-        )
-    )
+    row = entry_row(customer, sequence, head.hash or GENESIS, tx, at_us)
+    batch.entries.append(tuple(row[column] for column in _ENTRY_COLUMNS))
+    digest = row["hash"]
     for position, p in enumerate(tx.postings):
         batch.postings.append((customer, sequence, position, p.account, p.asset, p.amount))
         batch.balances[(customer, p.account, p.asset)] += p.amount

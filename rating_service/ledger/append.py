@@ -50,51 +50,36 @@ _MOVE_HEAD = (
 )
 
 
+def entry_row(
+    customer_id: str, sequence: int, prev_hash: str, tx: Transaction, recorded_at: int
+) -> dict[str, Any]:
+    """The ``ledger_entries`` row of ``tx`` at ``sequence``, its hash chained to ``prev_hash``."""
+    row: dict[str, Any] = {
+        "customer_id": customer_id,
+        "sequence": sequence,
+        "transaction_id": time_ordered_uuid(),
+        "kind": tx.kind.value,
+        "outcome_type": tx.outcome_type,
+        "outcome_id": tx.outcome_id,
+        "request_id": tx.request_id,
+        "bucket_id": tx.bucket_id,
+        "units": tx.units,
+        "amount_nanos": tx.amount.nanos if tx.amount else 0,
+        "currency": tx.amount.currency if tx.amount else "",
+        "occurred_at": to_micros(tx.occurred_at),
+        "recorded_at": recorded_at,
+        "prev_hash": prev_hash,
+    }
+    row["hash"] = entry_hash(**row, postings=tx.postings)
+    return row
+
+
 def append(conn: Connection, head: CustomerHead, tx: Transaction, recorded_at: int) -> int:
     """Append ``tx`` to ``head``'s chain and return its sequence; ``head`` moves with it."""
     sequence = head.head_sequence + 1
-    prev_hash = head.head_hash or GENESIS
-    transaction_id = time_ordered_uuid()
-    amount_nanos = tx.amount.nanos if tx.amount else 0
-    currency = tx.amount.currency if tx.amount else ""
-    occurred_at = to_micros(tx.occurred_at)
-    digest = entry_hash(
-        prev_hash=prev_hash,
-        customer_id=head.customer_id,
-        sequence=sequence,
-        transaction_id=transaction_id,
-        kind=tx.kind.value,
-        outcome_type=tx.outcome_type,
-        outcome_id=tx.outcome_id,
-        request_id=tx.request_id,
-        bucket_id=tx.bucket_id,
-        units=tx.units,
-        amount_nanos=amount_nanos,
-        currency=currency,
-        occurred_at=occurred_at,
-        recorded_at=recorded_at,
-        postings=tx.postings,
-    )
-    conn.execute(
-        _INSERT_ENTRY,
-        {
-            "customer_id": head.customer_id,
-            "sequence": sequence,
-            "transaction_id": transaction_id,
-            "kind": tx.kind.value,
-            "outcome_type": tx.outcome_type,
-            "outcome_id": tx.outcome_id,
-            "request_id": tx.request_id,
-            "bucket_id": tx.bucket_id,
-            "units": tx.units,
-            "amount_nanos": amount_nanos,
-            "currency": currency,
-            "occurred_at": occurred_at,
-            "recorded_at": recorded_at,
-            "prev_hash": prev_hash,
-            "hash": digest,
-        },
-    )
+    row = entry_row(head.customer_id, sequence, head.head_hash or GENESIS, tx, recorded_at)
+    digest = row["hash"]
+    conn.execute(_INSERT_ENTRY, row)
     if tx.postings:
         conn.execute(
             _INSERT_POSTINGS,
