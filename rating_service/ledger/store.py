@@ -133,10 +133,6 @@ class LedgerStore:
         self._engines = engines
         self._writer = GroupCommitWriter(engines.writer, max_batch=max_batch)
 
-    @property
-    def writer(self) -> GroupCommitWriter:
-        return self._writer
-
     def start(self) -> None:
         self._writer.start()
 

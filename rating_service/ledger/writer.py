@@ -103,8 +103,6 @@ class GroupCommitWriter:
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending[Any]] = asyncio.Queue(maxsize=max_queue)
         self._task: asyncio.Task[None] | None = None
-        self.batches = 0
-        self.jobs = 0
 
     def start(self) -> None:
         if self._task is None:
@@ -150,8 +148,6 @@ class GroupCommitWriter:
                 if not pending.future.done():
                     pending.future.set_exception(StoreUnavailable(str(error)))
             return
-        self.batches += 1
-        self.jobs += len(batch)
         COMMIT_BATCH.observe(len(batch))
         for pending, (result, failure) in zip(batch, outcomes, strict=True):
             if pending.future.done():

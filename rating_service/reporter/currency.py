@@ -23,8 +23,6 @@ three-decimal ones in charges must end in 0.
 
 from __future__ import annotations
 
-NANOS_PER_MAJOR = 1_000_000_000
-
 ZERO_DECIMAL = frozenset(
     {
         "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA",
