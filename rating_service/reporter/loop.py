@@ -70,10 +70,17 @@ class Reporter:
         self._settings = settings
         self._clock = clock
         self._warned_meters = False
+        self._meters: set[str] = set()
+
+    async def _existing_meters(self, event_names: list[str]) -> set[str]:
+        """Which of ``event_names`` have a meter; Stripe is asked only about unknown ones."""
+        if not set(event_names) <= self._meters:
+            self._meters = set(await self._gateway.meter_ids())
+        return self._meters & set(event_names)
 
     async def _missing_meters(self) -> list[str]:
         planned = await self._store.read(outbox.unsent_event_names)
-        return sorted(set(planned) - set(await self._gateway.meter_ids()))
+        return sorted(set(planned) - await self._existing_meters(planned))
 
     async def run_once(self) -> PassResult:
         """One full pass; TransientStripeError propagates (the caller backs off)."""
@@ -202,7 +209,11 @@ class Reporter:
     async def _send_usage(self, result: PassResult) -> None:
         # The v2 stream accepts events for a meter that does not exist and then
         # drops them: only usage of existing meters is sent, the rest waits.
-        meters = set(await self._gateway.meter_ids())
+        # An idle pass asks the database only, not Stripe.
+        pending = await self._store.read(outbox.unsent_event_names)
+        if not pending:
+            return
+        meters = await self._existing_meters(pending)
         while events := await self._store.read(lambda c: outbox.unsent_events(c, PAGE, meters)):
             unverified = {e.customer_id: e.stripe_customer_id for e in events if not e.verified}
             rejected = {
