@@ -211,7 +211,7 @@ def _micros(delta: timedelta) -> int:
 
 
 @dataclass
-class _Head:
+class Head:
     """A customer's chain head as the fill moves it."""
 
     sequence: int
@@ -219,7 +219,7 @@ class _Head:
 
 
 @dataclass
-class _Batch:
+class Batch:
     """The rows of one transaction."""
 
     entries: list[tuple[object, ...]] = field(default_factory=list)
@@ -238,7 +238,7 @@ class _Batch:
 _RATE_CARD_VERSION_US = to_micros(RATE_CARD_EFFECTIVE_FROM)
 
 
-def add_outcome(batch: _Batch, customer: str, head: _Head, at_us: int) -> None:
+def add_outcome(batch: Batch, customer: str, head: Head, at_us: int) -> None:
     """One settled outcome, exactly as ``LedgerStore._record`` writes it, into ``batch``."""
     at = from_micros(at_us)
     sequence = head.sequence + 1
@@ -276,7 +276,7 @@ def add_outcome(batch: _Batch, customer: str, head: _Head, at_us: int) -> None:
     batch.heads.add(customer)
 
 
-def _write(conn: sqlite3.Connection, batch: _Batch, heads: Mapping[str, _Head]) -> None:
+def write_batch(conn: sqlite3.Connection, batch: Batch, heads: Mapping[str, Head]) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.executemany(_INSERT_ENTRY, batch.entries)
@@ -293,10 +293,10 @@ def _write(conn: sqlite3.Connection, batch: _Batch, heads: Mapping[str, _Head]) 
 
 
 def _batches(
-    timeline: Timeline, outcomes: int, ids: Sequence[str], heads: Mapping[str, _Head], size: int
-) -> Iterator[_Batch]:
+    timeline: Timeline, outcomes: int, ids: Sequence[str], heads: Mapping[str, Head], size: int
+) -> Iterator[Batch]:
     for first in range(0, outcomes, size):
-        batch = _Batch()
+        batch = Batch()
         for index in range(first, min(first + size, outcomes)):
             customer = ids[index % len(ids)]
             add_outcome(batch, customer, heads[customer], timeline.at(index))
@@ -317,9 +317,9 @@ def _connect(database_path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _set_up(
+def set_up(
     conn: sqlite3.Connection, ids: Sequence[str], stripe_ids: Mapping[str, str], created_us: int
-) -> dict[str, _Head]:
+) -> dict[str, Head]:
     """The rate card and the customers (kept if there), and each customer's chain head."""
     version = RateCardVersion(
         RATE_CARD_ID,
@@ -346,13 +346,13 @@ def _set_up(
     ).fetchall()
     conn.execute("COMMIT")
     wanted = set(ids)
-    heads: dict[str, _Head] = {}
+    heads: dict[str, Head] = {}
     for cid, card, sequence, digest in rows:
         if cid not in wanted:
             continue
         if card != RATE_CARD_ID:
             raise ValueError(f"customer {cid!r} exists on rate card {card!r}, not {RATE_CARD_ID!r}")
-        heads[cid] = _Head(sequence, digest)
+        heads[cid] = Head(sequence, digest)
     return heads
 
 
@@ -393,9 +393,9 @@ def fill(
     began = time.perf_counter()
     rows = written = 0
     with contextlib.closing(_connect(database_path)) as conn:
-        heads = _set_up(conn, ids, stripe, to_micros(now))
+        heads = set_up(conn, ids, stripe, to_micros(now))
         for one in _batches(timeline, outcomes, ids, heads, batch):
-            _write(conn, one, heads)
+            write_batch(conn, one, heads)
             rows += one.rows
             written += len(one.outcomes)
             if progress is not None:

@@ -1,4 +1,4 @@
-"""The storage yardstick: raw stdlib sqlite3 inserts of a ledger-entry row, as durable as the service.
+"""The storage yardsticks: raw stdlib sqlite3 writes, as durable as the service.
 
 No Python program can commit to SQLite faster than the standard library's
 ``sqlite3`` with nothing around it, so this is the ceiling the ledger writer is
@@ -7,6 +7,14 @@ compared with: the same file system, the same durability (WAL,
 ``ledger_entries`` row (same columns, the same primary key and unique
 transaction id), once with one row per transaction (every commit waits for
 the disk) and once with 1,000 (the cost is the rows).
+
+A settled outcome is not one row, though, so a third yardstick
+(``measure_settled_outcomes``) is the storage floor of one: on the service's
+own tables and indexes, every row ``LedgerStore._record`` writes for an
+outcome settled at once without a bucket (a ``ledger_entries`` row, its four
+postings, its ``outcomes`` row) and the projections it moves (balances, the
+customer's chain head), batched as well as a writer can batch them. No writer
+of this schema records outcomes faster than that, whatever it does in Python.
 """
 
 from __future__ import annotations
@@ -20,6 +28,11 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy import create_engine
+
+from bench import bulkfill
+from rating_service.ledger.schema import metadata
 
 SCHEMA = """
 CREATE TABLE ledger_entries (
@@ -86,10 +99,21 @@ def _rows() -> Iterator[Row]:
         heads[c] = digest
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _remove(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _durable(path: Path) -> sqlite3.Connection:
+    """A connection as durable as the service's: WAL, ``synchronous=FULL``, explicit BEGINs."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
+    return conn
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = _durable(path)
     conn.execute(SCHEMA)
     return conn
 
@@ -100,8 +124,7 @@ def measure(path: Path, rows_per_transaction: int, seconds: float) -> InsertRate
     Rows are built between transactions, off the clock: the yardstick is what
     storage costs, not what making a row costs.
     """
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    _remove(path)
     rows = _rows()
     written = 0
     spent = 0.0
@@ -118,3 +141,85 @@ def measure(path: Path, rows_per_transaction: int, seconds: float) -> InsertRate
             spent += time.perf_counter() - started
             written += len(batch)
     return InsertRate(rows_per_transaction, written, spent)
+
+
+# ---- the storage floor of one settled outcome ------------------------------------------
+
+OUTCOMES_PER_TRANSACTION = 1000
+WRITER_CACHE = "PRAGMA cache_size=-65536"
+"""The service's writer connection keeps 64 MiB of pages (``rating_service.ledger.engine``);
+the floor gets as much, so the indexes it updates stay as hot as the service's."""
+
+
+@dataclass(frozen=True)
+class OutcomeRate:
+    """Settled outcomes written, and the rows they took (inserted, upserted and updated)."""
+
+    outcomes_per_transaction: int
+    customers: int
+    outcomes: int
+    rows: int
+    seconds: float
+
+    @property
+    def outcomes_per_s(self) -> float:
+        return self.outcomes / self.seconds if self.seconds else 0.0
+
+    @property
+    def rows_per_outcome(self) -> float:
+        return self.rows / self.outcomes if self.outcomes else 0.0
+
+
+def _create_schema(path: Path) -> None:
+    """The service's tables and indexes (``schema.metadata``) in a fresh file at ``path``.
+
+    ``create_all`` leaves out the migrations' append-only triggers, which fire on
+    UPDATE and DELETE only: the inserts timed here would not run them anyway.
+    """
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        metadata.create_all(engine)
+    finally:
+        engine.dispose()
+
+
+def measure_settled_outcomes(
+    path: Path,
+    seconds: float,
+    *,
+    outcomes_per_transaction: int = OUTCOMES_PER_TRANSACTION,
+    customers: int = CUSTOMERS,
+) -> OutcomeRate:
+    """Settled outcomes into a fresh ledger at ``path``, about ``seconds`` of transactions.
+
+    Per outcome, the rows ``LedgerStore._record`` writes for an outcome settled
+    at once with no bucket (``bench.bulkfill.add_outcome``, whose ledgers
+    ``rating-service verify`` accepts): a ``ledger_entries`` row chained and
+    hashed by ``entry_row``, the four postings of ``outcome_rated`` (a unit and
+    its charge, each from ``world`` to the month's usage) and an ``outcomes``
+    row. Per transaction, as a well-batched writer would: the balances upserted
+    once per (customer, account, asset) and each customer's head moved once
+    (``bench.bulkfill.write_batch``: ``executemany`` per table), ``customers`` taking
+    turns. Rows are built between transactions, off the clock.
+    """
+    _remove(path)
+    _create_schema(path)
+    ids = tuple(bulkfill.customer_id(i) for i in range(customers))
+    written = rows = 0
+    spent = 0.0
+    with contextlib.closing(_durable(path)) as conn:
+        conn.execute(WRITER_CACHE)
+        now = int(time.time() * 1_000_000)
+        heads = bulkfill.set_up(conn, ids, dict.fromkeys(ids, ""), now)
+        while spent < seconds:
+            batch = bulkfill.Batch()
+            now = int(time.time() * 1_000_000)
+            for n in range(outcomes_per_transaction):
+                customer = ids[(written + n) % customers]
+                bulkfill.add_outcome(batch, customer, heads[customer], now + n)
+            started = time.perf_counter()
+            bulkfill.write_batch(conn, batch, heads)
+            spent += time.perf_counter() - started
+            written += len(batch.outcomes)
+            rows += batch.rows + len(batch.balances) + len(batch.heads)
+    return OutcomeRate(outcomes_per_transaction, customers, written, rows, spent)

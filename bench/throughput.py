@@ -9,13 +9,18 @@ same machine, with the same client code:
    flight over the same channel layout as the service's phases;
 2. the ceiling of storage: raw stdlib sqlite3 inserts of a ledger-entry row,
    1 and 1,000 per transaction, WAL and synchronous=FULL like the service;
+   and the storage floor of a settled outcome: the same durability on the
+   service's own tables, every row the service writes for one (entry, four
+   postings, outcome row, balances, chain head), 1,000 outcomes per transaction;
 
 and then the service itself, as an operator runs it (``python -m
 rating_service serve`` on a fresh SQLite file, in its own process):
 
 3. RecordOutcome, 64 in flight: calls/s and latency percentiles, as a ratio to (1);
    then at half that rate, open loop, for its p99;
-4. RecordOutcomes of 1,000: outcomes/s, as a ratio to (2)'s batched figure;
+4. RecordOutcomes of 1,000: outcomes/s, as a ratio to (2)'s batched figure
+   (the target) and, for information, to (2)'s floor of a settled outcome:
+   no writer of this schema beats the floor, so it bounds what the target asks;
 5. ConsumeBucket and QuoteCost, 64 in flight;
 6. with ``--with-10m``, all of it again on a ledger of 10 million entries
    (filled with ``bench.bulkfill``), driving customers with long chains;
@@ -106,12 +111,26 @@ class Yardsticks:
     empty_rpc: RpcSummary
     sqlite_one: sqlite_yardstick.InsertRate
     sqlite_batch: sqlite_yardstick.InsertRate
+    settled_floor: sqlite_yardstick.OutcomeRate
+
+    @property
+    def floor_vs_batch(self) -> float:
+        """Outcomes/s of the floor over rows/s of the batched row yardstick."""
+        return self.settled_floor.outcomes_per_s / self.sqlite_batch.rows_per_s
 
 
-def measure_sqlite(workdir: Path, timing: Timing) -> tuple[sqlite_yardstick.InsertRate, ...]:
+def measure_sqlite(
+    workdir: Path, timing: Timing
+) -> tuple[sqlite_yardstick.InsertRate, sqlite_yardstick.InsertRate, sqlite_yardstick.OutcomeRate]:
     say("yardstick: raw sqlite3 inserts (WAL, synchronous=FULL), 1 and 1,000 rows per transaction")
     path = workdir / "yardstick.db"
-    return tuple(sqlite_yardstick.measure(path, n, timing.sqlite) for n in (1, 1000))
+    one, batch = (sqlite_yardstick.measure(path, n, timing.sqlite) for n in (1, 1000))
+    say(
+        "yardstick: raw sqlite3, the rows of one settled outcome on the service's schema, "
+        f"{sqlite_yardstick.OUTCOMES_PER_TRANSACTION:,} outcomes per transaction"
+    )
+    floor = sqlite_yardstick.measure_settled_outcomes(workdir / "floor.db", timing.sqlite)
+    return one, batch, floor
 
 
 async def measure_empty_rpc(workdir: Path, timing: Timing) -> RpcSummary:
@@ -481,6 +500,9 @@ def _errors(row: RpcSummary) -> str:
     )
 
 
+FLOOR_LABEL = "raw sqlite3, a settled outcome's rows, 1,000/txn"
+
+
 def render(y: Yardsticks, runs: list[ServiceRun], context: dict[str, Any]) -> str:
     out = [
         f"rating-service throughput: {context['cpus']} CPUs, Python {context['python']}, "
@@ -495,6 +517,10 @@ def render(y: Yardsticks, runs: list[ServiceRun], context: dict[str, Any]) -> st
         ),
         f"  {'raw sqlite3 insert, WAL + FULL, 1 row/txn':<48} {y.sqlite_one.rows_per_s:>13,.0f} rows/s",
         f"  {'raw sqlite3 insert, WAL + FULL, 1,000 rows/txn':<48} {y.sqlite_batch.rows_per_s:>13,.0f} rows/s",
+        f"  {FLOOR_LABEL:<48} "
+        f"{y.settled_floor.outcomes_per_s:>13,.0f} outcomes/s   "
+        f"({y.settled_floor.rows_per_outcome:.1f} rows each on the service's schema, "
+        f"= {y.floor_vs_batch:.2f} x sqlite3 1,000/txn)",
     ]
     for run in runs:
         out += ["", f"service on {run.label} ({run.entries_before:,} entries before the run)"]
@@ -521,6 +547,12 @@ def render(y: Yardsticks, runs: list[ServiceRun], context: dict[str, Any]) -> st
                 f"{run.record_outcomes.items_per_s:,.0f} outcomes/s",
             )
             + f"   = {run.record_outcomes.items_per_s / y.sqlite_batch.rows_per_s:.2f} x sqlite3 1,000/txn"
+        )
+        out.append(
+            f"  {'RecordOutcomes against the settled-outcome floor':<48} "
+            f"{run.record_outcomes.items_per_s / y.settled_floor.outcomes_per_s:>13.2f} x      "
+            f"(informational: the {TARGET_BATCH_VS_SQLITE:g} x target asks for "
+            f"{TARGET_BATCH_VS_SQLITE / y.floor_vs_batch:.2f} x this floor)"
         )
         out.append(
             _rpc_line(
@@ -612,6 +644,8 @@ def as_json(y: Yardsticks, runs: list[ServiceRun], ctx: dict[str, Any]) -> dict[
                 / y.empty_rpc.calls_per_s,
                 "record_outcomes_vs_sqlite_batch": run.record_outcomes.items_per_s
                 / y.sqlite_batch.rows_per_s,
+                "record_outcomes_vs_settled_outcome_floor": run.record_outcomes.items_per_s
+                / y.settled_floor.outcomes_per_s,
             },
         }
 
@@ -621,6 +655,13 @@ def as_json(y: Yardsticks, runs: list[ServiceRun], ctx: dict[str, Any]) -> dict[
             "empty_rpc": y.empty_rpc.as_dict(),
             "sqlite_1_per_txn_rows_per_s": y.sqlite_one.rows_per_s,
             "sqlite_1000_per_txn_rows_per_s": y.sqlite_batch.rows_per_s,
+            "settled_outcome_floor": {
+                "outcomes_per_s": y.settled_floor.outcomes_per_s,
+                "outcomes_per_transaction": y.settled_floor.outcomes_per_transaction,
+                "customers": y.settled_floor.customers,
+                "rows_per_outcome": y.settled_floor.rows_per_outcome,
+                "vs_sqlite_1000_per_txn": y.floor_vs_batch,
+            },
         },
         "service": [run_dict(r) for r in runs],
         "targets": [asdict(t) for t in targets(y, runs)],
@@ -644,9 +685,9 @@ def workspace(keep: bool) -> Iterator[Path]:
 async def benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     timing = QUICK if args.quick else NORMAL
     ctx = context(timing, args.quick)
-    sqlite_one, sqlite_batch = measure_sqlite(workdir, timing)
+    sqlite_one, sqlite_batch, settled_floor = measure_sqlite(workdir, timing)
     empty = await measure_empty_rpc(workdir, timing)
-    yardsticks = Yardsticks(empty, sqlite_one, sqlite_batch)
+    yardsticks = Yardsticks(empty, sqlite_one, sqlite_batch, settled_floor)
     profile_path = RESULTS / "profile-record-outcome.txt" if args.profile else None
     runs = [
         await measure_service(

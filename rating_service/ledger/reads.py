@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, literal, select
-from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql import FromClause, Select
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -17,6 +16,7 @@ from rating_service.domain.errors import CustomerNotFound
 from rating_service.domain.money import Money
 from rating_service.domain.ratecard import Price, RateCardVersion
 from rating_service.ledger.codec import from_micros, to_micros
+from rating_service.ledger.executor import Executor, RowLike
 from rating_service.ledger.schema import balances, buckets, customers, rate_card_versions
 
 
@@ -38,32 +38,33 @@ _CUSTOMER = select(customers).where(customers.c.customer_id == bindparam("custom
 _CUSTOMER_FOR_UPDATE = _CUSTOMER.with_for_update()
 
 
-def load_customer(conn: Connection, customer_id: str, *, for_update: bool = False) -> CustomerHead:
+def load_customer(sql: Executor, customer_id: str, *, for_update: bool = False) -> CustomerHead:
     """The customer's row; ``for_update`` locks it (PostgreSQL) to serialise its chain."""
-    locked = for_update and conn.dialect.name == "postgresql"
+    locked = for_update and sql.conn.dialect.name == "postgresql"
     query = _CUSTOMER_FOR_UPDATE if locked else _CUSTOMER
-    row = conn.execute(query, {"customer_id": customer_id}).first()
+    row = sql.first(query, {"customer_id": customer_id})
     if row is None:
         raise CustomerNotFound(f"customer {customer_id!r} does not exist", customer_id=customer_id)
     return CustomerHead(
-        customer_id=row.customer_id,
-        stripe_customer_id=row.stripe_customer_id,
-        rate_card_id=row.rate_card_id,
-        head_sequence=row.head_sequence,
-        head_hash=row.head_hash,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        customer_id=row["customer_id"],
+        stripe_customer_id=row["stripe_customer_id"],
+        rate_card_id=row["rate_card_id"],
+        head_sequence=row["head_sequence"],
+        head_hash=row["head_hash"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )
 
 
-def version_from_row(row: Row[tuple[object, ...]]) -> RateCardVersion:
+def version_from_row(row: RowLike) -> RateCardVersion:
+    currency = row["currency"]
     prices = {
-        outcome_type: Price(
-            outcome_type, Money(row.currency, nanos), timedelta(microseconds=window)
-        )
-        for outcome_type, nanos, window in json.loads(row.prices)
+        outcome_type: Price(outcome_type, Money(currency, nanos), timedelta(microseconds=window))
+        for outcome_type, nanos, window in json.loads(row["prices"])
     }
-    return RateCardVersion(row.rate_card_id, from_micros(row.effective_from), row.currency, prices)
+    return RateCardVersion(
+        row["rate_card_id"], from_micros(row["effective_from"]), currency, prices
+    )
 
 
 def encode_prices(version: RateCardVersion) -> str:
@@ -86,30 +87,33 @@ _VERSION_IN_FORCE = (
 )
 
 
-def load_version_in_force(
-    conn: Connection, rate_card_id: str, at: datetime
-) -> RateCardVersion | None:
+def load_version_in_force(sql: Executor, rate_card_id: str, at: datetime) -> RateCardVersion | None:
     """The newest version with ``effective_from <= at`` (one index seek)."""
     if not rate_card_id:
         return None
-    row = conn.execute(
-        _VERSION_IN_FORCE, {"rate_card_id": rate_card_id, "at": to_micros(at)}
-    ).first()
+    row = sql.first(_VERSION_IN_FORCE, {"rate_card_id": rate_card_id, "at": to_micros(at)})
     return None if row is None else version_from_row(row)
 
 
-def load_first_version(conn: Connection, rate_card_id: str) -> RateCardVersion | None:
+_VERSIONS = (
+    select(rate_card_versions)
+    .where(rate_card_versions.c.rate_card_id == bindparam("rate_card_id"))
+    .order_by(rate_card_versions.c.effective_from)
+)
+
+
+def load_versions(sql: Executor, rate_card_id: str) -> list[RateCardVersion]:
+    """Every version of a card, oldest first (a card changes price rarely: a few rows)."""
+    if not rate_card_id:
+        return []
+    return [version_from_row(r) for r in sql.all(_VERSIONS, {"rate_card_id": rate_card_id})]
+
+
+def load_first_version(sql: Executor, rate_card_id: str) -> RateCardVersion | None:
     """The earliest version: what a card will price in before any version is in force."""
     if not rate_card_id:
         return None
-    row = (
-        conn.execute(
-            select(rate_card_versions)
-            .where(rate_card_versions.c.rate_card_id == rate_card_id)
-            .order_by(rate_card_versions.c.effective_from)
-            .limit(1)
-        )
-    ).first()
+    row = sql.first(_VERSIONS.limit(1), {"rate_card_id": rate_card_id})
     return None if row is None else version_from_row(row)
 
 
@@ -142,64 +146,72 @@ def _bucket_query() -> Select[Any]:
     )
 
 
-def bucket_from_row(row: Row[tuple[object, ...]]) -> Bucket:
+def bucket_from_row(row: RowLike) -> Bucket:
     return Bucket(
-        bucket_id=row.bucket_id,
-        outcome_type=row.outcome_type,
-        quantity=row.quantity,
-        remaining=row.remaining or 0,
-        held=row.held or 0,
-        valid_from=from_micros(row.valid_from),
-        valid_until=from_micros(row.valid_until),
-        unit_price=Money(row.currency, row.unit_price_nanos),
-        source=BucketSource(row.source),
-        priority=row.priority,
-        created_sequence=row.created_sequence,
+        bucket_id=row["bucket_id"],
+        outcome_type=row["outcome_type"],
+        quantity=row["quantity"],
+        remaining=row["remaining"] or 0,
+        held=row["held"] or 0,
+        valid_from=from_micros(row["valid_from"]),
+        valid_until=from_micros(row["valid_until"]),
+        unit_price=Money(row["currency"], row["unit_price_nanos"]),
+        source=BucketSource(row["source"]),
+        priority=row["priority"],
+        created_sequence=row["created_sequence"],
     )
 
 
-_DRAWABLE = _bucket_query().where(
+_UNEXPIRED_OF_TYPE = _bucket_query().where(
     buckets.c.customer_id == bindparam("customer_id"),
     buckets.c.outcome_type == bindparam("outcome_type"),
     buckets.c.valid_until > bindparam("at"),
-    buckets.c.valid_from <= bindparam("at"),
-    _available.c.amount > 0,
 )
 
 
+def load_unexpired_buckets(
+    sql: Executor, customer_id: str, outcome_type: str, at: datetime
+) -> list[Bucket]:
+    """Buckets of one type not yet expired at ``at``, drawn or not (one index range)."""
+    params = {"customer_id": customer_id, "outcome_type": outcome_type, "at": to_micros(at)}
+    return [bucket_from_row(r) for r in sql.all(_UNEXPIRED_OF_TYPE, params)]
+
+
 def load_drawable_buckets(
-    conn: Connection, customer_id: str, outcome_type: str, at: datetime
+    sql: Executor, customer_id: str, outcome_type: str, at: datetime
 ) -> list[Bucket]:
     """Buckets of one type valid at ``at`` with units left (the domain orders them)."""
-    rows = conn.execute(
-        _DRAWABLE,
-        {"customer_id": customer_id, "outcome_type": outcome_type, "at": to_micros(at)},
-    )
-    return [bucket_from_row(r) for r in rows]
+    return [
+        b
+        for b in load_unexpired_buckets(sql, customer_id, outcome_type, at)
+        if b.remaining > 0 and b.is_valid_at(at)
+    ]
 
 
-def load_bucket(conn: Connection, customer_id: str, bucket_id: str) -> Bucket | None:
-    row = (
-        conn.execute(
-            _bucket_query().where(
-                buckets.c.customer_id == customer_id, buckets.c.bucket_id == bucket_id
-            )
-        )
-    ).first()
+_BUCKET = _bucket_query().where(
+    buckets.c.customer_id == bindparam("customer_id"),
+    buckets.c.bucket_id == bindparam("bucket_id"),
+)
+_ALL_BUCKETS = _bucket_query().where(buckets.c.customer_id == bindparam("customer_id"))
+
+
+def load_bucket(sql: Executor, customer_id: str, bucket_id: str) -> Bucket | None:
+    row = sql.first(_BUCKET, {"customer_id": customer_id, "bucket_id": bucket_id})
     return None if row is None else bucket_from_row(row)
 
 
-def load_all_buckets(conn: Connection, customer_id: str) -> list[Bucket]:
-    rows = conn.execute(_bucket_query().where(buckets.c.customer_id == customer_id))
-    return [bucket_from_row(r) for r in rows]
+def load_all_buckets(sql: Executor, customer_id: str) -> list[Bucket]:
+    return [bucket_from_row(r) for r in sql.all(_ALL_BUCKETS, {"customer_id": customer_id})]
+
+
+_BALANCES = select(balances.c.account, balances.c.asset, balances.c.amount).where(
+    balances.c.customer_id == bindparam("customer_id"),
+    balances.c.account.in_(bindparam("accounts", expanding=True)),
+)
 
 
 def load_balances(
-    conn: Connection, customer_id: str, accounts: list[str]
+    sql: Executor, customer_id: str, accounts: list[str]
 ) -> dict[tuple[str, str], int]:
-    rows = conn.execute(
-        select(balances.c.account, balances.c.asset, balances.c.amount).where(
-            balances.c.customer_id == customer_id, balances.c.account.in_(accounts)
-        )
-    )
-    return {(r.account, r.asset): r.amount for r in rows}
+    rows = sql.all(_BALANCES, {"customer_id": customer_id, "accounts": accounts})
+    return {(r["account"], r["asset"]): r["amount"] for r in rows}

@@ -7,15 +7,15 @@ and never wait for the writer.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import TypeVar
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
 
 from rating_service.domain import postings as entries
 from rating_service.domain.buckets import Draw, burn_down_key, plan_consumption
@@ -54,9 +54,9 @@ from rating_service.domain.results import (
     RateCardPut,
 )
 from rating_service.domain.settlement import settlement_time
-from rating_service.ledger.append import append
 from rating_service.ledger.codec import from_micros, to_micros
 from rating_service.ledger.engine import Engines
+from rating_service.ledger.executor import Executor, RowLike
 from rating_service.ledger.history import load_entries
 from rating_service.ledger.reads import (
     CustomerHead,
@@ -77,16 +77,10 @@ from rating_service.ledger.schema import (
     outcomes,
     rate_card_versions,
 )
+from rating_service.ledger.session import WriteSession
 from rating_service.ledger.writer import GroupCommitWriter
 
 T = TypeVar("T")
-
-# Hot-path statements are built once: building a statement costs more than running it.
-_OUTCOME = select(outcomes).where(
-    outcomes.c.customer_id == bindparam("customer_id"),
-    outcomes.c.outcome_id == bindparam("outcome_id"),
-)
-_INSERT_OUTCOME = outcomes.insert()
 
 
 def _reused(key: str, value: str) -> IdempotencyKeyReused:
@@ -101,29 +95,29 @@ def _reused(key: str, value: str) -> IdempotencyKeyReused:
 class _Outcome:
     """An outcome's row, with what it took."""
 
-    row: Row[tuple[object, ...]]
+    row: RowLike
 
     @property
     def take(self) -> entries.OutcomeTake:
         return entries.OutcomeTake(
-            outcome_id=self.row.outcome_id,
-            outcome_type=self.row.outcome_type,
-            bucket_id=self.row.bucket_id,
-            charge=Money(self.row.currency, self.row.charged_nanos),
+            outcome_id=self.row["outcome_id"],
+            outcome_type=self.row["outcome_type"],
+            bucket_id=self.row["bucket_id"],
+            charge=Money(self.row["currency"], self.row["charged_nanos"]),
         )
 
     @property
     def state(self) -> OutcomeState:
-        return OutcomeState(self.row.state)
+        return OutcomeState(self.row["state"])
 
     @property
     def due(self) -> datetime:
         """When its settlement window ends (pending outcomes only)."""
-        return from_micros(self.row.settles_at)
+        return from_micros(self.row["settles_at"])
 
     @property
     def recorded(self) -> datetime:
-        return from_micros(self.row.recorded_at)
+        return from_micros(self.row["recorded_at"])
 
 
 class LedgerStore:
@@ -144,35 +138,35 @@ class LedgerStore:
 
     async def record_outcome(self, cmd: RecordOutcome, now: datetime) -> OutcomeRecorded:
         cmd.validate(now)
-        return await self._writer.submit(lambda conn: self._record(conn, cmd, now))
+        return await self._writer.submit(lambda s: self._record(s, cmd, now))
 
     async def record_outcomes(
         self, cmds: Sequence[RecordOutcome], now: datetime
     ) -> list[OutcomeRecorded | Exception]:
-        """Each item as ``record_outcome``; the valid ones go to the writer together."""
-
-        async def one(cmd: RecordOutcome, index: int) -> OutcomeRecorded | Exception:
+        """Each item as ``record_outcome``; the valid ones go to the writer as one caller."""
+        refused: dict[int, Exception] = {}
+        for index, cmd in enumerate(cmds):
             try:
                 cmd.validate(now, prefix=f"requests[{index}].")
-                return await self._writer.submit(lambda conn: self._record(conn, cmd, now))
-            except Exception as error:  # each item answers for itself, bugs included
-                return error
-
-        return list(await asyncio.gather(*(one(c, i) for i, c in enumerate(cmds))))
-
-    def _record(self, conn: Connection, cmd: RecordOutcome, now: datetime) -> OutcomeRecorded:
-        head = load_customer(conn, cmd.customer_id, for_update=True)
-        fingerprint = cmd.fingerprint()
-        existing = self._load_outcome(conn, cmd.customer_id, cmd.outcome_id)
-        if existing is not None:
-            if existing.row.fingerprint != fingerprint:
-                raise _reused("outcome_id", cmd.outcome_id)
-            return _recorded_from_row(existing.row, replayed=True)
-        at = cmd.occurred_at or now
-        version = require_version(
-            load_version_in_force(conn, head.rate_card_id, at), head.rate_card_id, at
+            except DomainError as error:
+                refused[index] = error
+        valid = [cmd for index, cmd in enumerate(cmds) if index not in refused]
+        recorded = iter(
+            await self._writer.submit_many([partial(self._record, cmd=c, now=now) for c in valid])
         )
-        found = load_drawable_buckets(conn, head.customer_id, cmd.outcome_type, at)
+        return [refused[i] if i in refused else next(recorded) for i in range(len(cmds))]
+
+    def _record(self, s: WriteSession, cmd: RecordOutcome, now: datetime) -> OutcomeRecorded:
+        head = s.customer(cmd.customer_id)
+        fingerprint = cmd.fingerprint()
+        existing = s.outcome(cmd.customer_id, cmd.outcome_id)
+        if existing is not None:
+            if existing["fingerprint"] != fingerprint:
+                raise _reused("outcome_id", cmd.outcome_id)
+            return _recorded_from_row(existing, replayed=True)
+        at = cmd.occurred_at or now
+        version = require_version(s.version_in_force(head.rate_card_id, at), head.rate_card_id, at)
+        found = s.unexpired_buckets(head.customer_id, cmd.outcome_type, at)
         rating = rate_outcome(version, found, cmd.outcome_type, at)
         take = entries.OutcomeTake(
             cmd.outcome_id, cmd.outcome_type, rating.bucket_id, rating.charged
@@ -183,10 +177,9 @@ class LedgerStore:
             tx = entries.outcome_held(take, at)
         else:
             tx = entries.outcome_rated(take, max(at, now), was_pending=False)
-        sequence = append(conn, head, tx, to_micros(now))
+        sequence = s.append(head, tx, to_micros(now))
         state = OutcomeState.PENDING if pending else OutcomeState.SETTLED
-        conn.execute(
-            _INSERT_OUTCOME,
+        s.add_outcome(
             {
                 "customer_id": cmd.customer_id,
                 "outcome_id": cmd.outcome_id,
@@ -205,7 +198,11 @@ class LedgerStore:
                 "attributes": json.dumps(dict(cmd.attributes), sort_keys=True),
                 "record_sequence": sequence,
                 "settle_sequence": None if pending else sequence,
-            },
+                "end_sequence": None,
+                "end_fingerprint": None,
+                "end_units_returned": None,
+                "end_refunded_nanos": None,
+            }
         )
         return OutcomeRecorded(
             ledger_sequence=sequence,
@@ -220,69 +217,69 @@ class LedgerStore:
 
     async def confirm_outcome(self, cmd: ConfirmOutcome, now: datetime) -> OutcomeConfirmed:
         cmd.validate()
-        return await self._writer.submit(lambda conn: self._confirm(conn, cmd, now))
+        return await self._writer.submit(lambda s: self._confirm(s, cmd, now))
 
-    def _confirm(self, conn: Connection, cmd: ConfirmOutcome, now: datetime) -> OutcomeConfirmed:
-        head = load_customer(conn, cmd.customer_id, for_update=True)
-        outcome = self._require_outcome(conn, cmd.customer_id, cmd.outcome_id)
+    def _confirm(self, s: WriteSession, cmd: ConfirmOutcome, now: datetime) -> OutcomeConfirmed:
+        head = s.customer(cmd.customer_id)
+        outcome = self._require_outcome(s, cmd.customer_id, cmd.outcome_id)
         if outcome.state in (OutcomeState.RELEASED, OutcomeState.REVERSED):
             raise OutcomeReversed(
                 f"outcome {cmd.outcome_id!r} was reversed and cannot be confirmed",
                 outcome_id=cmd.outcome_id,
             )
         if outcome.state is OutcomeState.SETTLED:
-            return OutcomeConfirmed(outcome.row.settle_sequence, replayed=True)
+            return OutcomeConfirmed(outcome.row["settle_sequence"], replayed=True)
         at = settlement_time(outcome.due, outcome.recorded, confirmed_at=now)
-        sequence = self._settle(conn, head, outcome, at, now)
+        sequence = self._settle(s, head, outcome, at, now)
         return OutcomeConfirmed(sequence, replayed=False)
 
     def _settle(
         self,
-        conn: Connection,
+        s: WriteSession,
         head: CustomerHead,
         outcome: _Outcome,
         at: datetime,
         now: datetime,
     ) -> int:
         tx = entries.outcome_rated(outcome.take, at, was_pending=True)
-        sequence = append(conn, head, tx, to_micros(now))
-        self._set_outcome(conn, outcome, state=OutcomeState.SETTLED.value, settle_sequence=sequence)
+        sequence = s.append(head, tx, to_micros(now))
+        self._set_outcome(s, outcome, state=OutcomeState.SETTLED.value, settle_sequence=sequence)
         return sequence
 
     async def reverse_outcome(self, cmd: ReverseOutcome, now: datetime) -> OutcomeUndone:
         cmd.validate()
-        return await self._writer.submit(lambda conn: self._reverse(conn, cmd, now))
+        return await self._writer.submit(lambda s: self._reverse(s, cmd, now))
 
-    def _reverse(self, conn: Connection, cmd: ReverseOutcome, now: datetime) -> OutcomeUndone:
-        head = load_customer(conn, cmd.customer_id, for_update=True)
-        outcome = self._require_outcome(conn, cmd.customer_id, cmd.outcome_id)
+    def _reverse(self, s: WriteSession, cmd: ReverseOutcome, now: datetime) -> OutcomeUndone:
+        head = s.customer(cmd.customer_id)
+        outcome = self._require_outcome(s, cmd.customer_id, cmd.outcome_id)
         fingerprint = cmd.fingerprint()
         if outcome.state in (OutcomeState.RELEASED, OutcomeState.REVERSED):
-            if outcome.row.end_fingerprint != fingerprint:
+            if outcome.row["end_fingerprint"] != fingerprint:
                 raise _reused("outcome_id", cmd.outcome_id)
             return OutcomeUndone(
-                ledger_sequence=outcome.row.end_sequence,
+                ledger_sequence=outcome.row["end_sequence"],
                 state=outcome.state,
-                units_returned=outcome.row.end_units_returned,
-                refunded=Money(outcome.row.currency, outcome.row.end_refunded_nanos),
+                units_returned=outcome.row["end_units_returned"],
+                refunded=Money(outcome.row["currency"], outcome.row["end_refunded_nanos"]),
                 replayed=True,
             )
         if outcome.state is OutcomeState.PENDING and outcome.due <= now:
             # It settled by itself before this reversal; the sweep had not written it yet.
-            self._settle(conn, head, outcome, settlement_time(outcome.due, outcome.recorded), now)
-            outcome = self._require_outcome(conn, cmd.customer_id, cmd.outcome_id)
+            self._settle(s, head, outcome, settlement_time(outcome.due, outcome.recorded), now)
+            outcome = self._require_outcome(s, cmd.customer_id, cmd.outcome_id)
         take = outcome.take
-        expired = self._bucket_has_expired(conn, head.customer_id, take.bucket_id)
+        expired = self._bucket_has_expired(s.conn, head.customer_id, take.bucket_id)
         if outcome.state is OutcomeState.PENDING:
             tx = entries.outcome_released(take, now, bucket_expired=expired)
             state, refunded = OutcomeState.RELEASED, Money.zero(take.charge.currency)
         else:
             tx = entries.outcome_reversed(take, now, bucket_expired=expired)
             state, refunded = OutcomeState.REVERSED, take.charge
-        sequence = append(conn, head, tx, to_micros(now))
+        sequence = s.append(head, tx, to_micros(now))
         units_returned = 1 if take.bucket_id else 0
         self._set_outcome(
-            conn,
+            s,
             outcome,
             state=state.value,
             end_sequence=sequence,
@@ -307,25 +304,21 @@ class LedgerStore:
         ).scalar()
         return sequence is not None
 
-    def _load_outcome(self, conn: Connection, customer_id: str, outcome_id: str) -> _Outcome | None:
-        row = conn.execute(_OUTCOME, {"customer_id": customer_id, "outcome_id": outcome_id}).first()
-        return None if row is None else _Outcome(row)
-
-    def _require_outcome(self, conn: Connection, customer_id: str, outcome_id: str) -> _Outcome:
-        outcome = self._load_outcome(conn, customer_id, outcome_id)
-        if outcome is None:
+    def _require_outcome(self, s: WriteSession, customer_id: str, outcome_id: str) -> _Outcome:
+        row = s.outcome(customer_id, outcome_id)
+        if row is None:
             raise OutcomeNotFound(
                 f"outcome {outcome_id!r} was never recorded for customer {customer_id!r}",
                 outcome_id=outcome_id,
             )
-        return outcome
+        return _Outcome(row)
 
-    def _set_outcome(self, conn: Connection, outcome: _Outcome, **values: object) -> None:
-        conn.execute(
+    def _set_outcome(self, s: WriteSession, outcome: _Outcome, **values: object) -> None:
+        s.conn.execute(
             update(outcomes)
             .where(
-                outcomes.c.customer_id == outcome.row.customer_id,
-                outcomes.c.outcome_id == outcome.row.outcome_id,
+                outcomes.c.customer_id == outcome.row["customer_id"],
+                outcomes.c.outcome_id == outcome.row["outcome_id"],
             )
             .values(**values)
         )
@@ -334,34 +327,30 @@ class LedgerStore:
 
     async def settle_due(self, now: datetime, limit: int = 500) -> int:
         """Settle pending outcomes whose window has passed, at the end of their window."""
-        return await self._writer.submit(lambda conn: self._settle_due(conn, now, limit))
+        return await self._writer.submit(lambda s: self._settle_due(s, now, limit))
 
-    def _settle_due(self, conn: Connection, now: datetime, limit: int) -> int:
+    def _settle_due(self, s: WriteSession, now: datetime, limit: int) -> int:
         rows = (
-            conn.execute(
+            s.conn.execute(
                 select(outcomes)
                 .where(outcomes.c.state == "PENDING", outcomes.c.settles_at <= to_micros(now))
                 .order_by(outcomes.c.settles_at)
                 .limit(limit)
             )
         ).all()
-        heads: dict[str, CustomerHead] = {}
         for row in rows:
-            head = heads.get(row.customer_id) or load_customer(
-                conn, row.customer_id, for_update=True
-            )
-            heads[row.customer_id] = head
-            outcome = _Outcome(row)
-            self._settle(conn, head, outcome, settlement_time(outcome.due, outcome.recorded), now)
+            head = s.customer(row.customer_id)
+            outcome = _Outcome(row._mapping)
+            self._settle(s, head, outcome, settlement_time(outcome.due, outcome.recorded), now)
         return len(rows)
 
     async def expire_buckets(self, now: datetime, limit: int = 500) -> int:
         """Move the undrawn units of buckets past ``valid_until`` to ``expired``."""
-        return await self._writer.submit(lambda conn: self._expire_buckets(conn, now, limit))
+        return await self._writer.submit(lambda s: self._expire_buckets(s, now, limit))
 
-    def _expire_buckets(self, conn: Connection, now: datetime, limit: int) -> int:
+    def _expire_buckets(self, s: WriteSession, now: datetime, limit: int) -> int:
         rows = (
-            conn.execute(
+            s.conn.execute(
                 select(buckets.c.customer_id, buckets.c.bucket_id)
                 .where(
                     buckets.c.expired_sequence.is_(None),
@@ -372,16 +361,16 @@ class LedgerStore:
             )
         ).all()
         for row in rows:
-            head = load_customer(conn, row.customer_id, for_update=True)
-            bucket = load_bucket(conn, row.customer_id, row.bucket_id)
+            head = s.customer(row.customer_id)
+            bucket = load_bucket(Executor(s.conn), row.customer_id, row.bucket_id)
             assert bucket is not None
             sequence = 0  # nothing left to expire
             if bucket.remaining > 0:
                 tx = entries.bucket_expired(
                     bucket.bucket_id, bucket.outcome_type, bucket.remaining, bucket.valid_until
                 )
-                sequence = append(conn, head, tx, to_micros(now))
-            conn.execute(
+                sequence = s.append(head, tx, to_micros(now))
+            s.conn.execute(
                 update(buckets)
                 .where(
                     buckets.c.customer_id == row.customer_id,
@@ -395,11 +384,12 @@ class LedgerStore:
 
     async def consume_bucket(self, cmd: ConsumeBucket, now: datetime) -> Consumed:
         cmd.validate()
-        return await self._writer.submit(lambda conn: self._consume(conn, cmd, now))
+        return await self._writer.submit(lambda s: self._consume(s, cmd, now))
 
-    def _consume(self, conn: Connection, cmd: ConsumeBucket, now: datetime) -> Consumed:
-        head = load_customer(conn, cmd.customer_id, for_update=True)
+    def _consume(self, s: WriteSession, cmd: ConsumeBucket, now: datetime) -> Consumed:
+        head = s.customer(cmd.customer_id)
         fingerprint = cmd.fingerprint()
+        conn = s.conn
         prior = (
             conn.execute(
                 select(consumptions).where(
@@ -412,11 +402,12 @@ class LedgerStore:
             if prior.fingerprint != fingerprint:
                 raise _reused("request_id", cmd.request_id)
             return _consumed_from_json(prior.result, prior.sequence)
+        sql = Executor(conn)
         if cmd.bucket_id:
-            one = load_bucket(conn, cmd.customer_id, cmd.bucket_id)
+            one = load_bucket(sql, cmd.customer_id, cmd.bucket_id)
             candidates = [one] if one else []
         else:
-            candidates = load_drawable_buckets(conn, cmd.customer_id, cmd.outcome_type, now)
+            candidates = load_drawable_buckets(sql, cmd.customer_id, cmd.outcome_type, now)
         draws = plan_consumption(
             candidates,
             quantity=cmd.quantity,
@@ -426,8 +417,9 @@ class LedgerStore:
         )
         outcome_type = cmd.outcome_type or candidates[0].outcome_type
         tx = entries.bucket_consumed(cmd.request_id, outcome_type, draws, now)
-        sequence = append(conn, head, tx, to_micros(now))
-        after = load_drawable_buckets(conn, cmd.customer_id, outcome_type, now)
+        sequence = s.append(head, tx, to_micros(now))
+        conn = s.conn
+        after = load_drawable_buckets(Executor(conn), cmd.customer_id, outcome_type, now)
         result = Consumed(
             consumed=cmd.quantity,
             lines=tuple(draws),
@@ -448,11 +440,13 @@ class LedgerStore:
 
     async def create_bucket(self, cmd: CreateBucket, now: datetime) -> BucketCreated:
         cmd.validate()
-        return await self._writer.submit(lambda conn: self._create_bucket(conn, cmd, now))
+        return await self._writer.submit(lambda s: self._create_bucket(s, cmd, now))
 
-    def _create_bucket(self, conn: Connection, cmd: CreateBucket, now: datetime) -> BucketCreated:
-        head = load_customer(conn, cmd.customer_id, for_update=True)
+    def _create_bucket(self, s: WriteSession, cmd: CreateBucket, now: datetime) -> BucketCreated:
+        head = s.customer(cmd.customer_id)
         fingerprint = cmd.fingerprint()
+        conn = s.conn
+        sql = Executor(conn)
         prior = (
             conn.execute(
                 select(buckets.c.fingerprint, buckets.c.created_sequence).where(
@@ -463,7 +457,7 @@ class LedgerStore:
         if prior is not None:
             if prior.fingerprint != fingerprint:
                 raise _reused("bucket_id", cmd.bucket_id)
-            bucket = load_bucket(conn, cmd.customer_id, cmd.bucket_id)
+            bucket = load_bucket(sql, cmd.customer_id, cmd.bucket_id)
             assert bucket is not None
             return BucketCreated(bucket, prior.created_sequence, replayed=True)
         valid_from = cmd.valid_from or now
@@ -473,14 +467,15 @@ class LedgerStore:
         unit_price = cmd.unit_price
         if unit_price is None:
             version = require_version(
-                load_version_in_force(conn, head.rate_card_id, valid_from),
+                load_version_in_force(sql, head.rate_card_id, valid_from),
                 head.rate_card_id,
                 valid_from,
             )
             unit_price = version.price_for(cmd.outcome_type).unit_price
         quantity = cmd.quantity if cmd.quantity is not None else _funded_units(cmd, unit_price)
         tx = entries.bucket_created(cmd.bucket_id, cmd.outcome_type, quantity, valid_from)
-        sequence = append(conn, head, tx, to_micros(now))
+        sequence = s.append(head, tx, to_micros(now))
+        conn = s.conn
         conn.execute(
             buckets.insert().values(
                 customer_id=cmd.customer_id,
@@ -497,7 +492,7 @@ class LedgerStore:
                 fingerprint=fingerprint,
             )
         )
-        bucket = load_bucket(conn, cmd.customer_id, cmd.bucket_id)
+        bucket = load_bucket(Executor(conn), cmd.customer_id, cmd.bucket_id)
         assert bucket is not None
         return BucketCreated(bucket, sequence, replayed=False)
 
@@ -505,12 +500,13 @@ class LedgerStore:
 
     async def put_customer(self, cmd: PutCustomer, now: datetime) -> CustomerPut:
         cmd.validate()
-        return await self._writer.submit(lambda conn: self._put_customer(conn, cmd, now))
+        return await self._writer.submit(lambda s: self._put_customer(s, cmd, now))
 
-    def _put_customer(self, conn: Connection, cmd: PutCustomer, now: datetime) -> CustomerPut:
+    def _put_customer(self, s: WriteSession, cmd: PutCustomer, now: datetime) -> CustomerPut:
         micros = to_micros(now)
+        conn = s.conn
         try:
-            head = load_customer(conn, cmd.customer_id, for_update=True)
+            head = load_customer(Executor(conn), cmd.customer_id, for_update=True)
         except DomainError:
             conn.execute(
                 customers.insert().values(
@@ -554,13 +550,13 @@ class LedgerStore:
 
     async def put_rate_card(self, cmd: PutRateCard, now: datetime) -> RateCardPut:
         cmd.validate()
-        return await self._writer.submit(lambda conn: self._put_rate_card(conn, cmd, now))
+        return await self._writer.submit(lambda s: self._put_rate_card(s.conn, cmd, now))
 
     def _put_rate_card(self, conn: Connection, cmd: PutRateCard, now: datetime) -> RateCardPut:
         prices = {p.outcome_type: p for p in cmd.prices}
         effective_from = cmd.effective_from
         if effective_from is None:
-            in_force = load_version_in_force(conn, cmd.rate_card_id, now)
+            in_force = load_version_in_force(Executor(conn), cmd.rate_card_id, now)
             effective_from = now if in_force else datetime(1970, 1, 1, tzinfo=UTC)
             candidate = RateCardVersion(cmd.rate_card_id, effective_from, cmd.currency, prices)
             if in_force is not None and in_force.same_prices(candidate):
@@ -575,7 +571,7 @@ class LedgerStore:
             )
         ).first()
         if row is not None:
-            stored = version_from_row(row)
+            stored = version_from_row(row._mapping)
             if not stored.same_prices(version):
                 raise _reused(
                     "(rate_card_id, effective_from)",
@@ -597,7 +593,7 @@ class LedgerStore:
 
     async def write(self, job: Callable[[Connection], T]) -> T:
         """Run ``job`` in the next group commit (the reporter's bookkeeping goes this way)."""
-        return await self._writer.submit(job)
+        return await self._writer.submit(lambda s: job(s.conn))
 
     async def read(self, job: Callable[[Connection], T]) -> T:
         """Run a read on its own snapshot, never waiting for the writer."""
@@ -608,11 +604,12 @@ class LedgerStore:
         self, customer_id: str, outcome_type: str, quantity: int, at: datetime
     ) -> Quote:
         def job(conn: Connection) -> Quote:
-            head = load_customer(conn, customer_id)
+            sql = Executor(conn)
+            head = load_customer(sql, customer_id)
             version = require_version(
-                load_version_in_force(conn, head.rate_card_id, at), head.rate_card_id, at
+                load_version_in_force(sql, head.rate_card_id, at), head.rate_card_id, at
             )
-            found = load_drawable_buckets(conn, customer_id, outcome_type, at)
+            found = load_drawable_buckets(sql, customer_id, outcome_type, at)
             return quote(version, found, outcome_type, quantity, at)
 
         return await self.read(job)
@@ -622,17 +619,18 @@ class LedgerStore:
 
     async def list_entries(self, customer_id: str, *, after: int, limit: int) -> list[Entry]:
         def job(conn: Connection) -> list[Entry]:
-            load_customer(conn, customer_id)
+            load_customer(Executor(conn), customer_id)
             return load_entries(conn, customer_id, after=after, limit=limit)
 
         return await self.read(job)
 
 
 def _balance(conn: Connection, customer_id: str, now: datetime) -> Balance:
-    head = load_customer(conn, customer_id)
+    sql = Executor(conn)
+    head = load_customer(sql, customer_id)
     period = entries.period_of(now)
     amounts = load_balances(
-        conn,
+        sql,
         customer_id,
         [
             entries.usage_outcomes(period),
@@ -641,9 +639,9 @@ def _balance(conn: Connection, customer_id: str, now: datetime) -> Balance:
             entries.CHARGES_PENDING,
         ],
     )
-    all_buckets = sorted(load_all_buckets(conn, customer_id), key=burn_down_key)
-    version = load_version_in_force(conn, head.rate_card_id, now) or load_first_version(
-        conn, head.rate_card_id
+    all_buckets = sorted(load_all_buckets(sql, customer_id), key=burn_down_key)
+    version = load_version_in_force(sql, head.rate_card_id, now) or load_first_version(
+        sql, head.rate_card_id
     )
     currency = version.currency if version else _first_currency(amounts) or "USD"
 
@@ -690,15 +688,16 @@ def _funded_units(cmd: CreateBucket, unit_price: Money) -> int:
     return units
 
 
-def _recorded_from_row(row: Row[tuple[object, ...]], *, replayed: bool) -> OutcomeRecorded:
+def _recorded_from_row(row: RowLike, *, replayed: bool) -> OutcomeRecorded:
+    settles_at = row["settles_at"]
     return OutcomeRecorded(
-        ledger_sequence=row.record_sequence,
-        unit_price=Money(row.currency, row.unit_price_nanos),
-        bucket_id=row.bucket_id,
-        charged=Money(row.currency, row.charged_nanos),
-        rate_card_version=from_micros(row.rate_card_version),
-        state=OutcomeState(row.recorded_state),
-        settles_at=from_micros(row.settles_at) if row.settles_at is not None else None,
+        ledger_sequence=row["record_sequence"],
+        unit_price=Money(row["currency"], row["unit_price_nanos"]),
+        bucket_id=row["bucket_id"],
+        charged=Money(row["currency"], row["charged_nanos"]),
+        rate_card_version=from_micros(row["rate_card_version"]),
+        state=OutcomeState(row["recorded_state"]),
+        settles_at=from_micros(settles_at) if settles_at is not None else None,
         replayed=replayed,
     )
 

@@ -1,14 +1,15 @@
 """Group commit: one writer drains a queue and commits many calls in one transaction.
 
-Jobs are plain synchronous functions of a SQLAlchemy ``Connection``: the whole
-batch runs where the database is cheapest to reach (a dedicated thread for
-SQLite, ``run_sync`` over asyncpg for PostgreSQL), so a statement costs no trip
-through the event loop. A job raises a DomainError only before it writes
-anything (the store's jobs check, then write), so a refused job leaves no
-trace and never fails its neighbours; a job that fails any other way sends the
-whole batch down the careful path, one savepoint per job. Every caller is
-answered only after the shared COMMIT has returned: an acknowledged write is
-durable.
+Jobs are plain synchronous functions of a ``WriteSession``: the whole batch
+runs where the database is cheapest to reach (a dedicated thread for SQLite,
+``run_sync`` over asyncpg for PostgreSQL), so a statement costs no trip
+through the event loop, and the session stages the batch's appends so that
+they are written one statement per table. A job raises a DomainError only
+before it stages or writes anything (the store's jobs check, then write), so
+a refused job leaves no trace and never fails its neighbours; a job that fails
+any other way, or a batch whose writing-out fails, goes down the careful path:
+one savepoint per job, each written out on its own. Every caller is answered
+only after the shared COMMIT has returned: an acknowledged write is durable.
 """
 
 from __future__ import annotations
@@ -16,18 +17,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Connection
 
 from rating_service.domain.errors import DomainError
 from rating_service.ledger.engine import BatchRunner
+from rating_service.ledger.session import WriteSession
 from rating_service.metrics import COMMIT_BATCH, COMMIT_FAILURES
 
 T = TypeVar("T")
-Job = Callable[[Connection], T]
+Job = Callable[[WriteSession], T]
 Outcome = tuple[Any, BaseException | None]
 
 log = logging.getLogger(__name__)
@@ -42,9 +44,11 @@ class StoreOverloaded(Exception):
 
 
 @dataclass
-class _Pending(Generic[T]):
-    job: Job[T]
-    future: asyncio.Future[T] = field(
+class _Pending:
+    """Jobs from one caller, answered together: one item each, in order."""
+
+    jobs: Sequence[Job[Any]]
+    future: asyncio.Future[list[Outcome]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
@@ -54,31 +58,40 @@ class _Unexpected(Exception):
 
 
 def _fast_batch(conn: Connection, jobs: list[Job[Any]]) -> list[Outcome]:
-    """Every job in one transaction, no savepoints: the common case, a third cheaper.
+    """Every job in one transaction, no savepoints, staged and written out once.
 
     This relies on the jobs' contract: a job raises DomainError only *before*
-    it writes. Anything else aborts the whole transaction for the careful path.
+    it stages or writes. Anything else aborts the whole transaction for the
+    careful path.
     """
     outcomes: list[Outcome] = []
     with conn.begin():
+        session = WriteSession(conn)
         for job in jobs:
             try:
-                outcomes.append((job(conn), None))
+                outcomes.append((job(session), None))
             except DomainError as error:
                 outcomes.append((None, error))
             except Exception as error:
                 raise _Unexpected() from error
+        try:
+            session.flush()
+        except Exception as error:
+            raise _Unexpected() from error
     return outcomes
 
 
 def _careful_batch(conn: Connection, jobs: list[Job[Any]]) -> list[Outcome]:
-    """Each job in its own savepoint, so a job that fails half way leaves no trace."""
+    """Each job in its own savepoint, written out there, so one that fails leaves no trace."""
     outcomes: list[Outcome] = []
     with conn.begin():
         for job in jobs:
+            session = WriteSession(conn)  # nothing cached survives a rollback
             try:
                 with conn.begin_nested():
-                    outcomes.append((job(conn), None))
+                    result = job(session)
+                    session.flush()
+                outcomes.append((result, None))
             except DomainError as error:
                 outcomes.append((None, error))
             except Exception as error:  # a bug must not fail the neighbours
@@ -101,7 +114,7 @@ class GroupCommitWriter:
     ) -> None:
         self._runner = runner
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[_Pending[Any]] = asyncio.Queue(maxsize=max_queue)
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=max_queue)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -119,7 +132,21 @@ class GroupCommitWriter:
         self._task = None
 
     async def submit(self, job: Job[T]) -> T:
-        pending: _Pending[T] = _Pending(job)
+        ((result, failure),) = await self._enqueue([job])
+        if failure is not None:
+            raise failure
+        return cast(T, result)
+
+    async def submit_many(self, jobs: Sequence[Job[T]]) -> list[T | Exception]:
+        """Several jobs as one caller: each answers for itself, all in the same commit(s)."""
+        outcomes = await self._enqueue(jobs)
+        return [
+            cast(T, result) if failure is None else _as_exception(failure)
+            for result, failure in outcomes
+        ]
+
+    async def _enqueue(self, jobs: Sequence[Job[Any]]) -> list[Outcome]:
+        pending = _Pending(jobs)
         try:
             self._queue.put_nowait(pending)
         except asyncio.QueueFull:
@@ -129,30 +156,37 @@ class GroupCommitWriter:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            while len(batch) < self._max_batch and not self._queue.empty():
+            size = len(batch[0].jobs)
+            while size < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+                size += len(batch[-1].jobs)
             try:
                 await self._commit(batch)
             finally:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _commit(self, batch: list[_Pending[Any]]) -> None:
-        jobs = [p.job for p in batch]
+    async def _commit(self, batch: list[_Pending]) -> None:
+        jobs = [job for pending in batch for job in pending.jobs]
         try:
             outcomes = await self._runner.run(lambda conn: _run_batch(conn, jobs))
         except Exception as error:
             COMMIT_FAILURES.inc()
-            log.exception("ledger commit failed; %d calls answered UNAVAILABLE", len(batch))
+            log.exception("ledger commit failed; %d jobs answered UNAVAILABLE", len(jobs))
             for pending in batch:
                 if not pending.future.done():
                     pending.future.set_exception(StoreUnavailable(str(error)))
             return
-        COMMIT_BATCH.observe(len(batch))
-        for pending, (result, failure) in zip(batch, outcomes, strict=True):
-            if pending.future.done():
-                continue
-            if failure is None:
-                pending.future.set_result(result)
-            else:
-                pending.future.set_exception(failure)
+        COMMIT_BATCH.observe(len(jobs))
+        start = 0
+        for pending in batch:
+            end = start + len(pending.jobs)
+            if not pending.future.done():
+                pending.future.set_result(outcomes[start:end])
+            start = end
+
+
+def _as_exception(failure: BaseException) -> Exception:
+    if isinstance(failure, Exception):
+        return failure
+    raise failure  # KeyboardInterrupt and the like are not an item's answer

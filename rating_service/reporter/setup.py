@@ -17,7 +17,7 @@ def priced_outcome_types(conn: Connection) -> set[str]:
     return {
         outcome_type
         for row in conn.execute(select(rate_card_versions))
-        for outcome_type in version_from_row(row).prices
+        for outcome_type in version_from_row(row._mapping).prices
     }
 
 
