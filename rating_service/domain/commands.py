@@ -39,8 +39,7 @@ class OutcomeState(enum.Enum):
 
 def fingerprint(*parts: object) -> str:
     """A stable hash of a payload: same parts, same fingerprint, across restarts."""
-    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=_encode)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(parts).encode()).hexdigest()
 
 
 def _encode(value: object) -> object:
@@ -53,6 +52,10 @@ def _encode(value: object) -> object:
     if isinstance(value, enum.Enum):
         return value.value
     raise TypeError(f"cannot fingerprint {type(value).__name__}")
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_encode)
+"""What ``json.dumps`` would build for these options on every call, built once."""
 
 
 def raise_if_any(*violations: FieldViolation | None) -> None:

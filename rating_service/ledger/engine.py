@@ -1,10 +1,12 @@
 """Database engines: durable SQLite (WAL, synchronous=FULL) or PostgreSQL.
 
-Reads go through an async engine (aiosqlite or asyncpg) and see a snapshot
-without waiting for writes. Writes go through a ``BatchRunner``: for SQLite a
-dedicated thread with its own synchronous connection that begins ``IMMEDIATE``
-(it takes the write lock up front instead of failing half way), for
-PostgreSQL ``run_sync`` over the asyncpg pool.
+Work on the database is a synchronous function of a connection, run by a
+``BatchRunner`` so that its statements cost no trip through the event loop
+each. Writes: for SQLite a dedicated thread with its own connection that
+begins ``IMMEDIATE`` (it takes the write lock up front instead of failing half
+way); for PostgreSQL ``run_sync`` over the asyncpg pool. Reads see a snapshot
+and never wait for writes: for SQLite a few threads with their own
+connections, for PostgreSQL the same pool.
 """
 
 from __future__ import annotations
@@ -38,11 +40,11 @@ class BatchRunner(Protocol):
 
 
 class ThreadRunner:
-    """One thread, one connection: SQLite's single writer, without an event-loop hop per statement."""
+    """A connection per thread: SQLite's work without an event-loop hop per statement."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, threads: int, name: str) -> None:
         self._engine = engine
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
+        self._thread = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
 
     def _call(self, work: Callable[[Connection], T]) -> T:
         with self._engine.connect() as conn:
@@ -73,6 +75,8 @@ class AsyncRunner:
 @dataclass(frozen=True)
 class Engines:
     reader: AsyncEngine
+    """For the few reads that stream or want an async connection (``verify``)."""
+    reads: BatchRunner
     writer: BatchRunner
 
     @property
@@ -81,6 +85,7 @@ class Engines:
 
     async def dispose(self) -> None:
         await self.writer.close()
+        await self.reads.close()
         await self.reader.dispose()
 
 
@@ -103,12 +108,24 @@ def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+READ_THREADS = 3
+"""SQLite reads release the GIL while SQLite works; a few threads keep a slow read
+(a reconciliation) from holding up quick ones."""
+
+
 def create_engines(url: str) -> Engines:
     if url.startswith("sqlite"):
         reader = create_async_engine(url)
         _sqlite_pragmas(reader.sync_engine, immediate=False)
-        writer = create_engine(url.replace("+aiosqlite", "", 1), pool_size=1, max_overflow=0)
+        sync_url = url.replace("+aiosqlite", "", 1)
+        reads = create_engine(sync_url, pool_size=READ_THREADS, max_overflow=0)
+        _sqlite_pragmas(reads, immediate=False)
+        writer = create_engine(sync_url, pool_size=1, max_overflow=0)
         _sqlite_pragmas(writer, immediate=True)
-        return Engines(reader=reader, writer=ThreadRunner(writer))
+        return Engines(
+            reader=reader,
+            reads=ThreadRunner(reads, threads=READ_THREADS, name="ledger-reader"),
+            writer=ThreadRunner(writer, threads=1, name="ledger-writer"),
+        )
     engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
-    return Engines(reader=engine, writer=AsyncRunner(engine))
+    return Engines(reader=engine, reads=AsyncRunner(engine), writer=AsyncRunner(engine))

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from rating_service.domain.postings import Posting
 
 GENESIS = "0" * 64
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""The encoding every hash in every ledger was made with (built once, not per call)."""
 
 
 def entry_hash(
@@ -46,5 +48,5 @@ def entry_hash(
         recorded_at,
         [[p.account, p.asset, p.amount] for p in postings],
     ]
-    encoded = json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
+    encoded = _COMPACT.encode(content).encode()
     return hashlib.sha256(encoded).hexdigest()

@@ -597,8 +597,7 @@ class LedgerStore:
 
     async def read(self, job: Callable[[Connection], T]) -> T:
         """Run a read on its own snapshot, never waiting for the writer."""
-        async with self._engines.reader.connect() as conn:
-            return await conn.run_sync(job)
+        return await self._engines.reads.run(partial(_in_snapshot, job))
 
     async def quote_cost(
         self, customer_id: str, outcome_type: str, quantity: int, at: datetime
@@ -623,6 +622,12 @@ class LedgerStore:
             return load_entries(conn, customer_id, after=after, limit=limit)
 
         return await self.read(job)
+
+
+def _in_snapshot(job: Callable[[Connection], T], conn: Connection) -> T:
+    """One transaction, so every statement of ``job`` sees the same database."""
+    with conn.begin():
+        return job(conn)
 
 
 def _balance(conn: Connection, customer_id: str, now: datetime) -> Balance:

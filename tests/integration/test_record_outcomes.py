@@ -7,6 +7,7 @@ and never fails its neighbours.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from google.rpc import error_details_pb2, status_pb2
 from google.type import money_pb2
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
-from support import all_entries, amount, customer_on_rate_card, record, usd
+from support import all_entries, amount, create_bucket, customer_on_rate_card, record, usd
 
 Stub = rating_pb2_grpc.RatingServiceStub
 Clock = Callable[[], datetime]
@@ -300,3 +301,44 @@ async def test_1000_items_in_one_call_are_all_recorded_with_gap_free_sequences(
     for customer in customers:
         ledger = await all_entries(stub, customer)
         assert [e.sequence for e in ledger] == list(range(1, len(answered[customer]) + 1))
+
+
+async def test_items_of_one_call_draw_a_bucket_in_turn_and_the_rest_are_charged(
+    stub: Stub,
+) -> None:
+    """The writer stages a whole call before writing it: each item sees the draws before it."""
+    customer = await customer_on_rate_card(stub, price="0.99")
+    await create_bucket(stub, customer, "annual", 3)
+
+    answer = await stub.RecordOutcomes(batch(*(record(customer, f"conv-{i}") for i in range(5))))
+
+    taken = [r.response.units_from_buckets for r in answer.results]
+    assert taken == [1, 1, 1, 0, 0]
+    balance = await stub.GetBalance(pb.GetBalanceRequest(customer_id=customer))
+    assert [(b.bucket_id, b.remaining) for b in balance.buckets] == [("annual", 0)]
+    assert amount(balance.period_charged) == Decimal("1.98")
+
+
+async def test_an_item_and_its_confirmation_in_flight_together_settle_it_once(
+    stub: Stub,
+) -> None:
+    """A pending outcome, and then a burst that confirms it while recording others for the
+    same customer: whatever batches they share, it settles once and the chain has no gap."""
+    customer = await customer_on_rate_card(stub, price="0.99")
+    pending = record(customer, "conv-held")
+    pending.state = pb.OUTCOME_STATE_PENDING
+    await stub.RecordOutcome(pending)
+
+    confirm = stub.ConfirmOutcome(
+        pb.ConfirmOutcomeRequest(customer_id=customer, outcome_id="conv-held")
+    )
+    others = stub.RecordOutcomes(batch(*(record(customer, f"conv-{i}") for i in range(20))))
+    await asyncio.gather(confirm, others)
+
+    entries = await all_entries(stub, customer)
+    assert [e.sequence for e in entries] == list(range(1, 23))
+    settled = [e for e in entries if e.outcome_id == "conv-held"]
+    assert len(settled) == 2  # held, then settled
+    balance = await stub.GetBalance(pb.GetBalanceRequest(customer_id=customer))
+    assert balance.period_outcomes == 21
+    assert balance.pending_outcomes == 0
