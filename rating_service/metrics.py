@@ -7,6 +7,7 @@ way, so instrumented code never checks whether metrics are on.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -37,21 +38,35 @@ def start_metrics_server(listen: str) -> None:
     start_http_server(int(port), addr=host or "0.0.0.0")
 
 
+def _code_label(code: object) -> str:
+    code = code or grpc.StatusCode.OK
+    return code.name if isinstance(code, grpc.StatusCode) else str(code)
+
+
 class MetricsInterceptor(UnaryInterceptor):
     """Counts and times every unary call by its method and final status code."""
 
     def wrap(self, method: str, inner: Unary) -> Unary:
         name = method.rsplit("/", 1)[-1]
-        seconds = RPC_SECONDS.labels(name)
+        # The labelled children are looked up once (per status code, on its first
+        # call), not on every call: ``labels()`` costs as much as the counting.
+        counters: dict[object, Counter] = {}
+        observe: Callable[[float], None] | None = None
+        clock = time.perf_counter
 
         async def timed(request: Any, context: Context) -> Any:
-            started = time.perf_counter()
+            nonlocal observe
+            started = clock()
             try:
                 return await inner(request, context)
             finally:
-                code = context.code() or grpc.StatusCode.OK
-                label = code.name if isinstance(code, grpc.StatusCode) else str(code)
-                RPCS.labels(name, label).inc()
-                seconds.observe(time.perf_counter() - started)
+                code = context.code()
+                counter = counters.get(code)
+                if counter is None:
+                    counter = counters[code] = RPCS.labels(name, _code_label(code))
+                counter.inc()
+                if observe is None:
+                    observe = RPC_SECONDS.labels(name).observe
+                observe(clock() - started)
 
         return timed

@@ -45,25 +45,57 @@ def money_in(message: money_pb2.Money, field: str) -> Money:
 
 
 def money_out(money: Money) -> money_pb2.Money:
-    units, nanos = divmod(abs(money.nanos), NANOS_PER_UNIT)
-    sign = -1 if money.nanos < 0 else 1
-    return money_pb2.Money(currency_code=money.currency, units=sign * units, nanos=sign * nanos)
+    message = money_pb2.Money()
+    set_money(message, money)
+    return message
+
+
+def set_money(message: money_pb2.Money, money: Money) -> None:
+    """Fill an empty ``google.type.Money`` (often a response's field, in place: no copy)."""
+    message.currency_code = money.currency
+    if money.nanos < 0:
+        units, nanos = divmod(-money.nanos, NANOS_PER_UNIT)
+        message.units, message.nanos = -units, -nanos
+    else:
+        message.units, message.nanos = divmod(money.nanos, NANOS_PER_UNIT)
+
+
+def _stamp_in(stamp: timestamp_pb2.Timestamp, field: str) -> datetime:
+    if not 0 <= stamp.nanos < NANOS_PER_UNIT or not -62135596800 <= stamp.seconds <= 253402300799:
+        raise InvalidArgument.field(field, "is not a valid timestamp")
+    return stamp.ToDatetime(tzinfo=UTC)
 
 
 def time_in(owner: object, name: str, field: str | None = None) -> datetime | None:
     """The timestamp field ``name`` of ``owner``, or None when absent."""
     if not owner.HasField(name):  # type: ignore[attr-defined]
         return None
-    stamp: timestamp_pb2.Timestamp = getattr(owner, name)
-    if not 0 <= stamp.nanos < NANOS_PER_UNIT or not -62135596800 <= stamp.seconds <= 253402300799:
-        raise InvalidArgument.field(field or name, "is not a valid timestamp")
-    return stamp.ToDatetime(tzinfo=UTC)
+    return _stamp_in(getattr(owner, name), field or name)
 
 
 def time_out(at: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(at)
+    set_time(stamp, at)
     return stamp
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def set_time(stamp: timestamp_pb2.Timestamp, at: datetime) -> None:
+    """``stamp.FromDatetime(at)`` into an empty Timestamp (often a response's field, in place).
+
+    The instants the service handles are UTC: for those, exact integer arithmetic
+    (whole seconds since the epoch, rounded down, and the microseconds) is several
+    times cheaper than ``FromDatetime``'s ``calendar.timegm``; any other ``at`` takes
+    ``FromDatetime`` itself.
+    """
+    if at.tzinfo is UTC:
+        since = at - _EPOCH
+        stamp.seconds = since.days * 86400 + since.seconds
+        stamp.nanos = since.microseconds * 1000
+    else:
+        stamp.FromDatetime(at)
 
 
 def duration_in(message: duration_pb2.Duration, field: str) -> timedelta:
@@ -126,7 +158,9 @@ def record_outcome_in(request: pb.RecordOutcomeRequest, prefix: str = "") -> Rec
         customer_id=request.customer_id,
         outcome_id=request.outcome_id,
         outcome_type=request.outcome_type,
-        occurred_at=time_in(request, "occurred_at", f"{prefix}occurred_at"),
+        occurred_at=_stamp_in(request.occurred_at, f"{prefix}occurred_at")
+        if request.HasField("occurred_at")
+        else None,
         state=state,
         attributes=dict(request.attributes),
     )
@@ -209,18 +243,19 @@ def put_rate_card_in(request: pb.PutRateCardRequest) -> PutRateCard:
 
 
 def outcome_recorded_out(result: results.OutcomeRecorded) -> pb.RecordOutcomeResponse:
-    response = pb.RecordOutcomeResponse(
-        ledger_sequence=result.ledger_sequence,
-        unit_price=money_out(result.unit_price),
-        units_from_buckets=1 if result.bucket_id else 0,
-        charged=money_out(result.charged),
-        rate_card_version=time_out(result.rate_card_version),
-        state=_STATES_OUT[result.state],
-        replayed=result.replayed,
-        bucket_id=result.bucket_id or "",
-    )
+    # Fields are set in place: keyword construction would build each sub-message
+    # (Money, Timestamp) on its own and then copy it in, at several times the cost.
+    response = pb.RecordOutcomeResponse()
+    response.ledger_sequence = result.ledger_sequence
+    set_money(response.unit_price, result.unit_price)
+    response.units_from_buckets = 1 if result.bucket_id else 0
+    set_money(response.charged, result.charged)
+    set_time(response.rate_card_version, result.rate_card_version)
+    response.state = _STATES_OUT[result.state]
+    response.replayed = result.replayed
+    response.bucket_id = result.bucket_id or ""
     if result.settles_at is not None:
-        response.settles_at.CopyFrom(time_out(result.settles_at))
+        set_time(response.settles_at, result.settles_at)
     return response
 
 

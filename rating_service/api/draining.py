@@ -24,13 +24,14 @@ QUIET_PERIOD = 0.1
 
 class DrainInterceptor(UnaryInterceptor):
     def __init__(self, guarded_prefix: str) -> None:
-        super().__init__()
         self._prefix = guarded_prefix
         self._draining = False
         self._running = 0
         self._last_arrival = 0.0
         self._idle = asyncio.Event()
+        """Set when no call runs; kept up to date only while draining (not on every call)."""
         self._idle.set()
+        self._refusal = rpc_status.to_status(to_status(ShuttingDown()))
 
     def applies_to(self, method: str) -> bool:
         return method.startswith(self._prefix)
@@ -39,14 +40,13 @@ class DrainInterceptor(UnaryInterceptor):
         async def guarded(request: Any, context: Context) -> Any:
             self._last_arrival = time.monotonic()
             if self._draining:
-                await context.abort_with_status(rpc_status.to_status(to_status(ShuttingDown())))
+                await context.abort_with_status(self._refusal)
             self._running += 1
-            self._idle.clear()
             try:
                 return await inner(request, context)
             finally:
                 self._running -= 1
-                if self._running == 0:
+                if self._draining and not self._running:
                     self._idle.set()
 
         return guarded
@@ -59,6 +59,10 @@ class DrainInterceptor(UnaryInterceptor):
         when they have stopped coming, or when ``grace`` seconds are up.
         """
         self._draining = True
+        if self._running:
+            self._idle.clear()  # the last running call sets it
+        else:
+            self._idle.set()
         deadline = time.monotonic() + grace
         while (left := deadline - time.monotonic()) > 0:
             try:

@@ -11,6 +11,7 @@ from grpc_reflection.v1alpha import reflection
 from rating_client.v1 import rating_pb2, rating_pb2_grpc
 
 from rating_service.api.draining import DrainInterceptor
+from rating_service.api.interceptors import add_servicer
 from rating_service.api.servicer import Clock, RatingServicer, utc_now
 from rating_service.ledger.store import LedgerStore
 from rating_service.metrics import MetricsInterceptor
@@ -41,8 +42,9 @@ async def create_server(
 ) -> BoundServer:
     """Build and bind (not start) the server; port 0 in ``listen`` picks a free port."""
     drain = DrainInterceptor(f"/{SERVICE_NAME}/")
+    # Applied when each service is added, not as grpc.aio interceptors (see interceptors.py).
+    interceptors = (MetricsInterceptor(), drain)
     server = grpc.aio.server(
-        interceptors=[MetricsInterceptor(), drain],
         maximum_concurrent_rpcs=max_concurrent_rpcs,
         options=[
             # gRPC shares ports by default: a second server would start silently.
@@ -51,9 +53,21 @@ async def create_server(
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],
     )
-    rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(store, clock), server)
+    add_servicer(
+        rating_pb2_grpc.add_RatingServiceServicer_to_server,
+        RatingServicer(store, clock),
+        rating_pb2.DESCRIPTOR.services_by_name["RatingService"],
+        server,
+        interceptors,
+    )
     health = HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    add_servicer(
+        health_pb2_grpc.add_HealthServicer_to_server,
+        health,
+        health_pb2.DESCRIPTOR.services_by_name["Health"],
+        server,
+        interceptors,
+    )
     reflection.enable_server_reflection(
         (
             SERVICE_NAME,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn
 
 import grpc
 from grpc_status import rpc_status
@@ -25,7 +25,6 @@ from rating_service.ledger.store import LedgerStore
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 Clock = Callable[[], datetime]
 Context = grpc.aio.ServicerContext[Any, Any]
 MAX_BATCH = 1000
@@ -61,31 +60,28 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         self._store = store
         self._clock = clock
 
-    async def _answer(self, context: Context, call: Awaitable[T]) -> T:
-        """Run ``call``; any failure aborts the RPC with its rich status."""
-        try:
-            return await call
-        except Exception as error:
-            if not is_expected(error):
-                log.exception("unexpected failure in an RPC")
-            await context.abort_with_status(rpc_status.to_status(to_status(error)))
-            raise  # abort_with_status raises; this satisfies the type checker
+    async def _fail(self, context: Context, error: Exception) -> NoReturn:
+        """Abort the RPC with ``error``'s rich status (abort_with_status raises)."""
+        if not is_expected(error):
+            log.error("unexpected failure in an RPC", exc_info=error)
+        await context.abort_with_status(rpc_status.to_status(to_status(error)))
+        raise error  # not reached: abort_with_status raises; this satisfies the type checker
 
     async def RecordOutcome(
         self, request: pb.RecordOutcomeRequest, context: Context
     ) -> pb.RecordOutcomeResponse:
-        async def call() -> pb.RecordOutcomeResponse:
+        try:
             cmd = convert.record_outcome_in(request)
             return convert.outcome_recorded_out(
                 await self._store.record_outcome(cmd, self._clock())
             )
-
-        return await self._answer(context, call())
+        except Exception as error:
+            await self._fail(context, error)
 
     async def RecordOutcomes(
         self, request: pb.RecordOutcomesRequest, context: Context
     ) -> pb.RecordOutcomesResponse:
-        async def call() -> pb.RecordOutcomesResponse:
+        try:
             count = len(request.requests)
             if not 1 <= count <= MAX_BATCH:
                 raise InvalidArgument.field(
@@ -108,33 +104,33 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                     else pb.RecordOutcomeResult(response=convert.outcome_recorded_out(answer))
                 )
             return pb.RecordOutcomesResponse(results=[r for r in results if r is not None])
-
-        return await self._answer(context, call())
+        except Exception as error:
+            await self._fail(context, error)
 
     async def ConfirmOutcome(
         self, request: pb.ConfirmOutcomeRequest, context: Context
     ) -> pb.ConfirmOutcomeResponse:
-        async def call() -> pb.ConfirmOutcomeResponse:
+        try:
             cmd = convert.confirm_outcome_in(request)
             return convert.outcome_confirmed_out(
                 await self._store.confirm_outcome(cmd, self._clock())
             )
-
-        return await self._answer(context, call())
+        except Exception as error:
+            await self._fail(context, error)
 
     async def ReverseOutcome(
         self, request: pb.ReverseOutcomeRequest, context: Context
     ) -> pb.ReverseOutcomeResponse:
-        async def call() -> pb.ReverseOutcomeResponse:
+        try:
             cmd = convert.reverse_outcome_in(request)
             return convert.outcome_undone_out(await self._store.reverse_outcome(cmd, self._clock()))
-
-        return await self._answer(context, call())
+        except Exception as error:
+            await self._fail(context, error)
 
     async def QuoteCost(
         self, request: pb.QuoteCostRequest, context: Context
     ) -> pb.QuoteCostResponse:
-        async def call() -> pb.QuoteCostResponse:
+        try:
             cmd = QuoteCost(
                 customer_id=request.customer_id,
                 outcome_type=request.outcome_type,
@@ -146,43 +142,43 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                 cmd.customer_id, cmd.outcome_type, cmd.quantity, cmd.at or self._clock()
             )
             return convert.quote_out(quote)
-
-        return await self._answer(context, call())
+        except Exception as error:
+            await self._fail(context, error)
 
     async def ConsumeBucket(
         self, request: pb.ConsumeBucketRequest, context: Context
     ) -> pb.ConsumeBucketResponse:
-        async def call() -> pb.ConsumeBucketResponse:
+        try:
             cmd = convert.consume_bucket_in(request)
             return convert.consumed_out(await self._store.consume_bucket(cmd, self._clock()))
-
-        return await self._answer(context, call())
+        except Exception as error:
+            await self._fail(context, error)
 
     async def CreateBucket(self, request: pb.CreateBucketRequest, context: Context) -> pb.Bucket:
-        async def call() -> pb.Bucket:
+        try:
             cmd = convert.create_bucket_in(request)
             now = self._clock()
             created = await self._store.create_bucket(cmd, now)
             return convert.bucket_out(
                 created.bucket, now, replayed=created.replayed, sequence=created.ledger_sequence
             )
-
-        return await self._answer(context, call())
+        except Exception as error:
+            await self._fail(context, error)
 
     async def GetBalance(
         self, request: pb.GetBalanceRequest, context: Context
     ) -> pb.GetBalanceResponse:
-        async def call() -> pb.GetBalanceResponse:
+        try:
             require_customer_id(request.customer_id)
             now = self._clock()
             return convert.balance_out(await self._store.get_balance(request.customer_id, now), now)
-
-        return await self._answer(context, call())
+        except Exception as error:
+            await self._fail(context, error)
 
     async def ListLedgerEntries(
         self, request: pb.ListLedgerEntriesRequest, context: Context
     ) -> pb.ListLedgerEntriesResponse:
-        async def call() -> pb.ListLedgerEntriesResponse:
+        try:
             require_customer_id(request.customer_id)
             size = page_size_of(request.page_size)
             after = _page_token_in(request.page_token)
@@ -192,26 +188,26 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             return pb.ListLedgerEntriesResponse(
                 entries=[convert.entry_out(e) for e in page], next_page_token=token
             )
-
-        return await self._answer(context, call())
+        except Exception as error:
+            await self._fail(context, error)
 
     async def PutCustomer(
         self, request: pb.PutCustomerRequest, context: Context
     ) -> pb.PutCustomerResponse:
-        async def call() -> pb.PutCustomerResponse:
+        try:
             cmd = convert.put_customer_in(request)
             return convert.customer_out(await self._store.put_customer(cmd, self._clock()))
-
-        return await self._answer(context, call())
+        except Exception as error:
+            await self._fail(context, error)
 
     async def PutRateCard(
         self, request: pb.PutRateCardRequest, context: Context
     ) -> pb.PutRateCardResponse:
-        async def call() -> pb.PutRateCardResponse:
+        try:
             cmd = convert.put_rate_card_in(request)
             put = await self._store.put_rate_card(cmd, self._clock())
             return pb.PutRateCardResponse(
                 version=convert.rate_card_out(put.version), replayed=put.replayed
             )
-
-        return await self._answer(context, call())
+        except Exception as error:
+            await self._fail(context, error)
