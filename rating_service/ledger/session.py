@@ -17,7 +17,6 @@ from __future__ import annotations
 import bisect
 import dataclasses
 from collections import defaultdict
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -187,9 +186,9 @@ class WriteSession:
         self._moved[customer_id] = head
         return sequence
 
-    def add_outcome(self, row: Mapping[str, Any]) -> None:
+    def add_outcome(self, row: dict[str, Any]) -> None:
         """Stage a new ``outcomes`` row (its key must not exist: the caller looked)."""
-        self._outcomes[(row["customer_id"], row["outcome_id"])] = dict(row)
+        self._outcomes[(row["customer_id"], row["outcome_id"])] = row
 
     # ---- writing out ----------------------------------------------------------------------
 

@@ -83,6 +83,10 @@ from rating_service.ledger.writer import GroupCommitWriter
 T = TypeVar("T")
 
 
+_ATTRIBUTES = json.JSONEncoder(sort_keys=True)
+"""How attributes are stored (``json.dumps(..., sort_keys=True)``), built once, not per call."""
+
+
 def _reused(key: str, value: str) -> IdempotencyKeyReused:
     return IdempotencyKeyReused(
         f"{key} {value!r} was already used with a different payload; nothing was written",
@@ -195,7 +199,7 @@ class LedgerStore:
                 "charged_nanos": rating.charged.nanos,
                 "currency": rating.unit_price.currency,
                 "rate_card_version": to_micros(rating.rate_card_version),
-                "attributes": json.dumps(dict(cmd.attributes), sort_keys=True),
+                "attributes": _ATTRIBUTES.encode(dict(cmd.attributes)),
                 "record_sequence": sequence,
                 "settle_sequence": None if pending else sequence,
                 "end_sequence": None,
