@@ -98,6 +98,7 @@ class WriteSession:
         self.flush()
         self._heads.clear()
         self._versions.clear()
+        self._buckets.clear()
         return self._conn
 
     @property
