@@ -53,7 +53,8 @@ _compiled: dict[tuple[int, tuple[str, ...]], tuple[Executable, _Compiled]] = {}
 
 
 def _compile(statement: Executable, dialect: Dialect, keys: tuple[str, ...]) -> _Compiled:
-    """Compiled once per statement (and, for inserts, per set of columns); kept for the process."""
+    """Compiled once per statement (and, for inserts, per set of columns); kept for the process,
+    so statements given to the executor are built once, at import, never per call."""
     if not isinstance(statement, Insert):
         keys = ()  # only an insert takes its columns from the rows
     cache_key = (id(statement), keys)
@@ -98,10 +99,6 @@ class Executor:
     def first(self, statement: Executable, params: Params) -> RowLike | None:
         rows = self.all(statement, params)
         return rows[0] if rows else None
-
-    def run(self, statement: Executable, params: Params) -> None:
-        """One statement that returns nothing (an update, an insert)."""
-        self.many(statement, [params])
 
     def many(self, statement: Executable, rows: Sequence[Params]) -> None:
         """One statement for each of ``rows`` (all with the same keys), in one driver call."""

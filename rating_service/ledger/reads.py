@@ -102,6 +102,9 @@ _VERSIONS = (
 )
 
 
+_FIRST_VERSION = _VERSIONS.limit(1)
+
+
 def load_versions(sql: Executor, rate_card_id: str) -> list[RateCardVersion]:
     """Every version of a card, oldest first (a card changes price rarely: a few rows)."""
     if not rate_card_id:
@@ -113,7 +116,7 @@ def load_first_version(sql: Executor, rate_card_id: str) -> RateCardVersion | No
     """The earliest version: what a card will price in before any version is in force."""
     if not rate_card_id:
         return None
-    row = sql.first(_VERSIONS.limit(1), {"rate_card_id": rate_card_id})
+    row = sql.first(_FIRST_VERSION, {"rate_card_id": rate_card_id})
     return None if row is None else version_from_row(row)
 
 
