@@ -189,8 +189,12 @@ def measure_settled_outcomes(
     *,
     outcomes_per_transaction: int = OUTCOMES_PER_TRANSACTION,
     customers: int = CUSTOMERS,
+    existing: bool = False,
 ) -> OutcomeRate:
     """Settled outcomes into a fresh ledger at ``path``, about ``seconds`` of transactions.
+
+    ``existing``: append to the ledger already at ``path`` instead (its customers'
+    chains continue), to see what a long history costs the storage itself.
 
     Per outcome, the rows ``LedgerStore._record`` writes for an outcome settled
     at once with no bucket (``bench.bulkfill.add_outcome``, whose ledgers
@@ -202,8 +206,9 @@ def measure_settled_outcomes(
     (``bench.bulkfill.write_batch``: ``executemany`` per table), ``customers`` taking
     turns. Rows are built between transactions, off the clock.
     """
-    _remove(path)
-    _create_schema(path)
+    if not existing:
+        _remove(path)
+        _create_schema(path)
     ids = tuple(bulkfill.customer_id(i) for i in range(customers))
     written = rows = 0
     spent = 0.0

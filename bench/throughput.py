@@ -23,7 +23,10 @@ rating_service serve`` on a fresh SQLite file, in its own process):
    no writer of this schema beats the floor, so it bounds what the target asks;
 5. ConsumeBucket and QuoteCost, 64 in flight;
 6. with ``--with-10m``, all of it again on a ledger of 10 million entries
-   (filled with ``bench.bulkfill``), driving customers with long chains;
+   (filled with ``bench.bulkfill``), driving customers with long chains, and
+   (2)'s settled-outcome floor appended to that ledger: each customer's newest
+   rows then sit on their own B-tree pages, so SQLite itself pays for a long
+   history, and the service's drift is read against the storage's;
 7. the server's peak resident memory throughout.
 
 It checks the ledger afterwards (every acknowledged write once, nothing
@@ -112,6 +115,8 @@ class Yardsticks:
     sqlite_one: sqlite_yardstick.InsertRate
     sqlite_batch: sqlite_yardstick.InsertRate
     settled_floor: sqlite_yardstick.OutcomeRate
+    big_floor: sqlite_yardstick.OutcomeRate | None = None
+    """The same floor appended to the big ledger: what a long history costs SQLite itself."""
 
     @property
     def floor_vs_batch(self) -> float:
@@ -131,6 +136,22 @@ def measure_sqlite(
     )
     floor = sqlite_yardstick.measure_settled_outcomes(workdir / "floor.db", timing.sqlite)
     return one, batch, floor
+
+
+def measure_big_floor(database: Path, timing: Timing) -> sqlite_yardstick.OutcomeRate:
+    """The settled-outcome floor appended to the big ledger's own customers (chained, so
+    ``rating-service verify`` still accepts the file)."""
+    say(
+        "yardstick: raw sqlite3, a settled outcome's rows, 1,000 per transaction, on the big ledger"
+    )
+    return sqlite_yardstick.measure_settled_outcomes(database, timing.sqlite, existing=True)
+
+
+def settle_disk() -> None:
+    """Let the kernel write back what earlier steps left dirty (a fill writes gigabytes
+    without fsync), so that it is not timed as the next step's commits."""
+    say("  os.sync(): writing back dirty pages before timing")
+    os.sync()
 
 
 async def measure_empty_rpc(workdir: Path, timing: Timing) -> RpcSummary:
@@ -327,6 +348,7 @@ async def measure_service(
 ) -> ServiceRun:
     """Start the server on ``database``, run the phases, check the ledger, stop it."""
     say(f"service on {label}: {database}")
+    settle_disk()
     verification = None
     async with running_service(database, workdir, label.replace(" ", "-")) as (server, sampler):
         config = LoadConfig(
@@ -580,6 +602,12 @@ def render(y: Yardsticks, runs: list[ServiceRun], context: dict[str, Any]) -> st
             drift = _drift(runs[0], runs[1], name)
             mark = "ok" if abs(drift) <= TARGET_BIG_LEDGER_DRIFT else "OUT"
             out.append(f"  {name:<40} {before:>12,.2f} {after:>12,.2f}   {drift:+7.1%}  {mark}")
+        if y.big_floor is not None:
+            before, after = y.settled_floor.outcomes_per_s, y.big_floor.outcomes_per_s
+            out.append(
+                f"  {'yardstick: raw sqlite3 floor outcomes/s':<40} {before:>12,.2f} {after:>12,.2f}"
+                f"   {(after - before) / before:+7.1%}  (SQLite's own cost of the long history)"
+            )
     out += ["", "targets"]
     for t in targets(y, runs):
         shown = f"{t.value:.0%}" if t.unit == "worst drift" else f"{t.value:,.2f} {t.unit}"
@@ -661,6 +689,7 @@ def as_json(y: Yardsticks, runs: list[ServiceRun], ctx: dict[str, Any]) -> dict[
                 "customers": y.settled_floor.customers,
                 "rows_per_outcome": y.settled_floor.rows_per_outcome,
                 "vs_sqlite_1000_per_txn": y.floor_vs_batch,
+                "on_big_ledger_outcomes_per_s": y.big_floor.outcomes_per_s if y.big_floor else None,
             },
         },
         "service": [run_dict(r) for r in runs],
@@ -688,16 +717,21 @@ async def benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     sqlite_one, sqlite_batch, settled_floor = measure_sqlite(workdir, timing)
     empty = await measure_empty_rpc(workdir, timing)
     yardsticks = Yardsticks(empty, sqlite_one, sqlite_batch, settled_floor)
-    profile_path = RESULTS / "profile-record-outcome.txt" if args.profile else None
     runs = [
         await measure_service(
-            workdir / "empty.db", workdir, timing, label="empty ledger", profile_output=profile_path
+            workdir / "empty.db",
+            workdir,
+            timing,
+            label="empty ledger",
+            profile_output=_profile_path(args, "empty"),
         )
     ]
     if args.with_10m:
         big = args.big_db or workdir / "big.db"
         customers, entries = fill_big_ledger(big, args.entries)
-        label = f"{entries / 1e6:g}M-entry ledger"
+        settle_disk()
+        yardsticks.big_floor = measure_big_floor(big, timing)
+        label = f"{entries / 1e6:.1f}M-entry ledger"
         runs.append(
             await measure_service(
                 big,
@@ -706,10 +740,16 @@ async def benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 label=label,
                 entries_before=entries,
                 existing_customers=customers,
+                profile_output=_profile_path(args, "big"),
             )
         )
     print(render(yardsticks, runs, ctx), flush=True)
     return as_json(yardsticks, runs, ctx)
+
+
+def _profile_path(args: argparse.Namespace, ledger: str) -> Path | None:
+    """Each ledger's RecordOutcome profile in its own file, so the two can be compared."""
+    return RESULTS / f"profile-record-outcome-{ledger}.txt" if args.profile else None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -731,7 +771,9 @@ def _parser() -> argparse.ArgumentParser:
         help="the big ledger's file: reused if it exists, else filled and kept",
     )
     parser.add_argument(
-        "--profile", action="store_true", help="py-spy the server during RecordOutcome"
+        "--profile",
+        action="store_true",
+        help="py-spy the server during RecordOutcome, on each ledger",
     )
     parser.add_argument("--keep", action="store_true", help="keep the databases and server logs")
     parser.add_argument(
