@@ -27,6 +27,11 @@ COMMIT_BATCH = Histogram(
     "Calls committed together in one ledger transaction (group commit)",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
+COMMIT_RETRIES = Counter(
+    "rating_ledger_commit_retries",
+    "Ledger transactions run again after the database aborted them as a deadlock or "
+    "serialization failure (replicas sharing PostgreSQL); nothing of them was written",
+)
 COMMIT_FAILURES = Counter(
     "rating_ledger_commit_failures",
     "Ledger transactions that failed to commit (callers got UNAVAILABLE)",

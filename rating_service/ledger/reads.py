@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,6 +39,27 @@ _CUSTOMER = select(customers).where(customers.c.customer_id == bindparam("custom
 _CUSTOMER_FOR_UPDATE = _CUSTOMER.with_for_update()
 
 
+_LOCK_CUSTOMERS = (
+    select(customers)
+    .where(customers.c.customer_id.in_(bindparam("ids", expanding=True)))
+    .order_by(customers.c.customer_id)
+    .with_for_update()
+)
+
+
+def lock_customers(sql: Executor, customer_ids: Iterable[str]) -> list[CustomerHead]:
+    """Lock these customers' rows in one statement, in id order (PostgreSQL).
+
+    Every transaction that takes its customers' locks in the same order can
+    wait for another but never deadlock with it: replicas sharing one ledger
+    group many callers, so many customers, into each transaction.
+    """
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return []
+    return [_head_from_row(row) for row in sql.all(_LOCK_CUSTOMERS, {"ids": ids})]
+
+
 def load_customer(sql: Executor, customer_id: str, *, for_update: bool = False) -> CustomerHead:
     """The customer's row; ``for_update`` locks it (PostgreSQL) to serialise its chain."""
     locked = for_update and sql.conn.dialect.name == "postgresql"
@@ -45,6 +67,10 @@ def load_customer(sql: Executor, customer_id: str, *, for_update: bool = False) 
     row = sql.first(query, {"customer_id": customer_id})
     if row is None:
         raise CustomerNotFound(f"customer {customer_id!r} does not exist", customer_id=customer_id)
+    return _head_from_row(row)
+
+
+def _head_from_row(row: RowLike) -> CustomerHead:
     return CustomerHead(
         customer_id=row["customer_id"],
         stripe_customer_id=row["stripe_customer_id"],

@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,7 @@ from rating_service.ledger.reads import (
     load_customer,
     load_unexpired_buckets,
     load_versions,
+    lock_customers,
 )
 from rating_service.ledger.schema import (
     balances,
@@ -104,6 +106,18 @@ class WriteSession:
     @property
     def dialect(self) -> str:
         return self._conn.dialect.name
+
+    def lock_customers(self, customer_ids: Iterable[str]) -> None:
+        """Take the customers' row locks up front, in id order (PostgreSQL; SQLite's
+        IMMEDIATE transaction already holds the whole database).
+
+        A batch that locked each customer when its job first needed it would
+        lock them in arrival order, and two replicas would deadlock.
+        """
+        if self.dialect != "postgresql":
+            return
+        for head in lock_customers(self._sql, customer_ids):
+            self._heads.setdefault(head.customer_id, head)
 
     # ---- reads that see what the batch staged ------------------------------------------
 

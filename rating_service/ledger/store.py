@@ -142,7 +142,9 @@ class LedgerStore:
 
     async def record_outcome(self, cmd: RecordOutcome, now: datetime) -> OutcomeRecorded:
         cmd.validate(now)
-        return await self._writer.submit(lambda s: self._record(s, cmd, now))
+        return await self._writer.submit(
+            lambda s: self._record(s, cmd, now), customers=(cmd.customer_id,)
+        )
 
     async def record_outcomes(
         self, cmds: Sequence[RecordOutcome], now: datetime
@@ -156,7 +158,10 @@ class LedgerStore:
                 refused[index] = error
         valid = [cmd for index, cmd in enumerate(cmds) if index not in refused]
         recorded = iter(
-            await self._writer.submit_many([partial(self._record, cmd=c, now=now) for c in valid])
+            await self._writer.submit_many(
+                [partial(self._record, cmd=c, now=now) for c in valid],
+                customers={c.customer_id for c in valid},
+            )
         )
         return [refused[i] if i in refused else next(recorded) for i in range(len(cmds))]
 
@@ -221,7 +226,9 @@ class LedgerStore:
 
     async def confirm_outcome(self, cmd: ConfirmOutcome, now: datetime) -> OutcomeConfirmed:
         cmd.validate()
-        return await self._writer.submit(lambda s: self._confirm(s, cmd, now))
+        return await self._writer.submit(
+            lambda s: self._confirm(s, cmd, now), customers=(cmd.customer_id,)
+        )
 
     def _confirm(self, s: WriteSession, cmd: ConfirmOutcome, now: datetime) -> OutcomeConfirmed:
         head = s.customer(cmd.customer_id)
@@ -252,7 +259,9 @@ class LedgerStore:
 
     async def reverse_outcome(self, cmd: ReverseOutcome, now: datetime) -> OutcomeUndone:
         cmd.validate()
-        return await self._writer.submit(lambda s: self._reverse(s, cmd, now))
+        return await self._writer.submit(
+            lambda s: self._reverse(s, cmd, now), customers=(cmd.customer_id,)
+        )
 
     def _reverse(self, s: WriteSession, cmd: ReverseOutcome, now: datetime) -> OutcomeUndone:
         head = s.customer(cmd.customer_id)
@@ -388,7 +397,9 @@ class LedgerStore:
 
     async def consume_bucket(self, cmd: ConsumeBucket, now: datetime) -> Consumed:
         cmd.validate()
-        return await self._writer.submit(lambda s: self._consume(s, cmd, now))
+        return await self._writer.submit(
+            lambda s: self._consume(s, cmd, now), customers=(cmd.customer_id,)
+        )
 
     def _consume(self, s: WriteSession, cmd: ConsumeBucket, now: datetime) -> Consumed:
         head = s.customer(cmd.customer_id)
@@ -444,7 +455,9 @@ class LedgerStore:
 
     async def create_bucket(self, cmd: CreateBucket, now: datetime) -> BucketCreated:
         cmd.validate()
-        return await self._writer.submit(lambda s: self._create_bucket(s, cmd, now))
+        return await self._writer.submit(
+            lambda s: self._create_bucket(s, cmd, now), customers=(cmd.customer_id,)
+        )
 
     def _create_bucket(self, s: WriteSession, cmd: CreateBucket, now: datetime) -> BucketCreated:
         head = s.customer(cmd.customer_id)
@@ -504,7 +517,9 @@ class LedgerStore:
 
     async def put_customer(self, cmd: PutCustomer, now: datetime) -> CustomerPut:
         cmd.validate()
-        return await self._writer.submit(lambda s: self._put_customer(s, cmd, now))
+        return await self._writer.submit(
+            lambda s: self._put_customer(s, cmd, now), customers=(cmd.customer_id,)
+        )
 
     def _put_customer(self, s: WriteSession, cmd: PutCustomer, now: datetime) -> CustomerPut:
         micros = to_micros(now)

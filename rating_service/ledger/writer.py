@@ -10,6 +10,13 @@ a refused job leaves no trace and never fails its neighbours; a job that fails
 any other way, or a batch whose writing-out fails, goes down the careful path:
 one savepoint per job, each written out on its own. Every caller is answered
 only after the shared COMMIT has returned: an acknowledged write is durable.
+
+Replicas sharing PostgreSQL each gather many customers into one transaction.
+Callers name the customers their jobs append to, and a batch locks them all
+first, in id order, so two replicas' batches wait for each other instead of
+deadlocking. Whatever still ends in a deadlock or a serialization failure
+(a job that locks more than it named) was rolled back whole: the batch is
+run again, a few times, before its callers hear UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+import random
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -26,13 +34,18 @@ from sqlalchemy.engine import Connection
 from rating_service.domain.errors import DomainError
 from rating_service.ledger.engine import BatchRunner
 from rating_service.ledger.session import WriteSession
-from rating_service.metrics import COMMIT_BATCH, COMMIT_FAILURES
+from rating_service.metrics import COMMIT_BATCH, COMMIT_FAILURES, COMMIT_RETRIES
 
 T = TypeVar("T")
 Job = Callable[[WriteSession], T]
 Outcome = tuple[Any, BaseException | None]
 
 log = logging.getLogger(__name__)
+
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+"""serialization_failure and deadlock_detected: PostgreSQL rolled the transaction back."""
+ATTEMPTS = 5
+"""Runs of one batch before a retryable failure reaches its callers."""
 
 
 class StoreUnavailable(Exception):
@@ -48,6 +61,7 @@ class _Pending:
     """Jobs from one caller, answered together: one item each, in order."""
 
     jobs: Sequence[Job[Any]]
+    customers: Sequence[str]
     future: asyncio.Future[list[Outcome]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -57,7 +71,20 @@ class _Unexpected(Exception):
     """A job failed in a way that may have left partial writes: the batch must be redone."""
 
 
-def _fast_batch(conn: Connection, jobs: list[Job[Any]]) -> list[Outcome]:
+def retryable(error: BaseException) -> bool:
+    """Whether the database rolled the transaction back for a conflict that may not recur."""
+    seen: BaseException | None = error
+    while seen is not None:
+        orig = getattr(seen, "orig", None)
+        if getattr(seen, "sqlstate", None) in RETRYABLE_SQLSTATES or (
+            orig is not None and getattr(orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+        ):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def _fast_batch(conn: Connection, jobs: list[Job[Any]], customers: list[str]) -> list[Outcome]:
     """Every job in one transaction, no savepoints, staged and written out once.
 
     This relies on the jobs' contract: a job raises DomainError only *before*
@@ -67,24 +94,30 @@ def _fast_batch(conn: Connection, jobs: list[Job[Any]]) -> list[Outcome]:
     outcomes: list[Outcome] = []
     with conn.begin():
         session = WriteSession(conn)
+        session.lock_customers(customers)
         for job in jobs:
             try:
                 outcomes.append((job(session), None))
             except DomainError as error:
                 outcomes.append((None, error))
             except Exception as error:
+                if retryable(error):
+                    raise
                 raise _Unexpected() from error
         try:
             session.flush()
         except Exception as error:
+            if retryable(error):
+                raise
             raise _Unexpected() from error
     return outcomes
 
 
-def _careful_batch(conn: Connection, jobs: list[Job[Any]]) -> list[Outcome]:
+def _careful_batch(conn: Connection, jobs: list[Job[Any]], customers: list[str]) -> list[Outcome]:
     """Each job in its own savepoint, written out there, so one that fails leaves no trace."""
     outcomes: list[Outcome] = []
     with conn.begin():
+        WriteSession(conn).lock_customers(customers)
         for job in jobs:
             session = WriteSession(conn)  # nothing cached survives a rollback
             try:
@@ -95,17 +128,19 @@ def _careful_batch(conn: Connection, jobs: list[Job[Any]]) -> list[Outcome]:
             except DomainError as error:
                 outcomes.append((None, error))
             except Exception as error:  # a bug must not fail the neighbours
+                if retryable(error):  # the whole transaction is gone, not just this job
+                    raise
                 log.exception("ledger job failed; rolled back to its savepoint")
                 outcomes.append((None, error))
     return outcomes
 
 
-def _run_batch(conn: Connection, jobs: list[Job[Any]]) -> list[Outcome]:
+def _run_batch(conn: Connection, jobs: list[Job[Any]], customers: list[str]) -> list[Outcome]:
     """One COMMIT for all jobs (raises if the commit fails)."""
     try:
-        return _fast_batch(conn, jobs)
+        return _fast_batch(conn, jobs, customers)
     except _Unexpected:
-        return _careful_batch(conn, jobs)
+        return _careful_batch(conn, jobs, customers)
 
 
 class GroupCommitWriter:
@@ -131,22 +166,25 @@ class GroupCommitWriter:
             await self._task
         self._task = None
 
-    async def submit(self, job: Job[T]) -> T:
-        ((result, failure),) = await self._enqueue([job])
+    async def submit(self, job: Job[T], *, customers: Iterable[str] = ()) -> T:
+        """Run ``job`` in the next commit; ``customers``: those whose chains it appends to."""
+        ((result, failure),) = await self._enqueue([job], customers)
         if failure is not None:
             raise failure
         return cast(T, result)
 
-    async def submit_many(self, jobs: Sequence[Job[T]]) -> list[T | Exception]:
+    async def submit_many(
+        self, jobs: Sequence[Job[T]], *, customers: Iterable[str] = ()
+    ) -> list[T | Exception]:
         """Several jobs as one caller: each answers for itself, all in the same commit(s)."""
-        outcomes = await self._enqueue(jobs)
+        outcomes = await self._enqueue(jobs, customers)
         return [
             cast(T, result) if failure is None else _as_exception(failure)
             for result, failure in outcomes
         ]
 
-    async def _enqueue(self, jobs: Sequence[Job[Any]]) -> list[Outcome]:
-        pending = _Pending(jobs)
+    async def _enqueue(self, jobs: Sequence[Job[Any]], customers: Iterable[str]) -> list[Outcome]:
+        pending = _Pending(jobs, tuple(customers))
         try:
             self._queue.put_nowait(pending)
         except asyncio.QueueFull:
@@ -166,10 +204,23 @@ class GroupCommitWriter:
                 for _ in batch:
                     self._queue.task_done()
 
+    async def _run_with_retries(self, jobs: list[Job[Any]], customers: list[str]) -> list[Outcome]:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return await self._runner.run(lambda conn: _run_batch(conn, jobs, customers))
+            except Exception as error:
+                if attempt == ATTEMPTS or not retryable(error):
+                    raise
+                COMMIT_RETRIES.inc()
+                log.info("ledger batch rolled back by the database (%s); running it again", error)
+                await asyncio.sleep(_backoff(attempt))
+        raise AssertionError("unreachable")
+
     async def _commit(self, batch: list[_Pending]) -> None:
         jobs = [job for pending in batch for job in pending.jobs]
+        customers = sorted({c for pending in batch for c in pending.customers})
         try:
-            outcomes = await self._runner.run(lambda conn: _run_batch(conn, jobs))
+            outcomes = await self._run_with_retries(jobs, customers)
         except Exception as error:
             COMMIT_FAILURES.inc()
             log.exception("ledger commit failed; %d jobs answered UNAVAILABLE", len(jobs))
@@ -184,6 +235,11 @@ class GroupCommitWriter:
             if not pending.future.done():
                 pending.future.set_result(outcomes[start:end])
             start = end
+
+
+def _backoff(attempt: int) -> float:
+    """Seconds before the next run: a few milliseconds, jittered so replicas part ways."""
+    return random.uniform(0, 0.005 * 2**attempt)
 
 
 def _as_exception(failure: BaseException) -> Exception:

@@ -1,0 +1,138 @@
+"""Two replicas on one PostgreSQL ledger: what PostgreSQL is for (architecture.md).
+
+Each replica gathers its callers into one transaction (group commit), so one
+transaction touches many customers' chains. Two replicas whose batches lock
+the same customers in different orders would deadlock, and PostgreSQL would
+abort one of them: every call in it would fail. The service must neither
+fail those calls nor write anything twice, whichever replica each call
+reaches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+import pytest
+from rating_client.v1 import rating_pb2 as pb
+from rating_client.v1 import rating_pb2_grpc
+from support import all_entries, customer_on_rate_card, record
+
+from rating_service.app import Service, start
+from rating_service.config import Settings
+from rating_service.ledger.engine import create_engines
+from rating_service.ledger.session import WriteSession
+from rating_service.ledger.writer import GroupCommitWriter
+from rating_service.metrics import COMMIT_RETRIES
+
+CUSTOMERS = [f"tenant-{i}" for i in range(12)]
+CALLS_PER_WORKER = 40
+WORKERS_PER_REPLICA = 24
+BATCH = 6
+
+
+@pytest.fixture
+async def replicas(database_url: str, engine: str) -> AsyncIterator[list[Service]]:
+    if engine != "postgresql":
+        pytest.skip("replicas share a ledger on PostgreSQL only")
+    started: list[Service] = []
+    try:
+        for _ in range(2):
+            settings = Settings(database_url=database_url, listen="127.0.0.1:0")
+            started.append(await start(settings))
+        yield started
+    finally:
+        for service in started:
+            await service.stop(grace=1.0)
+
+
+async def test_two_replicas_under_crossing_load_answer_every_call_and_write_each_outcome_once(
+    replicas: list[Service],
+) -> None:
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{s.port}") for s in replicas]
+    stubs = [rating_pb2_grpc.RatingServiceStub(c) for c in channels]
+    for customer in CUSTOMERS:
+        await customer_on_rate_card(stubs[0], customer)
+    failures: list[str] = []
+
+    async def worker(stub: rating_pb2_grpc.RatingServiceStub, name: str) -> None:
+        rng = random.Random(name)
+        for n in range(CALLS_PER_WORKER):
+            # Several customers per call, in a random order: batches that cross.
+            customers = rng.sample(CUSTOMERS, BATCH)
+            items = [record(c, f"{name}-{n}-{c}") for c in customers]
+            try:
+                reply = await stub.RecordOutcomes(pb.RecordOutcomesRequest(requests=items))
+            except grpc.aio.AioRpcError as error:
+                failures.append(f"{name}: {error.code().name} {error.details()}")
+                continue
+            failures.extend(
+                f"{name}: {r.error.code} {r.error.message}"
+                for r in reply.results
+                if r.WhichOneof("result") != "response"
+            )
+
+    try:
+        await asyncio.gather(
+            *(
+                worker(stub, f"r{i}w{w}")
+                for i, stub in enumerate(stubs)
+                for w in range(WORKERS_PER_REPLICA)
+            )
+        )
+        ledgers = {c: await all_entries(stubs[1], c) for c in CUSTOMERS}
+    finally:
+        for channel in channels:
+            await channel.close()
+
+    assert failures == []
+    recorded = Counter(e.outcome_id for entries in ledgers.values() for e in entries)
+    expected = 2 * WORKERS_PER_REPLICA * CALLS_PER_WORKER * BATCH
+    assert len(recorded) == expected
+    assert set(recorded.values()) == {1}
+    for entries in ledgers.values():
+        assert [e.sequence for e in entries] == list(range(1, len(entries) + 1))
+
+
+async def test_a_batch_the_database_aborts_as_a_deadlock_is_run_again_not_failed(
+    database_url: str, engine: str
+) -> None:
+    """The safety net under the up-front locks: a job that locks more than its caller named
+    (here two rows of a table of its own, in opposite orders on two replicas) can still
+    deadlock; PostgreSQL rolls one transaction back, and its batch runs again."""
+    if engine != "postgresql":
+        pytest.skip("SQLite holds the whole database for a write transaction: no deadlocks")
+    engines = [create_engines(database_url) for _ in range(2)]
+    async with engines[0].reader.begin() as conn:
+        await conn.exec_driver_sql("CREATE TABLE probe (id text PRIMARY KEY, n int NOT NULL)")
+        await conn.exec_driver_sql("INSERT INTO probe VALUES ('a', 0), ('b', 0)")
+    writers = [GroupCommitWriter(e.writer) for e in engines]
+    for writer in writers:
+        writer.start()
+
+    def bump_in_order(first: str, second: str) -> Callable[[WriteSession], None]:
+        def job(s: WriteSession) -> None:
+            conn = s.conn
+            for row in (first, second):
+                conn.exec_driver_sql(f"UPDATE probe SET n = n + 1 WHERE id = '{row}'")
+                conn.exec_driver_sql("SELECT pg_sleep(0.2)")  # the other replica's first lock
+
+        return job
+
+    retries_before = COMMIT_RETRIES._value.get()
+    try:
+        await asyncio.gather(
+            writers[0].submit(bump_in_order("a", "b")), writers[1].submit(bump_in_order("b", "a"))
+        )
+        async with engines[0].reader.connect() as conn:
+            counts = dict((await conn.exec_driver_sql("SELECT id, n FROM probe")).all())
+    finally:
+        for writer, created in zip(writers, engines, strict=True):
+            await writer.stop()
+            await created.dispose()
+
+    assert counts == {"a": 2, "b": 2}
+    assert COMMIT_RETRIES._value.get() > retries_before
