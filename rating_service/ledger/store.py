@@ -95,6 +95,15 @@ def _reused(key: str, value: str) -> IdempotencyKeyReused:
     )
 
 
+def _expired_sequence(conn: Connection, customer_id: str, bucket_id: str) -> int | None:
+    expired: int | None = conn.execute(
+        select(buckets.c.expired_sequence).where(
+            buckets.c.customer_id == customer_id, buckets.c.bucket_id == bucket_id
+        )
+    ).scalar_one()
+    return expired
+
+
 @dataclass(frozen=True)
 class _Outcome:
     """An outcome's row, with what it took."""
@@ -351,11 +360,19 @@ class LedgerStore:
                 .limit(limit)
             )
         ).all()
+        s.lock_customers(row.customer_id for row in rows)
+        settled = 0
         for row in rows:
             head = s.customer(row.customer_id)
-            outcome = _Outcome(row._mapping)
+            # Read again under the customer's lock: another replica's sweep may have
+            # settled it since the query above (settling twice would charge twice).
+            current = s.outcome(row.customer_id, row.outcome_id)
+            if current is None or current["state"] != OutcomeState.PENDING.value:
+                continue
+            outcome = _Outcome(current)
             self._settle(s, head, outcome, settlement_time(outcome.due, outcome.recorded), now)
-        return len(rows)
+            settled += 1
+        return settled
 
     async def expire_buckets(self, now: datetime, limit: int = 500) -> int:
         """Move the undrawn units of buckets past ``valid_until`` to ``expired``."""
@@ -373,8 +390,13 @@ class LedgerStore:
                 .limit(limit)
             )
         ).all()
+        s.lock_customers(row.customer_id for row in rows)
         for row in rows:
             head = s.customer(row.customer_id)
+            # Read again under the customer's lock: another replica's sweep may have
+            # expired it since the query above.
+            if _expired_sequence(s.conn, row.customer_id, row.bucket_id) is not None:
+                continue
             bucket = load_bucket(Executor(s.conn), row.customer_id, row.bucket_id)
             assert bucket is not None
             sequence = 0  # nothing left to expire

@@ -14,14 +14,19 @@ import asyncio
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
-from support import all_entries, customer_on_rate_card, record
+from support import all_entries, create_bucket, customer_on_rate_card, record
 
 from rating_service.app import Service, start
+
+if TYPE_CHECKING:
+    from conftest import MovableClock
 from rating_service.config import Settings
 from rating_service.ledger.engine import create_engines
 from rating_service.ledger.session import WriteSession
@@ -35,14 +40,19 @@ BATCH = 6
 
 
 @pytest.fixture
-async def replicas(database_url: str, engine: str) -> AsyncIterator[list[Service]]:
+async def replicas(
+    database_url: str, engine: str, clock: MovableClock
+) -> AsyncIterator[list[Service]]:
+    """Two services on one database, on one clock, each sweeping every 50 ms."""
     if engine != "postgresql":
         pytest.skip("replicas share a ledger on PostgreSQL only")
     started: list[Service] = []
     try:
         for _ in range(2):
-            settings = Settings(database_url=database_url, listen="127.0.0.1:0")
-            started.append(await start(settings))
+            settings = Settings(
+                database_url=database_url, listen="127.0.0.1:0", sweep_interval=0.05
+            )
+            started.append(await start(settings, clock))
         yield started
     finally:
         for service in started:
@@ -95,6 +105,41 @@ async def test_two_replicas_under_crossing_load_answer_every_call_and_write_each
     assert set(recorded.values()) == {1}
     for entries in ledgers.values():
         assert [e.sequence for e in entries] == list(range(1, len(entries) + 1))
+
+
+async def test_two_replicas_sweeping_the_same_due_outcomes_and_buckets_settle_and_expire_each_once(
+    replicas: list[Service], clock: MovableClock
+) -> None:
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{s.port}") for s in replicas]
+    stub = rating_pb2_grpc.RatingServiceStub(channels[0])
+    now = datetime.now(UTC)
+    try:
+        for customer in CUSTOMERS:
+            await customer_on_rate_card(stub, customer, settlement_window=timedelta(hours=1))
+            await create_bucket(stub, customer, "trial", 5, valid_until=now + timedelta(hours=2))
+            for n in range(10):
+                await stub.RecordOutcome(
+                    record(customer, f"{customer}-{n}", state=pb.OUTCOME_STATE_PENDING)
+                )
+        clock.advance(timedelta(hours=3))  # every outcome due and every bucket expired at once
+        for _ in range(200):
+            balances = [
+                await stub.GetBalance(pb.GetBalanceRequest(customer_id=c)) for c in CUSTOMERS
+            ]
+            if all(b.pending_outcomes == 0 for b in balances):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # a few more sweeps by both replicas
+        ledgers = {c: await all_entries(stub, c) for c in CUSTOMERS}
+    finally:
+        for channel in channels:
+            await channel.close()
+
+    for entries in ledgers.values():
+        kinds = Counter(e.kind for e in entries)
+        assert kinds[pb.LEDGER_ENTRY_KIND_OUTCOME_HELD] == 10
+        assert kinds[pb.LEDGER_ENTRY_KIND_OUTCOME_RATED] == 10  # settled once each
+        assert kinds[pb.LEDGER_ENTRY_KIND_BUCKET_EXPIRED] <= 1  # what the held units left
 
 
 async def test_a_batch_the_database_aborts_as_a_deadlock_is_run_again_not_failed(
