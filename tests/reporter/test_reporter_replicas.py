@@ -1,0 +1,93 @@
+"""Two replicas on one PostgreSQL ledger, each running the reporter: Stripe still ends with
+exactly the ledger's usage and one credit grant per bucket.
+
+``serve`` runs the reporter whenever ``STRIPE_API_KEY`` is set, so every
+replica of a deployment reports. The two must not send the same usage twice
+nor create a bucket's grant twice: the cursor in the ledger and the events'
+identifiers have to hold across processes, not only within one. (Today both
+replicas send the same first events and Stripe's identifier dedup drops the
+copies: correct, at twice the calls; one reporter per deployment would save them.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+import reporter_support as rs
+from rating_client.v1 import rating_pb2_grpc
+
+from rating_service.app import Service, start
+from rating_service.config import Settings
+from rating_service.reporter.loop import Reporter
+from rating_service.reporter.reconcile import reconcile
+from rating_service.reporter.settings import ReporterSettings
+from rating_service.reporter.setup import ensure_meters
+from rating_service.reporter.stripe_gateway import StripeGateway
+from rating_service.testing.stripe_server import StripeTestServer
+
+stripe_test_server = rs.stripe_test_server
+stripe_gateway = rs.stripe_gateway
+
+WORKLOAD = rs.Workload(customers=12, per_customer=60, quick_customers=2, bucket_customers=4)
+SETTINGS = ReporterSettings(window=timedelta(seconds=1), idle_interval=0.05, max_backoff=0.2)
+
+
+@pytest.fixture
+async def second_replica(
+    service: Service, database_url: str, engine: str, clock: rs.MovableClock
+) -> AsyncIterator[Service]:
+    if engine != "postgresql":
+        pytest.skip("replicas share a ledger on PostgreSQL only")
+    replica = await start(Settings(database_url=database_url, listen="127.0.0.1:0"), clock)
+    yield replica
+    await replica.stop(grace=1.0)
+
+
+async def drain_together(reporters: list[Reporter], service: Service) -> list[int]:
+    """Both reporters at once, until neither has anything left; the events each sent."""
+    passes = await asyncio.gather(*(rs.drain(r, service.store) for r in reporters))
+    again = await asyncio.gather(*(rs.drain(r, service.store) for r in reporters))
+    return [sum(r.events_sent for r in p + q) for p, q in zip(passes, again, strict=True)]
+
+
+async def test_two_replicas_reporting_at_once_send_each_outcome_once_and_each_grant_once(
+    service: Service,
+    second_replica: Service,
+    stub: rating_pb2_grpc.RatingServiceStub,
+    clock: rs.MovableClock,
+    stripe_test_server: StripeTestServer,
+    stripe_gateway: StripeGateway,
+) -> None:
+    plan = WORKLOAD.plan
+    buckets = await WORKLOAD.set_up(stub, stripe_test_server)
+    await ensure_meters(service.store, stripe_gateway, SETTINGS, create=True)
+    reporters = [
+        Reporter(replica.store, stripe_gateway, SETTINGS, clock)
+        for replica in (service, second_replica)
+    ]
+
+    await WORKLOAD.record_early(stub)
+    await WORKLOAD.reverse_before_reporting(stub)
+    first = await drain_together(reporters, service)
+    await WORKLOAD.reverse_after_reporting(stub)
+    await WORKLOAD.settle_and_finish(stub)
+    await drain_together(reporters, service)
+
+    ledger = await rs.ledger_usage_by_customer(stub, plan.customers)
+    assert all(sent > 0 for sent in first), "a replica's reporter sent nothing: no race was run"
+    assert sum(ledger.values()) > 0
+    assert rs.stripe_usage(stripe_test_server, plan) == ledger
+    assert rs.duplicate_identifiers(stripe_test_server) == []
+    for bucket_id in buckets:
+        customer = bucket_id.removeprefix("bucket-")
+        grants = [
+            g
+            for g in stripe_test_server.state.grants_for(plan.stripe_ids[customer])
+            if g["metadata"].get("bucket_id") == bucket_id
+        ]
+        assert len(grants) == 1, f"{bucket_id}: {len(grants)} credit grants"
+    result = await reconcile(service.store, stripe_gateway, SETTINGS, clock())
+    assert result.differences == ()
