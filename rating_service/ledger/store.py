@@ -58,6 +58,7 @@ from rating_service.ledger.codec import from_micros, to_micros
 from rating_service.ledger.engine import Engines
 from rating_service.ledger.executor import Executor, RowLike
 from rating_service.ledger.history import load_entries
+from rating_service.ledger.lease import Lease, lease_for
 from rating_service.ledger.reads import (
     CustomerHead,
     encode_prices,
@@ -142,6 +143,10 @@ class LedgerStore:
 
     def start(self) -> None:
         self._writer.start()
+
+    def lease(self, name: str) -> Lease:
+        """A lease only one process sharing this ledger holds at a time (see ``lease``)."""
+        return lease_for(self._engines.reader, name)
 
     async def close(self) -> None:
         await self._writer.stop()

@@ -21,6 +21,7 @@ from prometheus_client import Counter, Gauge
 
 from rating_service.domain.buckets import BucketSource
 from rating_service.ledger import outbox
+from rating_service.ledger.lease import Lease
 from rating_service.ledger.store import LedgerStore
 from rating_service.reporter.currency import minor_units
 from rating_service.reporter.gateway import (
@@ -43,6 +44,12 @@ SENT = Counter("rating_stripe_meter_events_sent", "Meter events Stripe accepted"
 RETRIES = Counter("rating_stripe_transient_errors", "Stripe calls that failed and will be retried")
 BACKLOG = Gauge("rating_stripe_backlog", "Work not yet in Stripe", ["kind"])
 PARKED = Gauge("rating_stripe_parked_customers", "Customers whose reporting waits for a fix")
+LEADER = Gauge(
+    "rating_stripe_reporter_leader",
+    "1 while this process is the one reporting to Stripe for its ledger, else 0 (standby)",
+)
+LEASE = "stripe-reporter"
+"""Replicas sharing a ledger report one at a time: the others stand by."""
 
 
 @dataclass
@@ -92,9 +99,24 @@ class Reporter:
         return result
 
     async def run_forever(self, stop: asyncio.Event) -> None:
+        """Report until ``stop``, while this process holds the ledger's reporter lease."""
+        lease = self._store.lease(LEASE)
+        try:
+            await self._lead_or_stand_by(lease, stop)
+        finally:
+            LEADER.set(0)
+            await lease.release()
+
+    async def _lead_or_stand_by(self, lease: Lease, stop: asyncio.Event) -> None:
         failures = 0
         while not stop.is_set():
             try:
+                if not await lease.try_acquire():
+                    LEADER.set(0)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self._settings.idle_interval)
+                    continue
+                LEADER.set(1)
                 did_work = (await self.run_once()).did_work
                 failures = 0
                 delay = 0.0 if did_work else self._settings.idle_interval
