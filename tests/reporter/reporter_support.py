@@ -372,6 +372,21 @@ async def planned_events(store: LedgerStore, plan: Plan) -> dict[str, tuple[str,
     return {identifier: (plan.stripe_ids[customer], value) for identifier, customer, value in rows}
 
 
+def grants_per_bucket(
+    server: StripeTestServer, plan: Plan, bucket_ids: Iterable[str]
+) -> dict[str, int]:
+    """How many credit grants Stripe holds for each bucket (its id in the grant's metadata)."""
+    counts: dict[str, int] = {}
+    for bucket_id in bucket_ids:
+        customer = bucket_id.removeprefix("bucket-")
+        counts[bucket_id] = sum(
+            1
+            for g in server.state.grants_for(plan.stripe_ids[customer])
+            if g["metadata"].get("bucket_id") == bucket_id
+        )
+    return counts
+
+
 def duplicate_identifiers(server: StripeTestServer) -> list[str]:
     seen: set[str] = set()
     duplicates = []

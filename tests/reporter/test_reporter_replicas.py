@@ -19,6 +19,7 @@ from datetime import timedelta
 
 import pytest
 import reporter_support as rs
+from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
 
 from rating_service.app import Service, start
@@ -47,6 +48,18 @@ async def second_replica(
     await replica.stop(grace=1.0)
 
 
+async def set_up(
+    stub: rating_pb2_grpc.RatingServiceStub,
+    server: StripeTestServer,
+    service: Service,
+    gateway: StripeGateway,
+) -> dict[str, pb.Bucket]:
+    """The workload's customers and buckets, and its meter in Stripe; the buckets by id."""
+    buckets = await WORKLOAD.set_up(stub, server)
+    await ensure_meters(service.store, gateway, SETTINGS, create=True)
+    return buckets
+
+
 async def drain_together(reporters: list[Reporter], service: Service) -> None:
     """Both reporters at once (which of them sends what is up to the race), until
     neither has anything left."""
@@ -63,8 +76,7 @@ async def test_two_replicas_reporting_for_good_report_through_one_and_send_nothi
     stripe_gateway: StripeGateway,
 ) -> None:
     plan = WORKLOAD.plan
-    await WORKLOAD.set_up(stub, stripe_test_server)
-    await ensure_meters(service.store, stripe_gateway, SETTINGS, create=True)
+    await set_up(stub, stripe_test_server, service, stripe_gateway)
     stop = asyncio.Event()
     running = [
         asyncio.create_task(Reporter(r.store, stripe_gateway, SETTINGS, clock).run_forever(stop))
@@ -96,8 +108,7 @@ async def test_two_replicas_reporting_at_once_send_each_outcome_once_and_each_gr
     stripe_gateway: StripeGateway,
 ) -> None:
     plan = WORKLOAD.plan
-    buckets = await WORKLOAD.set_up(stub, stripe_test_server)
-    await ensure_meters(service.store, stripe_gateway, SETTINGS, create=True)
+    buckets = await set_up(stub, stripe_test_server, service, stripe_gateway)
     reporters = [
         Reporter(replica.store, stripe_gateway, SETTINGS, clock)
         for replica in (service, second_replica)
@@ -114,13 +125,6 @@ async def test_two_replicas_reporting_at_once_send_each_outcome_once_and_each_gr
     assert sum(ledger.values()) > 0
     assert rs.stripe_usage(stripe_test_server, plan) == ledger
     assert rs.duplicate_identifiers(stripe_test_server) == []
-    for bucket_id in buckets:
-        customer = bucket_id.removeprefix("bucket-")
-        grants = [
-            g
-            for g in stripe_test_server.state.grants_for(plan.stripe_ids[customer])
-            if g["metadata"].get("bucket_id") == bucket_id
-        ]
-        assert len(grants) == 1, f"{bucket_id}: {len(grants)} credit grants"
+    assert rs.grants_per_bucket(stripe_test_server, plan, buckets) == dict.fromkeys(buckets, 1)
     result = await reconcile(service.store, stripe_gateway, SETTINGS, clock())
     assert result.differences == ()
