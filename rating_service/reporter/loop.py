@@ -78,6 +78,8 @@ class Reporter:
         self._clock = clock
         self._warned_meters = False
         self._meters: set[str] = set()
+        self.leading = False
+        """Whether this process holds the reporter's lease (``run_forever``)."""
 
     async def _existing_meters(self, event_names: list[str]) -> set[str]:
         """Which of ``event_names`` have a meter; Stripe is asked only about unknown ones."""
@@ -104,19 +106,23 @@ class Reporter:
         try:
             await self._lead_or_stand_by(lease, stop)
         finally:
-            LEADER.set(0)
+            self._set_leading(False)
             await lease.release()
+
+    def _set_leading(self, leading: bool) -> None:
+        self.leading = leading
+        LEADER.set(1 if leading else 0)
 
     async def _lead_or_stand_by(self, lease: Lease, stop: asyncio.Event) -> None:
         failures = 0
         while not stop.is_set():
             try:
                 if not await lease.try_acquire():
-                    LEADER.set(0)
+                    self._set_leading(False)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self._settings.idle_interval)
                     continue
-                LEADER.set(1)
+                self._set_leading(True)
                 did_work = (await self.run_once()).did_work
                 failures = 0
                 delay = 0.0 if did_work else self._settings.idle_interval

@@ -62,7 +62,7 @@ def start_reporter(
     if settings.reporter.reconcile_interval > 0:
         running.tasks.append(
             asyncio.create_task(
-                _reconcile_every(store, gateway, settings, clock, running.stop_event),
+                _reconcile_every(reporter, store, gateway, settings, clock, running.stop_event),
                 name="stripe-reconcile",
             )
         )
@@ -70,6 +70,7 @@ def start_reporter(
 
 
 async def _reconcile_every(
+    reporter: Reporter,
     store: LedgerStore,
     gateway: Gateway,
     settings: Settings,
@@ -80,6 +81,8 @@ async def _reconcile_every(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), settings.reporter.reconcile_interval)
             return
+        if not reporter.leading:
+            continue  # the replica that reports reconciles; the others stand by
         try:
             result = await reconcile(store, gateway, settings.reporter, clock())
         except TransientStripeError as error:
