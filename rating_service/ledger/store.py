@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from rating_service.domain import postings as entries
@@ -96,11 +96,15 @@ def _reused(key: str, value: str) -> IdempotencyKeyReused:
     )
 
 
+_EXPIRED_SEQUENCE = select(buckets.c.expired_sequence).where(
+    buckets.c.customer_id == bindparam("customer_id"),
+    buckets.c.bucket_id == bindparam("bucket_id"),
+)
+
+
 def _expired_sequence(conn: Connection, customer_id: str, bucket_id: str) -> int | None:
     expired: int | None = conn.execute(
-        select(buckets.c.expired_sequence).where(
-            buckets.c.customer_id == customer_id, buckets.c.bucket_id == bucket_id
-        )
+        _EXPIRED_SEQUENCE, {"customer_id": customer_id, "bucket_id": bucket_id}
     ).scalar_one()
     return expired
 
@@ -400,9 +404,10 @@ class LedgerStore:
             head = s.customer(row.customer_id)
             # Read again under the customer's lock: another replica's sweep may have
             # expired it since the query above.
-            if _expired_sequence(s.conn, row.customer_id, row.bucket_id) is not None:
+            conn = s.conn
+            if _expired_sequence(conn, row.customer_id, row.bucket_id) is not None:
                 continue
-            bucket = load_bucket(Executor(s.conn), row.customer_id, row.bucket_id)
+            bucket = load_bucket(Executor(conn), row.customer_id, row.bucket_id)
             assert bucket is not None
             sequence = 0  # nothing left to expire
             if bucket.remaining > 0:

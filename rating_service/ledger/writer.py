@@ -74,11 +74,8 @@ class _Unexpected(Exception):
 def retryable(error: BaseException) -> bool:
     """Whether the database rolled the transaction back for a conflict that may not recur."""
     seen: BaseException | None = error
-    while seen is not None:
-        orig = getattr(seen, "orig", None)
-        if getattr(seen, "sqlstate", None) in RETRYABLE_SQLSTATES or (
-            orig is not None and getattr(orig, "sqlstate", None) in RETRYABLE_SQLSTATES
-        ):
+    while seen is not None:  # SQLAlchemy raises its error from the driver's, which has it
+        if getattr(seen, "sqlstate", None) in RETRYABLE_SQLSTATES:
             return True
         seen = seen.__cause__
     return False
@@ -205,20 +202,23 @@ class GroupCommitWriter:
                     self._queue.task_done()
 
     async def _run_with_retries(self, jobs: list[Job[Any]], customers: list[str]) -> list[Outcome]:
-        for attempt in range(1, ATTEMPTS + 1):
+        def run(conn: Connection) -> list[Outcome]:
+            return _run_batch(conn, jobs, customers)
+
+        for attempt in range(1, ATTEMPTS):
             try:
-                return await self._runner.run(lambda conn: _run_batch(conn, jobs, customers))
+                return await self._runner.run(run)
             except Exception as error:
-                if attempt == ATTEMPTS or not retryable(error):
+                if not retryable(error):
                     raise
                 COMMIT_RETRIES.inc()
                 log.info("ledger batch rolled back by the database (%s); running it again", error)
                 await asyncio.sleep(_backoff(attempt))
-        raise AssertionError("unreachable")
+        return await self._runner.run(run)
 
     async def _commit(self, batch: list[_Pending]) -> None:
         jobs = [job for pending in batch for job in pending.jobs]
-        customers = sorted({c for pending in batch for c in pending.customers})
+        customers = list({c for pending in batch for c in pending.customers})
         try:
             outcomes = await self._run_with_retries(jobs, customers)
         except Exception as error:
