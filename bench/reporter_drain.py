@@ -53,7 +53,7 @@ from bench import sqlite_yardstick
 from bench.bulkfill import FillResult, fill, throttled_printer
 from rating_service.ledger import outbox
 from rating_service.ledger.engine import create_engines
-from rating_service.ledger.store import LedgerStore
+from rating_service.service.store import LedgerStore
 from rating_service.reporter.gateway import CreditGrantSpec, CreditGrantView, MeterEvent
 from rating_service.reporter.loop import PassResult, Reporter
 from rating_service.reporter.settings import ReporterSettings

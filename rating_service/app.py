@@ -12,12 +12,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from rating_service.api.server import BoundServer, create_server
-from rating_service.api.servicer import Clock, utc_now
 from rating_service.config import Settings
 from rating_service.ledger.engine import create_engines
 from rating_service.ledger.migrate import upgrade
-from rating_service.ledger.store import LedgerStore
 from rating_service.reporter.service import RunningReporter, start_reporter
+from rating_service.service.clock import Clock, system_clock
+from rating_service.service.store import LedgerStore
 
 log = logging.getLogger("rating_service")
 
@@ -67,7 +67,7 @@ async def _sweep(store: LedgerStore, interval: float, clock: Clock) -> None:
         await asyncio.sleep(interval)
 
 
-async def start(settings: Settings, clock: Clock = utc_now) -> Service:
+async def start(settings: Settings, clock: Clock = system_clock) -> Service:
     await upgrade(settings.database_url)
     store = LedgerStore(create_engines(settings.database_url))
     store.start()

@@ -7,9 +7,9 @@ import asyncio
 import logging
 import signal
 import sys
-from datetime import UTC, datetime
 
 from rating_service.config import Settings, SettingsError
+from rating_service.service.clock import system_clock
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,20 +70,20 @@ async def _report(settings: Settings, *, once: bool, retry_parked: bool) -> int:
     from rating_service.ledger import outbox
     from rating_service.ledger.engine import create_engines
     from rating_service.ledger.migrate import upgrade
-    from rating_service.ledger.store import LedgerStore
     from rating_service.reporter.gateway import TransientStripeError
     from rating_service.reporter.loop import Reporter
     from rating_service.reporter.service import make_gateway
+    from rating_service.service.store import LedgerStore
 
     await upgrade(settings.database_url)
     store = LedgerStore(create_engines(settings.database_url))
     store.start()
-    gateway = make_gateway(settings, _now)
+    gateway = make_gateway(settings, system_clock)
     try:
         if retry_parked:
-            resumed = await store.write(lambda c: outbox.unpark_all(c, _now()))
+            resumed = await store.write(lambda c: outbox.unpark_all(c, system_clock()))
             print(f"report: resumed {len(resumed)} parked customers {resumed}")
-        reporter = Reporter(store, gateway, settings.reporter, _now)
+        reporter = Reporter(store, gateway, settings.reporter, system_clock)
         if not once:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
@@ -112,14 +112,14 @@ async def _report(settings: Settings, *, once: bool, retry_parked: bool) -> int:
 
 async def _reconcile(settings: Settings) -> int:
     from rating_service.ledger.engine import create_engines
-    from rating_service.ledger.store import LedgerStore
     from rating_service.reporter.reconcile import format_table, reconcile
     from rating_service.reporter.service import make_gateway
+    from rating_service.service.store import LedgerStore
 
     store = LedgerStore(create_engines(settings.database_url))
-    gateway = make_gateway(settings, _now)
+    gateway = make_gateway(settings, system_clock)
     try:
-        result = await reconcile(store, gateway, settings.reporter, _now())
+        result = await reconcile(store, gateway, settings.reporter, system_clock())
     finally:
         await gateway.close()
         await store.close()
@@ -129,12 +129,12 @@ async def _reconcile(settings: Settings) -> int:
 
 async def _stripe_setup(settings: Settings, *, check: bool) -> int:
     from rating_service.ledger.engine import create_engines
-    from rating_service.ledger.store import LedgerStore
     from rating_service.reporter.service import make_gateway
     from rating_service.reporter.setup import ensure_meters
+    from rating_service.service.store import LedgerStore
 
     store = LedgerStore(create_engines(settings.database_url))
-    gateway = make_gateway(settings, _now)
+    gateway = make_gateway(settings, system_clock)
     try:
         lines, missing = await ensure_meters(store, gateway, settings.reporter, create=not check)
     finally:
@@ -142,10 +142,6 @@ async def _stripe_setup(settings: Settings, *, check: bool) -> int:
         await store.close()
     print("\n".join(lines))
     return 1 if missing else 0
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _needs_stripe(settings: Settings) -> bool:

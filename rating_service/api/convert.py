@@ -22,7 +22,7 @@ from rating_service.domain.commands import (
 )
 from rating_service.domain.errors import InvalidArgument
 from rating_service.domain.money import NANOS_PER_UNIT, Money, format_nanos
-from rating_service.domain.postings import EntryKind
+from rating_service.domain.postings import EntryKind, is_unit_asset
 from rating_service.domain.ratecard import DEFAULT_SETTLEMENT_WINDOW, Price, RateCardVersion
 from rating_service.domain.rating import Quote
 
@@ -383,7 +383,7 @@ def entry_out(entry: results.Entry) -> pb.LedgerEntry:
             pb.Posting(
                 account=p.account,
                 asset=p.asset,
-                amount=str(p.amount) if p.asset.startswith("unit:") else format_nanos(p.amount),
+                amount=str(p.amount) if is_unit_asset(p.asset) else format_nanos(p.amount),
             )
             for p in entry.postings
         ],

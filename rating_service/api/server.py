@@ -12,9 +12,10 @@ from rating_client.v1 import rating_pb2, rating_pb2_grpc
 
 from rating_service.api.draining import DrainInterceptor
 from rating_service.api.interceptors import add_servicer
-from rating_service.api.servicer import Clock, RatingServicer, utc_now
-from rating_service.ledger.store import LedgerStore
+from rating_service.api.servicer import RatingServicer
 from rating_service.metrics import MetricsInterceptor
+from rating_service.service.clock import Clock, system_clock
+from rating_service.service.store import LedgerStore
 
 SERVICE_NAME = rating_pb2.DESCRIPTOR.services_by_name["RatingService"].full_name
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -38,7 +39,7 @@ async def create_server(
     *,
     max_concurrent_rpcs: int = 2000,
     reuse_port: bool = False,
-    clock: Clock = utc_now,
+    clock: Clock = system_clock,
 ) -> BoundServer:
     """Build and bind (not start) the server; port 0 in ``listen`` picks a free port."""
     drain = DrainInterceptor(f"/{SERVICE_NAME}/")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import grpc
@@ -21,18 +19,14 @@ from rating_service.domain.commands import (
     require_customer_id,
 )
 from rating_service.domain.errors import DomainError, InvalidArgument
-from rating_service.ledger.store import LedgerStore
+from rating_service.service.clock import Clock, system_clock
+from rating_service.service.store import LedgerStore
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 Context = grpc.aio.ServicerContext[Any, Any]
 MAX_BATCH = 1000
 INT64_MAX = 2**63 - 1
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _page_token_out(sequence: int) -> str:
@@ -56,7 +50,7 @@ def _page_token_in(token: str) -> int:
 
 
 class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
-    def __init__(self, store: LedgerStore, clock: Clock = utc_now) -> None:
+    def __init__(self, store: LedgerStore, clock: Clock = system_clock) -> None:
         self._store = store
         self._clock = clock
 

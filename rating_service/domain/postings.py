@@ -63,12 +63,43 @@ class Transaction:
     amount: Money | None = None
 
 
+_UNIT = "unit:"
+_BUCKET = "bucket:"
+
+
 def unit_asset(outcome_type: str) -> str:
-    return f"unit:{outcome_type}"
+    return f"{_UNIT}{outcome_type}"
+
+
+def is_unit_asset(asset: str) -> bool:
+    """Units of an outcome type, as opposed to money in a currency."""
+    return asset.startswith(_UNIT)
+
+
+def outcome_type_of(asset: str) -> str:
+    """The outcome type a unit asset counts (``unit_asset``'s inverse)."""
+    if not is_unit_asset(asset):
+        raise ValueError(f"{asset!r} is not a unit asset")
+    return asset[len(_UNIT) :]
 
 
 def bucket_account(bucket_id: str, part: str) -> str:
-    return f"bucket:{bucket_id}:{part}"
+    return f"{_BUCKET}{bucket_id}:{part}"
+
+
+def bucket_account_affixes(part: str) -> tuple[str, str]:
+    """What comes before and after the bucket id in ``bucket_account(id, part)``.
+
+    For a query that builds the account from a bucket's id column, so the
+    spelling stays defined here alone.
+    """
+    before, _, after = bucket_account("\0", part).partition("\0")
+    return before, after
+
+
+def unit_asset_prefix() -> str:
+    """What comes before the outcome type in ``unit_asset`` (for the same kind of query)."""
+    return _UNIT
 
 
 def period_of(at: datetime) -> str:

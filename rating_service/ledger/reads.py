@@ -15,6 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from rating_service.domain.buckets import Bucket, BucketSource
 from rating_service.domain.errors import CustomerNotFound
 from rating_service.domain.money import Money
+from rating_service.domain.postings import bucket_account_affixes, unit_asset_prefix
 from rating_service.domain.ratecard import Price, RateCardVersion
 from rating_service.ledger.codec import from_micros, to_micros
 from rating_service.ledger.executor import Executor, RowLike
@@ -151,11 +152,12 @@ _held = balances.alias("held")
 
 
 def _balance_join(table: FromClause, part: str) -> ColumnElement[bool]:
-    """Joins a bucket to its balance ``bucket:<id>:<part>`` (one primary-key seek)."""
+    """Joins a bucket to its balance ``bucket_account(id, part)`` (one primary-key seek)."""
+    before, after = bucket_account_affixes(part)
     return and_(
         table.c.customer_id == buckets.c.customer_id,
-        table.c.account == literal("bucket:") + buckets.c.bucket_id + literal(f":{part}"),
-        table.c.asset == literal("unit:") + buckets.c.outcome_type,
+        table.c.account == literal(before) + buckets.c.bucket_id + literal(after),
+        table.c.asset == literal(unit_asset_prefix()) + buckets.c.outcome_type,
     )
 
 

@@ -22,7 +22,6 @@ from prometheus_client import Counter, Gauge
 from rating_service.domain.buckets import BucketSource
 from rating_service.ledger import outbox
 from rating_service.ledger.lease import Lease
-from rating_service.ledger.store import LedgerStore
 from rating_service.reporter.currency import minor_units
 from rating_service.reporter.gateway import (
     CreditGrantSpec,
@@ -33,6 +32,7 @@ from rating_service.reporter.gateway import (
 )
 from rating_service.reporter.plan import grant_idempotency_key, stripe_timestamp
 from rating_service.reporter.settings import ReporterSettings
+from rating_service.service.store import LedgerStore
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import Gauge
 
 from rating_service.ledger import outbox
-from rating_service.ledger.store import LedgerStore
 from rating_service.reporter.currency import minor_units
 from rating_service.reporter.gateway import CreditGrantView, Gateway
 from rating_service.reporter.settings import ReporterSettings
+from rating_service.service.store import LedgerStore
 
 DRIFT = Gauge(
     "rating_stripe_drift",

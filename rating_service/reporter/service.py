@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rating_service.config import Settings
-from rating_service.ledger.store import LedgerStore
 from rating_service.reporter.gateway import Gateway, TransientStripeError
 from rating_service.reporter.loop import Reporter
 from rating_service.reporter.reconcile import format_table, reconcile
+from rating_service.service.store import LedgerStore
 
 log = logging.getLogger(__name__)
 

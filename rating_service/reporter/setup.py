@@ -7,9 +7,9 @@ from sqlalchemy.engine import Connection
 
 from rating_service.ledger.reads import version_from_row
 from rating_service.ledger.schema import rate_card_versions
-from rating_service.ledger.store import LedgerStore
 from rating_service.reporter.gateway import Gateway
 from rating_service.reporter.settings import ReporterSettings
+from rating_service.service.store import LedgerStore
 
 
 def priced_outcome_types(conn: Connection) -> set[str]:

@@ -39,12 +39,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 import stripe
+
+from rating_service.service.clock import Clock, system_clock
 
 from . import _stripe_wire as wire
 from ._ratelimit import TokenBucket
@@ -73,7 +75,7 @@ if TYPE_CHECKING:
     )
     from stripe.params.v2.billing import MeterEventStreamCreateParams
 
-__all__ = ["StripeGateway", "classify_stripe_error", "now_utc"]
+__all__ = ["StripeGateway", "classify_stripe_error"]
 
 MAX_STREAM_EVENTS = 100
 """Events per meter event stream request (Stripe's limit)."""
@@ -81,11 +83,6 @@ SESSION_RENEWAL_MARGIN = timedelta(seconds=60)
 """A session token with less than this left is renewed before it is used."""
 PAGE_SIZE = 100
 """Objects per list page (Stripe's maximum)."""
-
-
-def now_utc() -> datetime:
-    """The current time, timezone-aware (UTC)."""
-    return datetime.now(UTC)
 
 
 _Item = TypeVar("_Item", bound=stripe.StripeObject)
@@ -113,7 +110,7 @@ class StripeGateway:
         meter_events_base: str | None,
         requests_per_second: float = 20.0,
         timeout: float = 30.0,
-        clock: Callable[[], datetime] = now_utc,
+        clock: Clock = system_clock,
     ) -> None:
         """
         Args:

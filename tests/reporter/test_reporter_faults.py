@@ -20,7 +20,7 @@ import reporter_support as rs
 from rating_client.v1 import rating_pb2_grpc
 
 from rating_service.app import Service
-from rating_service.ledger.store import LedgerStore
+from rating_service.service.store import LedgerStore
 from rating_service.reporter.loop import Reporter
 from rating_service.reporter.reconcile import reconcile
 from rating_service.reporter.settings import ReporterSettings
