@@ -56,7 +56,7 @@ from rating_service.ledger.append import entry_row
 from rating_service.ledger.codec import from_micros, to_micros
 from rating_service.ledger.hashing import GENESIS
 from rating_service.ledger.migrate import upgrade
-from rating_service.ledger.reads import encode_prices
+from rating_service.ledger.repositories.rate_cards import encode_prices
 from rating_service.ledger.schema import ledger_entries
 
 OUTCOME_TYPE = "resolution"

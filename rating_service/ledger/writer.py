@@ -4,12 +4,13 @@ Jobs are plain synchronous functions of a ``WriteSession``: the whole batch
 runs where the database is cheapest to reach (a dedicated thread for SQLite,
 ``run_sync`` over asyncpg for PostgreSQL), so a statement costs no trip
 through the event loop, and the session stages the batch's appends so that
-they are written one statement per table. A job raises a DomainError only
-before it stages or writes anything (the store's jobs check, then write), so
-a refused job leaves no trace and never fails its neighbours; a job that fails
-any other way, or a batch whose writing-out fails, goes down the careful path:
-one savepoint per job, each written out on its own. Every caller is answered
-only after the shared COMMIT has returned: an acknowledged write is durable.
+they are written one statement per table. A job refused with a DomainError
+has what it staged taken back (``WriteSession.undo_job``), so it leaves no
+trace and never fails its neighbours. When that cannot be done in memory (the
+job's rows were already written out), or a job fails any other way, or the
+batch's writing-out fails, the batch goes down the careful path: one savepoint
+per job, each written out on its own. Every caller is answered only after the
+shared COMMIT has returned: an acknowledged write is durable.
 
 Replicas sharing PostgreSQL each gather many customers into one transaction.
 Callers name the customers their jobs append to, and a batch locks them all
@@ -84,18 +85,21 @@ def retryable(error: BaseException) -> bool:
 def _fast_batch(conn: Connection, jobs: list[Job[Any]], customers: list[str]) -> list[Outcome]:
     """Every job in one transaction, no savepoints, staged and written out once.
 
-    This relies on the jobs' contract: a job raises DomainError only *before*
-    it stages or writes. Anything else aborts the whole transaction for the
-    careful path.
+    A job refused after it staged something is taken back in memory; one whose
+    writes already reached the database, or that fails any other way, aborts
+    the whole transaction for the careful path.
     """
     outcomes: list[Outcome] = []
     with conn.begin():
         session = WriteSession(conn)
         session.lock_customers(customers)
         for job in jobs:
+            session.begin_job()
             try:
                 outcomes.append((job(session), None))
             except DomainError as error:
+                if not session.undo_job():
+                    raise _Unexpected() from error
                 outcomes.append((None, error))
             except Exception as error:
                 if retryable(error):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from rating_service.ledger.reads import version_from_row
+from rating_service.ledger.repositories.rate_cards import version_from_row
 from rating_service.ledger.schema import rate_card_versions
 from rating_service.reporter.gateway import Gateway
 from rating_service.reporter.settings import ReporterSettings

@@ -1,0 +1,16 @@
+"""A customer's row as the write path holds it: its chain's head moves with each append."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class CustomerHead:
+    customer_id: str
+    stripe_customer_id: str
+    rate_card_id: str
+    head_sequence: int
+    head_hash: str
+    created_at: int
+    updated_at: int

@@ -1,0 +1,1 @@
+"""Repositories: every statement and codec of one family of tables, on a unit of work."""

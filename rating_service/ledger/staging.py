@@ -1,0 +1,197 @@
+"""What a write transaction has staged but not yet written, and how to take a job's part back.
+
+A group-commit batch records hundreds of outcomes in one transaction. Written
+one by one, each costs about ten statements; staged here, the batch costs one
+``executemany`` per table, the customers' chain heads move in memory, and
+balance changes are summed per account before they touch the database.
+
+Each job of a batch begins with ``begin_job``; a job refused after it staged something
+is taken back (``undo_job``), so its rows never reach the database
+and its neighbours' rows still do. Once a job's staged rows have been written
+out (a statement that had to see them ran), memory cannot take them back:
+``undo_job`` says so, and the writer redoes the batch with a savepoint per job.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import Executable
+
+from rating_service.domain.postings import Transaction
+from rating_service.ledger.append import entry_row
+from rating_service.ledger.executor import Executor
+from rating_service.ledger.hashing import GENESIS
+from rating_service.ledger.heads import CustomerHead
+from rating_service.ledger.schema import balances, customers, ledger_entries, ledger_postings
+
+BalanceKey = tuple[str, str, str]
+"""(customer_id, account, asset)"""
+
+
+def _upsert(dialect: Any) -> Executable:
+    statement = dialect.insert(balances)
+    upsert: Executable = statement.on_conflict_do_update(
+        index_elements=[balances.c.customer_id, balances.c.account, balances.c.asset],
+        set_={"amount": balances.c.amount + statement.excluded.amount},
+    )
+    return upsert
+
+
+# Built once: building a statement costs more than running it.
+_ADD_TO_BALANCES = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)}
+_INSERT_ENTRIES = ledger_entries.insert()
+_INSERT_POSTINGS = ledger_postings.insert()
+_MOVE_HEADS = (
+    update(customers)
+    .where(customers.c.customer_id == bindparam("id"))
+    .values(head_sequence=bindparam("sequence"), head_hash=bindparam("hash"))
+)
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """Where the current job began: how much was staged before it."""
+
+    entries: int = 0
+    postings: int = 0
+    moves: int = 0
+    rows: int = 0
+
+
+class Staged:
+    """The batch's appends and new rows, in memory until ``flush``."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self.postings: list[dict[str, Any]] = []
+        self.deltas: dict[BalanceKey, int] = defaultdict(int)
+        self.heads: dict[str, CustomerHead] = {}
+        """Chain heads read by this batch (staged appends moved them)."""
+        self._moved: dict[str, CustomerHead] = {}
+        self._moves: list[tuple[CustomerHead, int, str, bool]] = []
+        """(head, sequence and hash before, whether it had moved before): undo's journal."""
+        self._rows: list[tuple[Executable, dict[str, Any], Hashable]] = []
+        """New rows of other tables (outcomes), written after the entries they refer to."""
+        self._by_key: dict[tuple[int, Hashable], dict[str, Any]] = {}
+        self._mark = _Mark()
+        self._job_written = False
+        """Something of the current job reached the database: memory cannot take it back."""
+
+    # ---- staging ------------------------------------------------------------------------
+
+    def append(self, head: CustomerHead, tx: Transaction, recorded_at: int) -> int:
+        """Append ``tx`` to ``head``'s chain and return its sequence; ``head`` moves with it."""
+        sequence = head.head_sequence + 1
+        customer_id = head.customer_id
+        row = entry_row(customer_id, sequence, head.head_hash or GENESIS, tx, recorded_at)
+        self.entries.append(row)
+        for position, p in enumerate(tx.postings):
+            self.postings.append(
+                {
+                    "customer_id": customer_id,
+                    "sequence": sequence,
+                    "position": position,
+                    "account": p.account,
+                    "asset": p.asset,
+                    "amount": p.amount,
+                }
+            )
+            self.deltas[(customer_id, p.account, p.asset)] += p.amount
+        self._moves.append((head, head.head_sequence, head.head_hash, customer_id in self._moved))
+        head.head_sequence = sequence
+        head.head_hash = row["hash"]
+        self.heads[customer_id] = head
+        self._moved[customer_id] = head
+        return sequence
+
+    def add_row(self, insert: Executable, key: Hashable, row: dict[str, Any]) -> None:
+        """Stage a new row of another table (written after the ledger's own rows)."""
+        self._rows.append((insert, row, key))
+        self._by_key[(id(insert), key)] = row
+
+    def staged_row(self, insert: Executable, key: Hashable) -> dict[str, Any] | None:
+        """The row of ``insert`` staged under ``key``, if any."""
+        return self._by_key.get((id(insert), key))
+
+    # ---- a job's part ---------------------------------------------------------------------
+
+    def begin_job(self) -> None:
+        """What is staged from now on belongs to the next job, until the next ``begin_job``."""
+        self._mark = _Mark(len(self.entries), len(self.postings), len(self._moves), len(self._rows))
+        self._job_written = False
+
+    def job_wrote_directly(self) -> None:
+        """The current job changed the database itself (not through staging)."""
+        self._job_written = True
+
+    def undo_job(self) -> bool:
+        """Take back what the current job staged; False when some of it was written out."""
+        if self._job_written:
+            return False
+        mark = self._mark
+        for p in self.postings[mark.postings :]:
+            key = (p["customer_id"], p["account"], p["asset"])
+            self.deltas[key] -= p["amount"]
+            if not self.deltas[key]:
+                del self.deltas[key]
+        del self.entries[mark.entries :]
+        del self.postings[mark.postings :]
+        for insert, _, row_key in self._rows[mark.rows :]:
+            del self._by_key[(id(insert), row_key)]
+        del self._rows[mark.rows :]
+        for head, sequence, hash_, had_moved in reversed(self._moves[mark.moves :]):
+            head.head_sequence, head.head_hash = sequence, hash_
+            if not had_moved:
+                self._moved.pop(head.customer_id, None)
+        del self._moves[mark.moves :]
+        return True
+
+    # ---- writing out ----------------------------------------------------------------------
+
+    def flush(self, sql: Executor, dialect: str) -> None:
+        """Write everything staged: one statement per table."""
+        if not (self.entries or self._rows or self._moved):
+            return
+        mark = self._mark
+        if (len(self.entries), len(self._rows), len(self._moves)) != (
+            mark.entries,
+            mark.rows,
+            mark.moves,
+        ):
+            self._job_written = True
+        sql.many(_INSERT_ENTRIES, self.entries)
+        sql.many(_INSERT_POSTINGS, self.postings)
+        # Sorted, so concurrent transactions on PostgreSQL lock balance rows in one order.
+        sql.many(
+            _ADD_TO_BALANCES[dialect],
+            [
+                {"customer_id": c, "account": a, "asset": s, "amount": amount}
+                for (c, a, s), amount in sorted(self.deltas.items())
+            ],
+        )
+        by_table: dict[int, tuple[Executable, list[dict[str, Any]]]] = {}
+        for insert, row, _ in self._rows:
+            by_table.setdefault(id(insert), (insert, []))[1].append(row)
+        for insert, rows in by_table.values():
+            sql.many(insert, rows)
+        sql.many(
+            _MOVE_HEADS,
+            [
+                {"id": h.customer_id, "sequence": h.head_sequence, "hash": h.head_hash}
+                for h in self._moved.values()
+            ],
+        )
+        self.entries.clear()
+        self.postings.clear()
+        self.deltas.clear()
+        self._rows.clear()
+        self._by_key.clear()
+        self._moved.clear()
+        self._moves.clear()
+        self._mark = _Mark()
