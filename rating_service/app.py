@@ -11,11 +11,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from rating_service import bootstrap
 from rating_service.api.server import BoundServer, create_server
 from rating_service.config import Settings
-from rating_service.ledger.engine import create_engines
-from rating_service.ledger.migrate import upgrade
-from rating_service.reporter.service import RunningReporter, start_reporter
+from rating_service.reporter.service import RunningReporter
 from rating_service.service.clock import Clock, system_clock
 from rating_service.service.store import LedgerStore
 
@@ -68,9 +67,7 @@ async def _sweep(store: LedgerStore, interval: float, clock: Clock) -> None:
 
 
 async def start(settings: Settings, clock: Clock = system_clock) -> Service:
-    await upgrade(settings.database_url)
-    store = LedgerStore(create_engines(settings.database_url))
-    store.start()
+    store = await bootstrap.open_store(settings, migrate=True)
     try:
         bound = await create_server(
             store,
@@ -84,7 +81,7 @@ async def start(settings: Settings, clock: Clock = system_clock) -> Service:
         await store.close()
         raise
     sweeper = asyncio.create_task(_sweep(store, settings.sweep_interval, clock), name="sweeper")
-    reporter = start_reporter(store, settings, clock) if settings.stripe_api_key else None
+    reporter = bootstrap.reporter(store, settings, clock)
     # Everything built so far lives as long as the process: keep it out of the
     # garbage collector's full passes, which otherwise stall the loop ~45 ms.
     gc.collect()

@@ -43,10 +43,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _verify(settings: Settings) -> int:
-    from rating_service.ledger.engine import create_engines
+    from rating_service.bootstrap import open_engines, prepare_schema
     from rating_service.ledger.verify import verify
 
-    engines = create_engines(settings.database_url)
+    await prepare_schema(settings, migrate=False)
+    engines = open_engines(settings)
     try:
         report = await verify(engines)
     finally:
@@ -59,27 +60,23 @@ async def _verify(settings: Settings) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    from rating_service.ledger.migrate import upgrade
+    from rating_service.bootstrap import prepare_schema
 
-    await upgrade(settings.database_url)
+    await prepare_schema(settings, migrate=True)
     print("migrate: schema is up to date")
     return 0
 
 
 async def _report(settings: Settings, *, once: bool, retry_parked: bool) -> int:
+    from rating_service import bootstrap
     from rating_service.ledger import outbox
-    from rating_service.ledger.engine import create_engines
-    from rating_service.ledger.migrate import upgrade
     from rating_service.reporter.gateway import TransientStripeError
     from rating_service.reporter.loop import Reporter
-    from rating_service.reporter.service import make_gateway
-    from rating_service.service.store import LedgerStore
 
-    await upgrade(settings.database_url)
-    store = LedgerStore(create_engines(settings.database_url))
-    store.start()
-    gateway = make_gateway(settings, system_clock)
-    try:
+    async with (
+        bootstrap.ledger(settings, migrate=True) as store,
+        bootstrap.stripe(settings, system_clock) as gateway,
+    ):
         if retry_parked:
             resumed = await store.write(lambda c: outbox.unpark_all(c, system_clock()))
             print(f"report: resumed {len(resumed)} parked customers {resumed}")
@@ -105,41 +102,30 @@ async def _report(settings: Settings, *, once: bool, retry_parked: bool) -> int:
         for customer_id, reason in sorted(backlog.parked.items()):
             print(f"PARKED {customer_id}: {reason}")
         return 1 if backlog.parked or backlog.events_unsent else 0
-    finally:
-        await gateway.close()
-        await store.close()
 
 
 async def _reconcile(settings: Settings) -> int:
-    from rating_service.ledger.engine import create_engines
+    from rating_service import bootstrap
     from rating_service.reporter.reconcile import format_table, reconcile
-    from rating_service.reporter.service import make_gateway
-    from rating_service.service.store import LedgerStore
 
-    store = LedgerStore(create_engines(settings.database_url))
-    gateway = make_gateway(settings, system_clock)
-    try:
+    async with (
+        bootstrap.ledger(settings, migrate=False) as store,
+        bootstrap.stripe(settings, system_clock) as gateway,
+    ):
         result = await reconcile(store, gateway, settings.reporter, system_clock())
-    finally:
-        await gateway.close()
-        await store.close()
     print(format_table(result))
     return 0 if result.ok else 1
 
 
 async def _stripe_setup(settings: Settings, *, check: bool) -> int:
-    from rating_service.ledger.engine import create_engines
-    from rating_service.reporter.service import make_gateway
+    from rating_service import bootstrap
     from rating_service.reporter.setup import ensure_meters
-    from rating_service.service.store import LedgerStore
 
-    store = LedgerStore(create_engines(settings.database_url))
-    gateway = make_gateway(settings, system_clock)
-    try:
+    async with (
+        bootstrap.ledger(settings, migrate=False) as store,
+        bootstrap.stripe(settings, system_clock) as gateway,
+    ):
         lines, missing = await ensure_meters(store, gateway, settings.reporter, create=not check)
-    finally:
-        await gateway.close()
-        await store.close()
     print("\n".join(lines))
     return 1 if missing else 0
 
@@ -172,17 +158,27 @@ def main(argv: list[str] | None = None) -> int:
         except ListenError as error:
             print(f"rating-service: {error}", file=sys.stderr)
             return 1
+    from rating_service.ledger.migrate import SchemaNotCurrent
+
+    try:
+        return asyncio.run(_command(args, settings))
+    except SchemaNotCurrent as error:
+        print(f"rating-service: {error}", file=sys.stderr)
+        return 2
+
+
+async def _command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "verify":
-        return asyncio.run(_verify(settings))
+        return await _verify(settings)
     if args.command == "migrate":
-        return asyncio.run(_migrate(settings))
+        return await _migrate(settings)
     if not _needs_stripe(settings):
         return 2
     if args.command == "report":
-        return asyncio.run(_report(settings, once=args.once, retry_parked=args.retry_parked))
+        return await _report(settings, once=args.once, retry_parked=args.retry_parked)
     if args.command == "reconcile":
-        return asyncio.run(_reconcile(settings))
-    return asyncio.run(_stripe_setup(settings, check=args.check))
+        return await _reconcile(settings)
+    return await _stripe_setup(settings, check=args.check)
 
 
 if __name__ == "__main__":

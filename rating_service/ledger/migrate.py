@@ -21,3 +21,38 @@ def alembic_config(database_url: str) -> Config:
 async def upgrade(database_url: str) -> None:
     """Bring the schema to the newest revision (Alembic runs its own loop, so in a thread)."""
     await asyncio.to_thread(command.upgrade, alembic_config(database_url), "head")
+
+
+class SchemaNotCurrent(Exception):
+    """The database's schema is not the newest revision (or there is no ledger there at all)."""
+
+
+async def require_current(database_url: str) -> None:
+    """Refuse a database whose schema ``migrate`` has not brought to the newest revision.
+
+    For the commands that only read the ledger: they must not create or change
+    one, and a mistyped URL must not "verify" an empty ledger.
+    """
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        if not Path(url.database).exists():  # connecting would create an empty file
+            raise SchemaNotCurrent(f"there is no ledger at {url.database}")
+    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            current = await conn.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision()
+            )
+    finally:
+        await engine.dispose()
+    if current != head:
+        found = f"revision {current}" if current else "no ledger schema"
+        raise SchemaNotCurrent(
+            f"the database has {found}, not the newest ({head}); run `rating-service migrate`"
+        )
