@@ -39,9 +39,10 @@ async def require_current(database_url: str) -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
     url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        if not Path(url.database).exists():  # connecting would create an empty file
-            raise SchemaNotCurrent(f"there is no ledger at {url.database}")
+    path = url.database if url.get_backend_name() == "sqlite" else None
+    # Connecting to a missing SQLite file would create an empty one.
+    if path not in (None, "", ":memory:") and not await asyncio.to_thread(Path(path).exists):
+        raise SchemaNotCurrent(f"there is no ledger at {path}")
     head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
     engine = create_async_engine(database_url)
     try:
