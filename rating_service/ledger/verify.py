@@ -96,6 +96,8 @@ def _verify_customer(
         if not is_balanced(entry.postings):
             report.problems.append(f"{at}: postings do not sum to zero per asset")
         for p in entry.postings:
+            if type(p.amount) is not int:
+                report.problems.append(f"{at}: posting amount {p.amount!r} is not an exact integer")
             replayed[(p.account, p.asset)] += p.amount
         expected_sequence, prev_hash = entry.sequence + 1, entry.hash
     if expected_sequence - 1 != head_sequence:
@@ -113,7 +115,11 @@ def _verify_customer(
         )
     }
     for key in sorted(set(stored) | set(replayed)):
-        if stored.get(key, 0) != replayed.get(key, 0):
+        if type(stored.get(key, 0)) is not int:
+            report.problems.append(
+                f"{where}: balance {key[0]} ({key[1]}) is {stored[key]!r}, not an exact integer"
+            )
+        elif stored.get(key, 0) != replayed.get(key, 0):
             report.problems.append(
                 f"{where}: balance {key[0]} ({key[1]}) is {stored.get(key, 0)} "
                 f"but the ledger replays to {replayed.get(key, 0)}"

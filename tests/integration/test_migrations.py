@@ -20,6 +20,13 @@ from rating_service.ledger.schema import APPEND_ONLY_TABLES, metadata
 APPEND_ONLY_TRIGGERS = {
     f"{table}_no_{action}" for table in APPEND_ONLY_TABLES for action in ("update", "delete")
 }
+EXACT_AMOUNT_TRIGGERS = {
+    f"{table}_exact_{action}"
+    for table in ("balances", "ledger_postings", "ledger_entries", "outcomes", "buckets")
+    for action in ("insert", "update")
+}
+"""SQLite refuses a non-integer amount (an overflowing sum becomes a REAL otherwise)."""
+SQLITE_TRIGGERS = APPEND_ONLY_TRIGGERS | EXACT_AMOUNT_TRIGGERS
 
 
 def url_of(path: Path) -> str:
@@ -95,7 +102,7 @@ def test_the_migration_creates_the_append_only_triggers(tmp_path: Path) -> None:
     """UPDATE and DELETE triggers on ledger_entries and ledger_postings, and no others."""
     path = migrated(tmp_path / "migrated.db")
 
-    assert triggers(path) == sorted(APPEND_ONLY_TRIGGERS)
+    assert triggers(path) == sorted(SQLITE_TRIGGERS)
 
 
 def test_upgrading_twice_leaves_one_schema_at_head(tmp_path: Path) -> None:
@@ -111,7 +118,7 @@ def test_upgrading_twice_leaves_one_schema_at_head(tmp_path: Path) -> None:
         versions = [v for (v,) in db.execute("SELECT version_num FROM alembic_version")]
     assert versions == [head]
     assert describe(path) == once
-    assert triggers(path) == sorted(APPEND_ONLY_TRIGGERS)
+    assert triggers(path) == sorted(SQLITE_TRIGGERS)
 
 
 @pytest.mark.usefixtures("service")
