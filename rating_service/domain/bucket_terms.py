@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from rating_service.domain.commands import DEFAULT_BUCKET_VALIDITY, MAX_QUANTITY
 from rating_service.domain.errors import InvalidArgument
 from rating_service.domain.money import Money
+
+LATEST = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+"""The latest instant a request may name (google.protobuf.Timestamp's own bound)."""
 
 
 def validity(
@@ -14,7 +17,15 @@ def validity(
 ) -> tuple[datetime, datetime]:
     """``valid_from`` defaults to now and ``valid_until`` to a year after ``valid_from``."""
     start = valid_from or now
-    end = valid_until or start + DEFAULT_BUCKET_VALIDITY
+    if valid_until is None:
+        if start > LATEST - DEFAULT_BUCKET_VALIDITY:
+            raise InvalidArgument.field(
+                "valid_until",
+                "is required when valid_from is within a year of 9999-12-31 "
+                "(a year after it is past the latest time the ledger keeps)",
+            )
+        valid_until = start + DEFAULT_BUCKET_VALIDITY
+    end = valid_until
     if end <= start:
         raise InvalidArgument.field("valid_until", "must be after valid_from")
     return start, end
@@ -39,3 +50,12 @@ def funded_units(funding: Money, unit_price: Money) -> int:
             "funding", f"{funding} buys no whole unit at {unit_price} per unit"
         )
     return units
+
+
+def require_card_currency(unit_price: Money, card_currency: str | None) -> None:
+    """A bucket is priced in the currency its customer is billed in (when a card says which)."""
+    if card_currency is not None and unit_price.currency != card_currency:
+        raise InvalidArgument.field(
+            "unit_price.currency_code",
+            f"must be the customer's rate card currency {card_currency}, got {unit_price.currency}",
+        )

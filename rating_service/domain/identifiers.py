@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from rating_service.domain.currencies import is_currency
 from rating_service.domain.errors import FieldViolation
 
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
@@ -27,4 +28,6 @@ def currency_violation(field: str, value: str) -> FieldViolation | None:
         return FieldViolation(field, "is required (an ISO 4217 code such as USD)")
     if not _CURRENCY.fullmatch(value):
         return FieldViolation(field, "must be an ISO 4217 code of 3 capital letters, such as USD")
+    if not is_currency(value):
+        return FieldViolation(field, f"{value} is not an active ISO 4217 currency code")
     return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from rating_service.domain import postings as entries
-from rating_service.domain.bucket_terms import funded_units, validity
+from rating_service.domain.bucket_terms import funded_units, require_card_currency, validity
 from rating_service.domain.buckets import Bucket, plan_consumption
 from rating_service.domain.commands import ConsumeBucket, CreateBucket
 from rating_service.domain.ratecard import require_version
@@ -60,12 +60,14 @@ def create(uow: WriteSession, cmd: CreateBucket, now: datetime) -> BucketCreated
             raise reused("bucket_id", cmd.bucket_id)
         return BucketCreated(_stored(uow, cmd.customer_id, cmd.bucket_id), sequence, replayed=True)
     valid_from, valid_until = validity(cmd.valid_from, cmd.valid_until, now)
+    in_force = uow.rate_cards.in_force(head.rate_card_id, valid_from)
     unit_price = cmd.unit_price
     if unit_price is None:
-        version = require_version(
-            uow.rate_cards.in_force(head.rate_card_id, valid_from), head.rate_card_id, valid_from
-        )
+        version = require_version(in_force, head.rate_card_id, valid_from)
         unit_price = version.price_for(cmd.outcome_type).unit_price
+    else:
+        card = in_force or uow.rate_cards.first(head.rate_card_id)
+        require_card_currency(unit_price, card.currency if card else None)
     if cmd.quantity is not None:
         quantity = cmd.quantity
     else:
