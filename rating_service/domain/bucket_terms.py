@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from rating_service.domain.commands import DEFAULT_BUCKET_VALIDITY, MAX_QUANTITY
 from rating_service.domain.errors import InvalidArgument
+from rating_service.domain.instants import LATEST
 from rating_service.domain.money import Money
-
-LATEST = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
-"""The latest instant a request may name (google.protobuf.Timestamp's own bound)."""
 
 
 def validity(

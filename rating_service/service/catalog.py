@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from rating_service.domain.commands import PutCustomer, PutRateCard
+from rating_service.domain.instants import EARLIEST
 from rating_service.domain.ratecard import RateCardVersion
 from rating_service.domain.results import Customer, CustomerPut, RateCardPut
 from rating_service.ledger.repositories.customers import customer_of
 from rating_service.ledger.session import WriteSession
 from rating_service.service.idempotency import reused
-
-BEGINNING_OF_TIME = datetime(1970, 1, 1, tzinfo=UTC)
-"""Where a card's first version starts when the caller gives no ``effective_from``."""
 
 
 def put_customer(uow: WriteSession, cmd: PutCustomer, now: datetime) -> CustomerPut:
@@ -43,7 +41,7 @@ def put_rate_card(uow: WriteSession, cmd: PutRateCard, now: datetime) -> RateCar
     effective_from = cmd.effective_from
     if effective_from is None:
         in_force = uow.rate_cards.in_force(cmd.rate_card_id, now)
-        effective_from = now if in_force else BEGINNING_OF_TIME
+        effective_from = now if in_force else EARLIEST
         candidate = RateCardVersion(cmd.rate_card_id, effective_from, cmd.currency, prices)
         if in_force is not None and in_force.same_prices(candidate):
             return RateCardPut(in_force, replayed=True)
