@@ -27,6 +27,10 @@ from rating_service.domain.buckets import Draw
 from rating_service.domain.money import Money
 
 WORLD = "world"
+"""The contra account for what enters or leaves the customer's books. Its balance
+is never stored (nothing reads it, and over the years it would grow past any
+fixed range); every other money balance is bounded by a month or by what is
+pending."""
 OUTCOMES_PENDING = "outcomes:pending"
 CHARGES_PENDING = "charges:pending"
 

@@ -23,7 +23,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Executable
 
-from rating_service.domain.postings import Transaction
+from rating_service.domain.postings import WORLD, Transaction
 from rating_service.ledger.append import entry_row
 from rating_service.ledger.executor import Executor
 from rating_service.ledger.hashing import GENESIS
@@ -102,7 +102,8 @@ class Staged:
                     "amount": p.amount,
                 }
             )
-            self.deltas[(customer_id, p.account, p.asset)] += p.amount
+            if p.account != WORLD:  # the outside world's balance is never kept (see WORLD)
+                self.deltas[(customer_id, p.account, p.asset)] += p.amount
         self._moves.append((head, head.head_sequence, head.head_hash, customer_id in self._moved))
         head.head_sequence = sequence
         head.head_hash = row["hash"]
@@ -136,6 +137,8 @@ class Staged:
             return False
         mark = self._mark
         for p in self.postings[mark.postings :]:
+            if p["account"] == WORLD:
+                continue
             key = (p["customer_id"], p["account"], p["asset"])
             self.deltas[key] -= p["amount"]
             if not self.deltas[key]:

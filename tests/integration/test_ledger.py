@@ -320,7 +320,11 @@ async def test_what_get_balance_reports_is_the_sum_of_the_postings(
 async def test_every_stored_balance_is_the_sum_of_its_postings(
     stub: rating_pb2_grpc.RatingServiceStub, clock: MovableClock, database_path: Path
 ) -> None:
-    """The balances table holds exactly the per-account sums of the listed postings."""
+    """The balances table holds exactly the per-account sums of the listed postings.
+
+    All but the outside world's: a contra account nothing reads, whose balance
+    would only grow, year after year, past any fixed range.
+    """
     customer = await mixed_workload(stub, clock)
 
     stored = await asyncio.to_thread(stored_balances, database_path, customer)
@@ -328,6 +332,7 @@ async def test_every_stored_balance_is_the_sum_of_its_postings(
     replayed = {
         key: as_stored(key[1], value)
         for key, value in sums_by_account(await all_entries(stub, customer)).items()
+        if key[0] != "world"
     }
     assert stored == replayed
 
