@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from rating_service.domain.buckets import BucketSource
 from rating_service.domain.postings import EntryKind
+from rating_service.domain.usage import PeriodState, plan_usage, usage_facts
 from rating_service.ledger.codec import from_micros, to_micros
 from rating_service.ledger.schema import (
     balances,
@@ -28,7 +29,6 @@ from rating_service.ledger.schema import (
     stripe_meter_events,
     stripe_usage_periods,
 )
-from rating_service.reporter.plan import PeriodState, plan_usage, usage_facts
 
 _DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
 

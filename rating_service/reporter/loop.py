@@ -20,6 +20,7 @@ from functools import partial
 from prometheus_client import Counter, Gauge
 
 from rating_service.domain.buckets import BucketSource
+from rating_service.domain.usage import grant_idempotency_key, stripe_timestamp
 from rating_service.ledger import outbox
 from rating_service.ledger.lease import Lease
 from rating_service.reporter.currency import minor_units
@@ -30,7 +31,6 @@ from rating_service.reporter.gateway import (
     PermanentStripeError,
     TransientStripeError,
 )
-from rating_service.reporter.plan import grant_idempotency_key, stripe_timestamp
 from rating_service.reporter.settings import ReporterSettings
 from rating_service.service.store import LedgerStore
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from rating_service.reporter.plan import DEFAULT_WINDOW
+from rating_service.domain.usage import DEFAULT_WINDOW
 
 
 @dataclass(frozen=True)
