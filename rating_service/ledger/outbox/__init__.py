@@ -7,7 +7,7 @@ statement the reporter needs lives in this package, one module per concern:
     _cursors        the cursor per customer: work to plan, verified, parked
     _meter_events   planning a ledger range into meter events; unsent, sent
     _credit_grants  buckets still owed a credit grant; the grant once made
-    _summaries      read-only: the backlog, and what reconciliation compares
+    _summaries      read-only: the backlog, what reconciliation compares, priced types
 """
 
 from rating_service.ledger.outbox._credit_grants import (
@@ -35,6 +35,7 @@ from rating_service.ledger.outbox._summaries import (
     PeriodUsage,
     backlog,
     bucket_grants,
+    priced_outcome_types,
     usage_by_period,
 )
 
@@ -53,6 +54,7 @@ __all__ = [
     "mark_verified",
     "park",
     "plan_customer",
+    "priced_outcome_types",
     "record_grant",
     "unpark_all",
     "unsent_event_names",

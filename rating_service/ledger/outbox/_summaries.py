@@ -1,7 +1,8 @@
 """Read-only summaries of the outbox: the backlog gauges and what reconciliation compares.
 
 Nothing here writes; each function answers one question of the reporter's
-monitoring (``backlog``) or of reconciliation (usage per period, bucket grants).
+monitoring (``backlog``), of reconciliation (usage per period, bucket grants)
+or of ``stripe setup`` (the outcome types that need a meter).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from sqlalchemy.engine import Connection
 
 from rating_service.ledger.codec import from_micros
 from rating_service.ledger.outbox._cursors import CURSOR_SEQUENCE, CUSTOMERS_WITH_CURSOR, REPORTABLE
+from rating_service.ledger.repositories.rate_cards import version_from_row
 from rating_service.ledger.schema import (
     balances,
     buckets,
     customers,
+    rate_card_versions,
     stripe_cursors,
     stripe_meter_events,
     stripe_usage_periods,
@@ -157,3 +160,12 @@ def bucket_grants(conn: Connection) -> list[BucketGrant]:
         )
         for r in rows
     ]
+
+
+def priced_outcome_types(conn: Connection) -> set[str]:
+    """Every outcome type any rate-card version prices (rate cards are few and small)."""
+    return {
+        outcome_type
+        for row in conn.execute(select(rate_card_versions))
+        for outcome_type in version_from_row(row._mapping).prices
+    }
