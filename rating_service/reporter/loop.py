@@ -12,9 +12,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from functools import partial
 
 from prometheus_client import Counter, Gauge
@@ -32,6 +31,7 @@ from rating_service.reporter.gateway import (
     TransientStripeError,
 )
 from rating_service.reporter.settings import ReporterSettings
+from rating_service.service.clock import Clock
 from rating_service.service.store import LedgerStore
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class Reporter:
         store: LedgerStore,
         gateway: Gateway,
         settings: ReporterSettings,
-        clock: Callable[[], datetime],
+        clock: Clock,
     ) -> None:
         self._store = store
         self._gateway = gateway

@@ -1,4 +1,8 @@
-"""What the reporter needs to know beyond the ledger: meters, prices, pacing."""
+"""What the reporter needs to know beyond the ledger: Stripe's address, meters, prices, pacing.
+
+``config.py`` builds it from the environment; the reporter takes nothing else,
+so it never imports the service's settings.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,12 @@ from rating_service.domain.usage import DEFAULT_WINDOW
 
 @dataclass(frozen=True)
 class ReporterSettings:
+    api_key: str | None = None
+    """STRIPE_API_KEY: the Stripe reporter runs when it is set."""
+    api_base: str | None = None
+    """STRIPE_API_BASE: Stripe's API address; a local Stripe-compatible server in tests."""
+    meter_events_base: str | None = None
+    """STRIPE_METER_EVENTS_BASE: the v2 meter event stream's address (default: STRIPE_API_BASE)."""
     meters: Mapping[str, str] = field(default_factory=dict)
     """Outcome type -> meter ``event_name`` (RATING_STRIPE_METERS); default: the outcome type."""
     prices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
