@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from rating_service.domain.usage import DEFAULT_WINDOW
+from rating_service.domain.usage import DEFAULT_WINDOW, meter_event_name
 
 
 @dataclass(frozen=True)
@@ -37,4 +37,4 @@ class ReporterSettings:
     """Seconds between reconciliations inside ``serve`` (RATING_RECONCILE_INTERVAL; 0: off)."""
 
     def event_name(self, outcome_type: str) -> str:
-        return self.meters.get(outcome_type, outcome_type)
+        return meter_event_name(outcome_type, self.meters)

@@ -14,6 +14,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from rating_service.domain.postings import is_unit_asset, outcome_type_of, usage_outcomes
+from rating_service.domain.usage import meter_event_name
 from rating_service.ledger.codec import from_micros
 from rating_service.ledger.outbox._cursors import CURSOR_SEQUENCE, CUSTOMERS_WITH_CURSOR, REPORTABLE
 from rating_service.ledger.repositories.rate_cards import version_from_row
@@ -94,15 +96,17 @@ def usage_by_period(conn: Connection, meters: Mapping[str, str]) -> list[PeriodU
     ).all()
     result = []
     for r in rows:
-        account = f"usage:{r.period}:outcomes"
+        period_balances = conn.execute(
+            select(balances.c.asset, balances.c.amount).where(
+                balances.c.customer_id == r.customer_id,
+                balances.c.account == usage_outcomes(r.period),
+            )
+        )
         net = sum(
             amount
-            for asset, amount in conn.execute(
-                select(balances.c.asset, balances.c.amount).where(
-                    balances.c.customer_id == r.customer_id, balances.c.account == account
-                )
-            )
-            if asset.startswith("unit:") and meters.get(asset[5:], asset[5:]) == r.event_name
+            for asset, amount in period_balances
+            if is_unit_asset(asset)
+            and meter_event_name(outcome_type_of(asset), meters) == r.event_name
         )
         unsent = conn.execute(
             select(func.coalesce(func.sum(stripe_meter_events.c.value), 0)).where(
