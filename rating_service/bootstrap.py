@@ -53,7 +53,7 @@ async def ledger(settings: Settings, *, migrate: bool) -> AsyncIterator[LedgerSt
 @asynccontextmanager
 async def stripe(settings: Settings, clock: Clock) -> AsyncIterator[Gateway]:
     """The Stripe gateway (STRIPE_API_KEY must be set)."""
-    gateway = make_gateway(settings, clock)
+    gateway = make_gateway(settings.reporter, clock)
     try:
         yield gateway
     finally:
@@ -62,4 +62,4 @@ async def stripe(settings: Settings, clock: Clock) -> AsyncIterator[Gateway]:
 
 def reporter(store: LedgerStore, settings: Settings, clock: Clock) -> RunningReporter | None:
     """The Stripe reporter inside ``serve``, when STRIPE_API_KEY is set."""
-    return start_reporter(store, settings, clock) if settings.stripe_api_key else None
+    return start_reporter(store, settings.reporter, clock) if settings.reporter.api_key else None

@@ -131,7 +131,7 @@ async def _stripe_setup(settings: Settings, *, check: bool) -> int:
 
 
 def _needs_stripe(settings: Settings) -> bool:
-    if settings.stripe_api_key:
+    if settings.reporter.api_key:
         return True
     print("rating-service: STRIPE_API_KEY is not set", file=sys.stderr)
     return False

@@ -25,12 +25,6 @@ class Settings:
     """RATING_LISTEN: host:port of the gRPC server (port 0 picks a free one)."""
     metrics_listen: str | None = None
     """RATING_METRICS_LISTEN: host:port for Prometheus metrics; off when unset."""
-    stripe_api_key: str | None = None
-    """STRIPE_API_KEY: the Stripe reporter runs when it is set."""
-    stripe_api_base: str | None = None
-    """STRIPE_API_BASE: Stripe's API address; a local Stripe-compatible server in tests."""
-    stripe_meter_events_base: str | None = None
-    """STRIPE_METER_EVENTS_BASE: the v2 meter event stream's address (default: STRIPE_API_BASE)."""
     sweep_interval: float = 1.0
     """RATING_SWEEP_INTERVAL: seconds between sweeps that settle due outcomes and expire buckets."""
     max_concurrent_rpcs: int = 2000
@@ -42,8 +36,9 @@ class Settings:
     log_level: str = "INFO"
     """RATING_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""
     reporter: ReporterSettings = field(default_factory=ReporterSettings)
-    """RATING_STRIPE_METERS, RATING_STRIPE_PRICES, RATING_STRIPE_WINDOW, RATING_STRIPE_RATE,
-    RATING_RECONCILE_INTERVAL: what the Stripe reporter needs beyond the ledger."""
+    """STRIPE_API_KEY, STRIPE_API_BASE, STRIPE_METER_EVENTS_BASE, RATING_STRIPE_METERS,
+    RATING_STRIPE_PRICES, RATING_STRIPE_WINDOW, RATING_STRIPE_RATE, RATING_RECONCILE_INTERVAL:
+    what the Stripe reporter needs beyond the ledger (it runs when STRIPE_API_KEY is set)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -53,15 +48,15 @@ class Settings:
             database_url=env.get("RATING_DATABASE_URL") or DEFAULT_DATABASE_URL,
             listen=env.get("RATING_LISTEN") or DEFAULT_LISTEN,
             metrics_listen=env.get("RATING_METRICS_LISTEN") or None,
-            stripe_api_key=env.get("STRIPE_API_KEY") or None,
-            stripe_api_base=api_base,
-            stripe_meter_events_base=env.get("STRIPE_METER_EVENTS_BASE") or api_base,
             sweep_interval=_number(env, "RATING_SWEEP_INTERVAL", 1.0, minimum=0.01),
             max_concurrent_rpcs=int(_number(env, "RATING_MAX_CONCURRENT_RPCS", 2000, minimum=1)),
             shutdown_grace=_number(env, "RATING_SHUTDOWN_GRACE", 10.0, minimum=0),
             reuse_port=(env.get("RATING_REUSE_PORT") or "").lower() in ("1", "true", "yes"),
             log_level=(env.get("RATING_LOG_LEVEL") or "INFO").upper(),
             reporter=ReporterSettings(
+                api_key=env.get("STRIPE_API_KEY") or None,
+                api_base=api_base,
+                meter_events_base=env.get("STRIPE_METER_EVENTS_BASE") or api_base,
                 meters=_pairs(env, "RATING_STRIPE_METERS"),
                 prices={
                     k: tuple(v.split("|")) for k, v in _pairs(env, "RATING_STRIPE_PRICES").items()

@@ -189,7 +189,7 @@ stripe_usage_periods = Table(
     Column("event_name", String(100), nullable=False),
     Column("period", String(7), nullable=False),  # YYYY-MM
     Column("planned", BigInteger, nullable=False),  # usage planned for Stripe
-    Column("debt", BigInteger, nullable=False),  # reversals not yet netted (reporter/plan.py)
+    Column("debt", BigInteger, nullable=False),  # reversals not yet netted (domain/usage.py)
     PrimaryKeyConstraint("customer_id", "event_name", "period"),
 )
 

@@ -12,14 +12,14 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from functools import partial
 
 from prometheus_client import Counter, Gauge
 
 from rating_service.domain.buckets import BucketSource
+from rating_service.domain.usage import grant_idempotency_key, stripe_timestamp
 from rating_service.ledger import outbox
 from rating_service.ledger.lease import Lease
 from rating_service.reporter.currency import minor_units
@@ -30,8 +30,8 @@ from rating_service.reporter.gateway import (
     PermanentStripeError,
     TransientStripeError,
 )
-from rating_service.reporter.plan import grant_idempotency_key, stripe_timestamp
 from rating_service.reporter.settings import ReporterSettings
+from rating_service.service.clock import Clock
 from rating_service.service.store import LedgerStore
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class Reporter:
         store: LedgerStore,
         gateway: Gateway,
         settings: ReporterSettings,
-        clock: Callable[[], datetime],
+        clock: Clock,
     ) -> None:
         self._store = store
         self._gateway = gateway

@@ -2,7 +2,7 @@
 
 Per customer, meter and period, Stripe's event summaries must equal the
 ledger's net settled outcomes (floored at 0, the reversal policy's one
-exception: see plan.py), and every bucket's credit grant must exist with the
+exception: see domain/usage.py), and every bucket's credit grant must exist with the
 bucket's value and validity. Usage still waiting to be sent is not drift; it
 is shown as a backlog.
 """

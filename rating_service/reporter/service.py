@@ -5,29 +5,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from rating_service.config import Settings
 from rating_service.reporter.gateway import Gateway, TransientStripeError
 from rating_service.reporter.loop import Reporter
 from rating_service.reporter.reconcile import format_table, reconcile
+from rating_service.reporter.settings import ReporterSettings
+from rating_service.service.clock import Clock
 from rating_service.service.store import LedgerStore
 
 log = logging.getLogger(__name__)
 
 
-def make_gateway(settings: Settings, clock: Callable[[], datetime]) -> Gateway:
+def make_gateway(settings: ReporterSettings, clock: Clock) -> Gateway:
     from rating_service.reporter.stripe_gateway import StripeGateway
 
-    if not settings.stripe_api_key:
+    if not settings.api_key:
         raise ValueError("STRIPE_API_KEY is not set")
     return StripeGateway(
-        settings.stripe_api_key,
-        api_base=settings.stripe_api_base,
-        meter_events_base=settings.stripe_meter_events_base,
-        requests_per_second=settings.reporter.requests_per_second,
+        settings.api_key,
+        api_base=settings.api_base,
+        meter_events_base=settings.meter_events_base,
+        requests_per_second=settings.requests_per_second,
         clock=clock,
     )
 
@@ -50,16 +49,14 @@ class RunningReporter:
         await self.gateway.close()
 
 
-def start_reporter(
-    store: LedgerStore, settings: Settings, clock: Callable[[], datetime]
-) -> RunningReporter:
+def start_reporter(store: LedgerStore, settings: ReporterSettings, clock: Clock) -> RunningReporter:
     gateway = make_gateway(settings, clock)
-    reporter = Reporter(store, gateway, settings.reporter, clock)
+    reporter = Reporter(store, gateway, settings, clock)
     running = RunningReporter(reporter, gateway)
     running.tasks.append(
         asyncio.create_task(reporter.run_forever(running.stop_event), name="stripe-reporter")
     )
-    if settings.reporter.reconcile_interval > 0:
+    if settings.reconcile_interval > 0:
         running.tasks.append(
             asyncio.create_task(
                 _reconcile_every(reporter, store, gateway, settings, clock, running.stop_event),
@@ -73,18 +70,18 @@ async def _reconcile_every(
     reporter: Reporter,
     store: LedgerStore,
     gateway: Gateway,
-    settings: Settings,
-    clock: Callable[[], datetime],
+    settings: ReporterSettings,
+    clock: Clock,
     stop: asyncio.Event,
 ) -> None:
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), settings.reporter.reconcile_interval)
+            await asyncio.wait_for(stop.wait(), settings.reconcile_interval)
             return
         if not reporter.leading:
             continue  # the replica that reports reconciles; the others stand by
         try:
-            result = await reconcile(store, gateway, settings.reporter, clock())
+            result = await reconcile(store, gateway, settings, clock())
         except TransientStripeError as error:
             log.warning("reconciliation skipped, Stripe failed: %s", error)
             continue

@@ -1,4 +1,8 @@
-"""What the reporter needs to know beyond the ledger: meters, prices, pacing."""
+"""What the reporter needs to know beyond the ledger: Stripe's address, meters, prices, pacing.
+
+``config.py`` builds it from the environment; the reporter takes nothing else,
+so it never imports the service's settings.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from rating_service.reporter.plan import DEFAULT_WINDOW
+from rating_service.domain.usage import DEFAULT_WINDOW, meter_event_name
 
 
 @dataclass(frozen=True)
 class ReporterSettings:
+    api_key: str | None = None
+    """STRIPE_API_KEY: the Stripe reporter runs when it is set."""
+    api_base: str | None = None
+    """STRIPE_API_BASE: Stripe's API address; a local Stripe-compatible server in tests."""
+    meter_events_base: str | None = None
+    """STRIPE_METER_EVENTS_BASE: the v2 meter event stream's address (default: STRIPE_API_BASE)."""
     meters: Mapping[str, str] = field(default_factory=dict)
     """Outcome type -> meter ``event_name`` (RATING_STRIPE_METERS); default: the outcome type."""
     prices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -27,4 +37,4 @@ class ReporterSettings:
     """Seconds between reconciliations inside ``serve`` (RATING_RECONCILE_INTERVAL; 0: off)."""
 
     def event_name(self, outcome_type: str) -> str:
-        return self.meters.get(outcome_type, outcome_type)
+        return meter_event_name(outcome_type, self.meters)

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.engine import Connection
-
-from rating_service.ledger.repositories.rate_cards import version_from_row
-from rating_service.ledger.schema import rate_card_versions
+from rating_service.ledger import outbox
 from rating_service.reporter.gateway import Gateway
 from rating_service.reporter.settings import ReporterSettings
 from rating_service.service.store import LedgerStore
-
-
-def priced_outcome_types(conn: Connection) -> set[str]:
-    """Every outcome type any rate-card version prices (rate cards are few and small)."""
-    return {
-        outcome_type
-        for row in conn.execute(select(rate_card_versions))
-        for outcome_type in version_from_row(row._mapping).prices
-    }
 
 
 async def ensure_meters(
     store: LedgerStore, gateway: Gateway, settings: ReporterSettings, *, create: bool
 ) -> tuple[list[str], list[str]]:
     """Lines to print, and the event names still missing a meter."""
-    outcome_types = await store.read(priced_outcome_types) | set(settings.meters)
+    outcome_types = await store.read(outbox.priced_outcome_types) | set(settings.meters)
     wanted = sorted({settings.event_name(t) for t in outcome_types})
     existing = await gateway.meter_ids()
     lines: list[str] = []

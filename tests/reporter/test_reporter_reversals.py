@@ -1,4 +1,4 @@
-"""The reversal policy, "net within the period", as Stripe ends up seeing it (reporter/plan.py).
+"""The reversal policy, "net within the period", as Stripe ends up seeing it (domain/usage.py).
 
 Stripe has no negative usage: a reversal of usage not yet reported must keep
 it from being reported; a reversal of usage already reported is a debt that

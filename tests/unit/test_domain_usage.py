@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rating_service.reporter.plan import (
+from rating_service.domain.usage import (
     PeriodState,
     UsageFact,
     identifier,

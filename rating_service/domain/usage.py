@@ -70,6 +70,11 @@ class UsagePlan:
     """The new state of every (event_name, period) the facts touched."""
 
 
+def meter_event_name(outcome_type: str, meters: Mapping[str, str]) -> str:
+    """The meter an outcome type's usage goes to: as configured, else its own name."""
+    return meters.get(outcome_type, outcome_type)
+
+
 def usage_facts(
     kind: EntryKind, sequence: int, outcome_type: str, at: datetime, meters: Mapping[str, str]
 ) -> UsageFact | None:
@@ -77,7 +82,7 @@ def usage_facts(
     delta = {EntryKind.OUTCOME_RATED: 1, EntryKind.OUTCOME_REVERSED: -1}.get(kind)
     if delta is None:
         return None
-    return UsageFact(sequence, meters.get(outcome_type, outcome_type), at, delta)
+    return UsageFact(sequence, meter_event_name(outcome_type, meters), at, delta)
 
 
 def window_of(at: datetime, window: timedelta) -> datetime:

@@ -1,0 +1,63 @@
+"""The reporter's side of the database: cursors, planned meter events, grants, summaries.
+
+The ledger is the outbox: each customer's head sequence says where there is
+work, and ``stripe_cursors.sequence`` how far it has been planned. Every
+statement the reporter needs lives in this package, one module per concern:
+
+    _cursors        the cursor per customer: work to plan, verified, parked
+    _meter_events   planning a ledger range into meter events; unsent, sent
+    _credit_grants  buckets still owed a credit grant; the grant once made
+    _summaries      read-only: the backlog, what reconciliation compares, priced types
+"""
+
+from rating_service.ledger.outbox._credit_grants import (
+    GrantToCreate,
+    grants_to_create,
+    record_grant,
+)
+from rating_service.ledger.outbox._cursors import (
+    CustomerWork,
+    customers_with_work,
+    mark_verified,
+    park,
+    unpark_all,
+)
+from rating_service.ledger.outbox._meter_events import (
+    UnsentEvent,
+    mark_sent,
+    plan_customer,
+    unsent_event_names,
+    unsent_events,
+)
+from rating_service.ledger.outbox._summaries import (
+    Backlog,
+    BucketGrant,
+    PeriodUsage,
+    backlog,
+    bucket_grants,
+    priced_outcome_types,
+    usage_by_period,
+)
+
+__all__ = [
+    "Backlog",
+    "BucketGrant",
+    "CustomerWork",
+    "GrantToCreate",
+    "PeriodUsage",
+    "UnsentEvent",
+    "backlog",
+    "bucket_grants",
+    "customers_with_work",
+    "grants_to_create",
+    "mark_sent",
+    "mark_verified",
+    "park",
+    "plan_customer",
+    "priced_outcome_types",
+    "record_grant",
+    "unpark_all",
+    "unsent_event_names",
+    "unsent_events",
+    "usage_by_period",
+]
