@@ -53,12 +53,12 @@ from bench import sqlite_yardstick
 from bench.bulkfill import FillResult, fill, throttled_printer
 from rating_service.ledger import outbox
 from rating_service.ledger.engine import create_engines
-from rating_service.service.store import LedgerStore
 from rating_service.reporter.gateway import CreditGrantSpec, CreditGrantView, MeterEvent
 from rating_service.reporter.loop import PassResult, Reporter
 from rating_service.reporter.settings import ReporterSettings
 from rating_service.reporter.setup import ensure_meters
 from rating_service.reporter.stripe_gateway import StripeGateway
+from rating_service.service.store import LedgerStore
 from rating_service.testing.stripe_server import StripeTestServer
 
 T = TypeVar("T")

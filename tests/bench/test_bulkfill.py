@@ -23,8 +23,8 @@ from bench.bulkfill import (
 )
 from rating_service.domain.commands import OutcomeState, RecordOutcome
 from rating_service.ledger.engine import create_engines
-from rating_service.service.store import LedgerStore
 from rating_service.ledger.verify import Report, verify
+from rating_service.service.store import LedgerStore
 
 OUTCOMES = 20_000
 CUSTOMERS = 50

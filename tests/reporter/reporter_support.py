@@ -31,9 +31,9 @@ from support import all_entries, usd, window
 
 from rating_service.ledger import outbox
 from rating_service.ledger.schema import stripe_meter_events
-from rating_service.service.store import LedgerStore
 from rating_service.reporter.loop import PassResult, Reporter
 from rating_service.reporter.stripe_gateway import StripeGateway
+from rating_service.service.store import LedgerStore
 from rating_service.testing.stripe_server import StripeTestServer
 
 API_KEY = "sk_test_x"

@@ -20,12 +20,12 @@ import reporter_support as rs
 from rating_client.v1 import rating_pb2_grpc
 
 from rating_service.app import Service
-from rating_service.service.store import LedgerStore
 from rating_service.reporter.loop import Reporter
 from rating_service.reporter.reconcile import reconcile
 from rating_service.reporter.settings import ReporterSettings
 from rating_service.reporter.setup import ensure_meters
 from rating_service.reporter.stripe_gateway import StripeGateway
+from rating_service.service.store import LedgerStore
 from rating_service.testing.stripe_server import StripeTestServer
 
 stripe_test_server = rs.stripe_test_server
