@@ -12,8 +12,8 @@ from rating_client.v1 import rating_pb2, rating_pb2_grpc
 
 from rating_service.api.draining import DrainInterceptor
 from rating_service.api.interceptors import add_servicer
+from rating_service.api.metrics import MetricsInterceptor
 from rating_service.api.servicer import RatingServicer
-from rating_service.metrics import MetricsInterceptor
 from rating_service.service.clock import Clock, system_clock
 from rating_service.service.store import LedgerStore
 
