@@ -3,19 +3,27 @@
 Every error has exactly one ``google.rpc.ErrorInfo`` (domain ``rating.v1``) with
 a reason from api.md; INVALID_ARGUMENT adds a ``google.rpc.BadRequest`` naming
 each bad field. Unexpected failures answer INTERNAL with no stack trace.
+
+``ErrorInterceptor`` is the one place a handler's exception becomes that
+status: handlers raise, and never catch to abort.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
+from rating_service.api.interceptors import Context, Unary, UnaryInterceptor
 from rating_service.domain import errors
 from rating_service.ledger.writer import StoreOverloaded, StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 DOMAIN = "rating.v1"
 
@@ -98,3 +106,25 @@ def to_status(error: Exception) -> status_pb2.Status:
 def is_expected(error: Exception) -> bool:
     """Whether ``error`` is one the table names (itself or a parent): no need to log it."""
     return code_of(error) is not None
+
+
+class ErrorInterceptor(UnaryInterceptor):
+    """Aborts a call whose handler raised with that error's rich status; logs unexpected ones.
+
+    Apply it innermost (last): the wrappers outside it (drain, metrics) then see
+    the call end with the final code. grpc's own ``AbortError`` (raised by
+    ``context.abort*``, when a call is already answered) passes through untouched.
+    """
+
+    def wrap(self, method: str, inner: Unary) -> Unary:
+        async def answered(request: Any, context: Context) -> Any:
+            try:
+                return await inner(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as error:
+                if not is_expected(error):
+                    log.error("unexpected failure in %s", method, exc_info=error)
+                await context.abort_with_status(rpc_status.to_status(to_status(error)))
+
+        return answered

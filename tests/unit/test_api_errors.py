@@ -1,18 +1,23 @@
-"""The error table (rating_service.api.errors): codes by class hierarchy, reasons as api.md says.
+"""The error table and wrapper (rating_service.api.errors): codes by class hierarchy.
 
 A domain error's code is that of the nearest class of its hierarchy the
 table names, so a new subclass answers with its parent's code instead of
 INTERNAL; every status carries one ErrorInfo (domain ``rating.v1``), plus a
-BadRequest for INVALID_ARGUMENT.
+BadRequest for INVALID_ARGUMENT. ErrorInterceptor aborts a call with that
+status, whatever its handler raised.
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Any, NoReturn
+
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
-from rating_service.api.errors import ShuttingDown, is_expected, to_status
+from rating_service.api.errors import ErrorInterceptor, ShuttingDown, is_expected, to_status
 from rating_service.domain import errors
 from rating_service.ledger.writer import StoreOverloaded, StoreUnavailable
 
@@ -126,3 +131,86 @@ def test_an_error_outside_the_table_is_internal_and_unexpected(error: Exception)
     assert status.code == grpc.StatusCode.INTERNAL.value[0]
     assert "secret detail" not in status.message
     assert not is_expected(error)
+
+
+# ---- ErrorInterceptor ---------------------------------------------------------------------
+
+METHOD = "/rating.v1.RatingService/GetBalance"
+
+
+class Context:
+    """What the wrapper uses of a grpc.aio context: abort_with_status records, then raises."""
+
+    def __init__(self) -> None:
+        self.aborted_with: list[grpc.Status] = []
+
+    async def abort_with_status(self, status: grpc.Status) -> NoReturn:
+        self.aborted_with.append(status)
+        raise grpc.aio.AbortError("aborted")
+
+
+async def call_wrapped(handler: Any, context: Context) -> Any:
+    """``handler`` called through the wrapper, as the server calls it."""
+    wrapped: Any = ErrorInterceptor().wrap(METHOD, handler)
+    return await wrapped(object(), context)
+
+
+def raising(error: Exception) -> Any:
+    async def handler(request: object, context: Context) -> NoReturn:
+        raise error
+
+    return handler
+
+
+async def test_a_domain_error_aborts_with_its_rich_status_and_is_not_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """NOT_FOUND with the status to_status builds; an expected error logs nothing."""
+    error = errors.CustomerNotFound("no customer 'acme'", customer_id="acme")
+    context = Context()
+
+    with pytest.raises(grpc.aio.AbortError):
+        await call_wrapped(raising(error), context)
+
+    assert context.aborted_with == [rpc_status.to_status(to_status(error))]
+    assert context.aborted_with[0].code is grpc.StatusCode.NOT_FOUND
+    assert not caplog.records
+
+
+async def test_an_unexpected_error_aborts_internal_and_is_logged_once_with_its_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """INTERNAL for the caller; one ERROR line naming the method, with exc_info, for us."""
+    context = Context()
+
+    with pytest.raises(grpc.aio.AbortError):
+        await call_wrapped(raising(RuntimeError("boom")), context)
+
+    assert [s.code for s in context.aborted_with] == [grpc.StatusCode.INTERNAL]
+    assert [(r.levelno, METHOD in r.getMessage()) for r in caplog.records] == [
+        (logging.ERROR, True)
+    ]
+    assert caplog.records[0].exc_info is not None
+
+
+async def test_grpcs_own_abort_passes_through_untouched() -> None:
+    """A handler that aborted itself is already answered: the wrapper neither aborts nor maps."""
+    context = Context()
+    own = grpc.aio.AbortError("the handler aborted")
+
+    with pytest.raises(grpc.aio.AbortError) as raised:
+        await call_wrapped(raising(own), context)
+
+    assert raised.value is own
+    assert context.aborted_with == []
+
+
+async def test_an_answer_is_returned_as_it_is() -> None:
+    """No exception, no abort: the handler's response comes back."""
+    context = Context()
+
+    async def handler(request: object, context: Context) -> str:
+        return "answer"
+
+    assert await call_wrapped(handler, context) == "answer"
+    assert context.aborted_with == []
