@@ -1,13 +1,28 @@
-"""Proto <-> domain: the servicer's only vocabulary. Bad input becomes InvalidArgument."""
+"""Proto <-> domain: the servicer's only vocabulary.
+
+Requests become domain commands and results become responses; scalar values
+(Money, times, durations) go through ``wire``. What cannot become a domain
+value raises InvalidArgument here; whether a command is allowed is for its
+``validate``.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
-from google.protobuf import duration_pb2, timestamp_pb2
-from google.type import money_pb2
 from rating_client.v1 import rating_pb2 as pb
 
+from rating_service.api.wire import (
+    duration_in,
+    duration_out,
+    money_in,
+    money_out,
+    set_money,
+    set_time,
+    stamp_in,
+    time_in,
+    time_out,
+)
 from rating_service.domain import buckets as dbuckets
 from rating_service.domain import results
 from rating_service.domain.commands import (
@@ -21,99 +36,12 @@ from rating_service.domain.commands import (
     ReverseOutcome,
 )
 from rating_service.domain.errors import InvalidArgument
-from rating_service.domain.money import NANOS_PER_UNIT, Money, format_nanos
+from rating_service.domain.money import Money, format_nanos
 from rating_service.domain.postings import EntryKind, is_unit_asset
 from rating_service.domain.ratecard import DEFAULT_SETTLEMENT_WINDOW, Price, RateCardVersion
 from rating_service.domain.rating import Quote
 
-# ---- scalars -----------------------------------------------------------------------
-
-MAX_NANOS = 2**63 - 1  # what the ledger's 64-bit integer columns hold
-MAX_DURATION_SECONDS = 315_576_000_000  # google.protobuf.Duration's documented range
-
-
-def money_in(message: money_pb2.Money, field: str) -> Money:
-    units, nanos = message.units, message.nanos
-    if not -NANOS_PER_UNIT < nanos < NANOS_PER_UNIT:
-        raise InvalidArgument.field(f"{field}.nanos", "must be between -999999999 and 999999999")
-    if (units > 0 and nanos < 0) or (units < 0 and nanos > 0):
-        raise InvalidArgument.field(field, "units and nanos must have the same sign")
-    total = units * NANOS_PER_UNIT + nanos
-    if abs(total) > MAX_NANOS:
-        raise InvalidArgument.field(field, "must be at most 9,223,372,036 currency units")
-    return Money(message.currency_code, total)
-
-
-def money_out(money: Money) -> money_pb2.Money:
-    message = money_pb2.Money()
-    set_money(message, money)
-    return message
-
-
-def set_money(message: money_pb2.Money, money: Money) -> None:
-    """Fill an empty ``google.type.Money`` (often a response's field, in place: no copy)."""
-    message.currency_code = money.currency
-    if money.nanos < 0:
-        units, nanos = divmod(-money.nanos, NANOS_PER_UNIT)
-        message.units, message.nanos = -units, -nanos
-    else:
-        message.units, message.nanos = divmod(money.nanos, NANOS_PER_UNIT)
-
-
-def _stamp_in(stamp: timestamp_pb2.Timestamp, field: str) -> datetime:
-    if not 0 <= stamp.nanos < NANOS_PER_UNIT or not -62135596800 <= stamp.seconds <= 253402300799:
-        raise InvalidArgument.field(field, "is not a valid timestamp")
-    return stamp.ToDatetime(tzinfo=UTC)
-
-
-def time_in(owner: object, name: str, field: str | None = None) -> datetime | None:
-    """The timestamp field ``name`` of ``owner``, or None when absent."""
-    if not owner.HasField(name):  # type: ignore[attr-defined]
-        return None
-    return _stamp_in(getattr(owner, name), field or name)
-
-
-def time_out(at: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    set_time(stamp, at)
-    return stamp
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def set_time(stamp: timestamp_pb2.Timestamp, at: datetime) -> None:
-    """``stamp.FromDatetime(at)`` into an empty Timestamp (often a response's field, in place).
-
-    The instants the service handles are UTC: for those, exact integer arithmetic
-    (whole seconds since the epoch, rounded down, and the microseconds) is several
-    times cheaper than ``FromDatetime``'s ``calendar.timegm``; any other ``at`` takes
-    ``FromDatetime`` itself.
-    """
-    if at.tzinfo is UTC:
-        since = at - _EPOCH
-        stamp.seconds = since.days * 86400 + since.seconds
-        stamp.nanos = since.microseconds * 1000
-    else:
-        stamp.FromDatetime(at)
-
-
-def duration_in(message: duration_pb2.Duration, field: str) -> timedelta:
-    seconds, nanos = message.seconds, message.nanos
-    if not -NANOS_PER_UNIT < nanos < NANOS_PER_UNIT:
-        raise InvalidArgument.field(field, "nanos must be between -999999999 and 999999999")
-    if (seconds > 0 and nanos < 0) or (seconds < 0 and nanos > 0):
-        raise InvalidArgument.field(field, "seconds and nanos must have the same sign")
-    if abs(seconds) > MAX_DURATION_SECONDS:
-        raise InvalidArgument.field(field, "is outside the range of google.protobuf.Duration")
-    return message.ToTimedelta()
-
-
-def duration_out(delta: timedelta) -> duration_pb2.Duration:
-    duration = duration_pb2.Duration()
-    duration.FromTimedelta(delta)
-    return duration
-
+# ---- enums -------------------------------------------------------------------------
 
 _STATES_IN = {
     pb.OUTCOME_STATE_UNSPECIFIED: OutcomeState.CONFIRMED,
@@ -158,7 +86,7 @@ def record_outcome_in(request: pb.RecordOutcomeRequest, prefix: str = "") -> Rec
         customer_id=request.customer_id,
         outcome_id=request.outcome_id,
         outcome_type=request.outcome_type,
-        occurred_at=_stamp_in(request.occurred_at, f"{prefix}occurred_at")
+        occurred_at=stamp_in(request.occurred_at, f"{prefix}occurred_at")
         if request.HasField("occurred_at")
         else None,
         state=state,

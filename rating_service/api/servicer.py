@@ -6,12 +6,10 @@ what they raise into the call's rich status.
 
 from __future__ import annotations
 
-import base64
-
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
 
-from rating_service.api import convert
+from rating_service.api import convert, wire
 from rating_service.api.errors import to_status
 from rating_service.api.interceptors import Context
 from rating_service.domain.commands import (
@@ -24,27 +22,6 @@ from rating_service.service.clock import Clock, system_clock
 from rating_service.service.store import LedgerStore
 
 MAX_BATCH = 1000
-INT64_MAX = 2**63 - 1
-
-
-def _page_token_out(sequence: int) -> str:
-    return base64.urlsafe_b64encode(f"after:{sequence}".encode()).decode()
-
-
-def _page_token_in(token: str) -> int:
-    if not token:
-        return 0
-    try:
-        prefix, _, sequence = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if prefix != "after" or not (sequence.isascii() and sequence.isdigit()):
-            raise ValueError(token)
-        if int(sequence) > INT64_MAX:
-            raise ValueError(token)
-        return int(sequence)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidArgument.field(
-            "page_token", "is not a token returned by ListLedgerEntries"
-        ) from None
 
 
 class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
@@ -103,7 +80,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             customer_id=request.customer_id,
             outcome_type=request.outcome_type,
             quantity=request.quantity,
-            at=convert.time_in(request, "at"),
+            at=wire.time_in(request, "at"),
         )
         cmd.validate()
         quote = await self._store.quote_cost(
@@ -137,10 +114,10 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
     ) -> pb.ListLedgerEntriesResponse:
         require_customer_id(request.customer_id)
         size = page_size_of(request.page_size)
-        after = _page_token_in(request.page_token)
+        after = wire.page_token_in(request.page_token)
         found = await self._store.list_entries(request.customer_id, after=after, limit=size + 1)
         page = found[:size]
-        token = _page_token_out(page[-1].sequence) if len(found) > size else ""
+        token = wire.page_token_out(page[-1].sequence) if len(found) > size else ""
         return pb.ListLedgerEntriesResponse(
             entries=[convert.entry_out(e) for e in page], next_page_token=token
         )
