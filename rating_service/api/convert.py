@@ -8,15 +8,18 @@ value raises InvalidArgument here; whether a command is allowed is for its
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from rating_client.v1 import rating_pb2 as pb
 
+from rating_service.api.errors import to_status
 from rating_service.api.wire import (
     duration_in,
     duration_out,
     money_in,
     money_out,
+    page_token_in,
     set_money,
     set_time,
     stamp_in,
@@ -29,9 +32,12 @@ from rating_service.domain.commands import (
     ConfirmOutcome,
     ConsumeBucket,
     CreateBucket,
+    GetBalance,
+    ListLedgerEntries,
     OutcomeState,
     PutCustomer,
     PutRateCard,
+    QuoteCost,
     RecordOutcome,
     ReverseOutcome,
 )
@@ -47,6 +53,10 @@ _STATES_IN = {
     pb.OUTCOME_STATE_UNSPECIFIED: OutcomeState.CONFIRMED,
     pb.OUTCOME_STATE_CONFIRMED: OutcomeState.CONFIRMED,
     pb.OUTCOME_STATE_PENDING: OutcomeState.PENDING,
+    # Not input states: RecordOutcome.validate refuses them.
+    pb.OUTCOME_STATE_SETTLED: OutcomeState.SETTLED,
+    pb.OUTCOME_STATE_RELEASED: OutcomeState.RELEASED,
+    pb.OUTCOME_STATE_REVERSED: OutcomeState.REVERSED,
 }
 _STATES_OUT = {
     OutcomeState.PENDING: pb.OUTCOME_STATE_PENDING,
@@ -78,7 +88,7 @@ _KINDS_OUT = {
 
 def record_outcome_in(request: pb.RecordOutcomeRequest, prefix: str = "") -> RecordOutcome:
     state = _STATES_IN.get(request.state)
-    if state is None:
+    if state is None:  # a number the proto does not define
         raise InvalidArgument.field(
             f"{prefix}state", "must be OUTCOME_STATE_CONFIRMED or OUTCOME_STATE_PENDING"
         )
@@ -94,6 +104,17 @@ def record_outcome_in(request: pb.RecordOutcomeRequest, prefix: str = "") -> Rec
     )
 
 
+def record_outcomes_in(request: pb.RecordOutcomesRequest) -> list[RecordOutcome | InvalidArgument]:
+    """Each item as a command, or as the error it could not be read with (``requests[i].``)."""
+    items: list[RecordOutcome | InvalidArgument] = []
+    for i, item in enumerate(request.requests):
+        try:
+            items.append(record_outcome_in(item, prefix=f"requests[{i}]."))
+        except InvalidArgument as error:
+            items.append(error)
+    return items
+
+
 def confirm_outcome_in(request: pb.ConfirmOutcomeRequest) -> ConfirmOutcome:
     return ConfirmOutcome(customer_id=request.customer_id, outcome_id=request.outcome_id)
 
@@ -101,6 +122,15 @@ def confirm_outcome_in(request: pb.ConfirmOutcomeRequest) -> ConfirmOutcome:
 def reverse_outcome_in(request: pb.ReverseOutcomeRequest) -> ReverseOutcome:
     return ReverseOutcome(
         customer_id=request.customer_id, outcome_id=request.outcome_id, reason=request.reason
+    )
+
+
+def quote_cost_in(request: pb.QuoteCostRequest) -> QuoteCost:
+    return QuoteCost(
+        customer_id=request.customer_id,
+        outcome_type=request.outcome_type,
+        quantity=request.quantity,
+        at=time_in(request, "at"),
     )
 
 
@@ -167,6 +197,18 @@ def put_rate_card_in(request: pb.PutRateCardRequest) -> PutRateCard:
     )
 
 
+def get_balance_in(request: pb.GetBalanceRequest) -> GetBalance:
+    return GetBalance(customer_id=request.customer_id)
+
+
+def list_entries_in(request: pb.ListLedgerEntriesRequest) -> ListLedgerEntries:
+    return ListLedgerEntries(
+        customer_id=request.customer_id,
+        page_size=request.page_size,
+        after=page_token_in(request.page_token),
+    )
+
+
 # ---- responses ---------------------------------------------------------------------
 
 
@@ -185,6 +227,20 @@ def outcome_recorded_out(result: results.OutcomeRecorded) -> pb.RecordOutcomeRes
     if result.settles_at is not None:
         set_time(response.settles_at, result.settles_at)
     return response
+
+
+def record_outcomes_out(
+    answers: Sequence[results.OutcomeRecorded | Exception],
+) -> pb.RecordOutcomesResponse:
+    """One result per item, in order: its response, or its error's status."""
+    return pb.RecordOutcomesResponse(
+        results=[
+            pb.RecordOutcomeResult(error=to_status(answer))
+            if isinstance(answer, Exception)
+            else pb.RecordOutcomeResult(response=outcome_recorded_out(answer))
+            for answer in answers
+        ]
+    )
 
 
 def outcome_confirmed_out(result: results.OutcomeConfirmed) -> pb.ConfirmOutcomeResponse:

@@ -1,7 +1,9 @@
 """The RatingService servicer: it only translates (proto in, store call, proto out).
 
-Handlers raise; ``api.errors.ErrorInterceptor``, applied at registration, turns
-what they raise into the call's rich status.
+Every rule a request must follow is its domain command's ``validate``: the
+store calls it for the commands it writes, the read handlers before reading.
+Handlers raise; ``api.errors.ErrorInterceptor``, applied at registration,
+turns what they raise into the call's rich status.
 """
 
 from __future__ import annotations
@@ -10,18 +12,11 @@ from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
 
 from rating_service.api import convert, wire
-from rating_service.api.errors import to_status
 from rating_service.api.interceptors import Context
-from rating_service.domain.commands import (
-    QuoteCost,
-    page_size_of,
-    require_customer_id,
-)
-from rating_service.domain.errors import DomainError, InvalidArgument
+from rating_service.domain.commands import RecordOutcome, require_batch_size
+from rating_service.domain.errors import InvalidArgument
 from rating_service.service.clock import Clock, system_clock
 from rating_service.service.store import LedgerStore
-
-MAX_BATCH = 1000
 
 
 class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
@@ -38,28 +33,13 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
     async def RecordOutcomes(
         self, request: pb.RecordOutcomesRequest, context: Context
     ) -> pb.RecordOutcomesResponse:
-        count = len(request.requests)
-        if not 1 <= count <= MAX_BATCH:
-            raise InvalidArgument.field(
-                "requests", f"must hold 1 to {MAX_BATCH} items, got {count}"
-            )
-        results: list[pb.RecordOutcomeResult | None] = [None] * count
-        commands = []
-        positions = []
-        for i, item in enumerate(request.requests):
-            try:
-                commands.append(convert.record_outcome_in(item, prefix=f"requests[{i}]."))
-                positions.append(i)
-            except DomainError as error:
-                results[i] = pb.RecordOutcomeResult(error=to_status(error))
-        answers = await self._store.record_outcomes(commands, self._clock())
-        for i, answer in zip(positions, answers, strict=True):
-            results[i] = (
-                pb.RecordOutcomeResult(error=to_status(answer))
-                if isinstance(answer, Exception)
-                else pb.RecordOutcomeResult(response=convert.outcome_recorded_out(answer))
-            )
-        return pb.RecordOutcomesResponse(results=[r for r in results if r is not None])
+        require_batch_size(len(request.requests))
+        items = convert.record_outcomes_in(request)
+        commands = [item for item in items if isinstance(item, RecordOutcome)]
+        answers = iter(await self._store.record_outcomes(commands, self._clock()))
+        return convert.record_outcomes_out(
+            [item if isinstance(item, InvalidArgument) else next(answers) for item in items]
+        )
 
     async def ConfirmOutcome(
         self, request: pb.ConfirmOutcomeRequest, context: Context
@@ -76,12 +56,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
     async def QuoteCost(
         self, request: pb.QuoteCostRequest, context: Context
     ) -> pb.QuoteCostResponse:
-        cmd = QuoteCost(
-            customer_id=request.customer_id,
-            outcome_type=request.outcome_type,
-            quantity=request.quantity,
-            at=wire.time_in(request, "at"),
-        )
+        cmd = convert.quote_cost_in(request)
         cmd.validate()
         quote = await self._store.quote_cost(
             cmd.customer_id, cmd.outcome_type, cmd.quantity, cmd.at or self._clock()
@@ -105,17 +80,19 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
     async def GetBalance(
         self, request: pb.GetBalanceRequest, context: Context
     ) -> pb.GetBalanceResponse:
-        require_customer_id(request.customer_id)
+        cmd = convert.get_balance_in(request)
+        cmd.validate()
         now = self._clock()
-        return convert.balance_out(await self._store.get_balance(request.customer_id, now), now)
+        return convert.balance_out(await self._store.get_balance(cmd.customer_id, now), now)
 
     async def ListLedgerEntries(
         self, request: pb.ListLedgerEntriesRequest, context: Context
     ) -> pb.ListLedgerEntriesResponse:
-        require_customer_id(request.customer_id)
-        size = page_size_of(request.page_size)
-        after = wire.page_token_in(request.page_token)
-        found = await self._store.list_entries(request.customer_id, after=after, limit=size + 1)
+        cmd = convert.list_entries_in(request)
+        cmd.validate()
+        size = cmd.limit
+        # One entry more than a page says whether another page follows.
+        found = await self._store.list_entries(cmd.customer_id, after=cmd.after, limit=size + 1)
         page = found[:size]
         token = wire.page_token_out(page[-1].sequence) if len(found) > size else ""
         return pb.ListLedgerEntriesResponse(
