@@ -1,19 +1,14 @@
-"""Prometheus metrics: calls by method and code, their latency, and the ledger writer's commits.
+"""Prometheus metrics: the collectors, and the HTTP server that exposes them.
 
 Served on RATING_METRICS_LISTEN when it is set; the collectors exist either
-way, so instrumented code never checks whether metrics are on.
+way, so instrumented code never checks whether metrics are on. This module
+imports nothing of the service, so any layer may count into it (the ledger
+writer does); the RPC metrics are taken by ``rating_service.api.metrics``.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
-
-import grpc
 from prometheus_client import Counter, Histogram, start_http_server
-
-from rating_service.api.interceptors import Context, Unary, UnaryInterceptor
 
 RPCS = Counter("rating_rpcs", "gRPC calls answered, by method and status code", ["method", "code"])
 RPC_SECONDS = Histogram(
@@ -41,37 +36,3 @@ COMMIT_FAILURES = Counter(
 def start_metrics_server(listen: str) -> None:
     host, _, port = listen.rpartition(":")
     start_http_server(int(port), addr=host or "0.0.0.0")
-
-
-def _code_label(code: object) -> str:
-    code = code or grpc.StatusCode.OK
-    return code.name if isinstance(code, grpc.StatusCode) else str(code)
-
-
-class MetricsInterceptor(UnaryInterceptor):
-    """Counts and times every unary call by its method and final status code."""
-
-    def wrap(self, method: str, inner: Unary) -> Unary:
-        name = method.rsplit("/", 1)[-1]
-        # The labelled children are looked up once (per status code, on its first
-        # call), not on every call: ``labels()`` costs as much as the counting.
-        counters: dict[object, Counter] = {}
-        observe: Callable[[float], None] | None = None
-        clock = time.perf_counter
-
-        async def timed(request: Any, context: Context) -> Any:
-            nonlocal observe
-            started = clock()
-            try:
-                return await inner(request, context)
-            finally:
-                code = context.code()
-                counter = counters.get(code)
-                if counter is None:
-                    counter = counters[code] = RPCS.labels(name, _code_label(code))
-                counter.inc()
-                if observe is None:
-                    observe = RPC_SECONDS.labels(name).observe
-                observe(clock() - started)
-
-        return timed

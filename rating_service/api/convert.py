@@ -1,124 +1,62 @@
-"""Proto <-> domain: the servicer's only vocabulary. Bad input becomes InvalidArgument."""
+"""Proto <-> domain: the servicer's only vocabulary.
+
+Requests become domain commands and results become responses; scalar values
+(Money, times, durations) go through ``wire``. What cannot become a domain
+value raises InvalidArgument here; whether a command is allowed is for its
+``validate``.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 
-from google.protobuf import duration_pb2, timestamp_pb2
-from google.type import money_pb2
 from rating_client.v1 import rating_pb2 as pb
 
+from rating_service.api.errors import to_status
+from rating_service.api.wire import (
+    duration_in,
+    duration_out,
+    money_in,
+    money_out,
+    page_token_in,
+    set_money,
+    set_time,
+    stamp_in,
+    time_in,
+    time_out,
+)
 from rating_service.domain import buckets as dbuckets
 from rating_service.domain import results
 from rating_service.domain.commands import (
     ConfirmOutcome,
     ConsumeBucket,
     CreateBucket,
+    GetBalance,
+    ListLedgerEntries,
     OutcomeState,
     PutCustomer,
     PutRateCard,
+    QuoteCost,
     RecordOutcome,
     ReverseOutcome,
 )
 from rating_service.domain.errors import InvalidArgument
-from rating_service.domain.money import NANOS_PER_UNIT, Money, format_nanos
+from rating_service.domain.money import Money, format_nanos
 from rating_service.domain.postings import EntryKind, is_unit_asset
 from rating_service.domain.ratecard import DEFAULT_SETTLEMENT_WINDOW, Price, RateCardVersion
 from rating_service.domain.rating import Quote
 
-# ---- scalars -----------------------------------------------------------------------
-
-MAX_NANOS = 2**63 - 1  # what the ledger's 64-bit integer columns hold
-MAX_DURATION_SECONDS = 315_576_000_000  # google.protobuf.Duration's documented range
-
-
-def money_in(message: money_pb2.Money, field: str) -> Money:
-    units, nanos = message.units, message.nanos
-    if not -NANOS_PER_UNIT < nanos < NANOS_PER_UNIT:
-        raise InvalidArgument.field(f"{field}.nanos", "must be between -999999999 and 999999999")
-    if (units > 0 and nanos < 0) or (units < 0 and nanos > 0):
-        raise InvalidArgument.field(field, "units and nanos must have the same sign")
-    total = units * NANOS_PER_UNIT + nanos
-    if abs(total) > MAX_NANOS:
-        raise InvalidArgument.field(field, "must be at most 9,223,372,036 currency units")
-    return Money(message.currency_code, total)
-
-
-def money_out(money: Money) -> money_pb2.Money:
-    message = money_pb2.Money()
-    set_money(message, money)
-    return message
-
-
-def set_money(message: money_pb2.Money, money: Money) -> None:
-    """Fill an empty ``google.type.Money`` (often a response's field, in place: no copy)."""
-    message.currency_code = money.currency
-    if money.nanos < 0:
-        units, nanos = divmod(-money.nanos, NANOS_PER_UNIT)
-        message.units, message.nanos = -units, -nanos
-    else:
-        message.units, message.nanos = divmod(money.nanos, NANOS_PER_UNIT)
-
-
-def _stamp_in(stamp: timestamp_pb2.Timestamp, field: str) -> datetime:
-    if not 0 <= stamp.nanos < NANOS_PER_UNIT or not -62135596800 <= stamp.seconds <= 253402300799:
-        raise InvalidArgument.field(field, "is not a valid timestamp")
-    return stamp.ToDatetime(tzinfo=UTC)
-
-
-def time_in(owner: object, name: str, field: str | None = None) -> datetime | None:
-    """The timestamp field ``name`` of ``owner``, or None when absent."""
-    if not owner.HasField(name):  # type: ignore[attr-defined]
-        return None
-    return _stamp_in(getattr(owner, name), field or name)
-
-
-def time_out(at: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    set_time(stamp, at)
-    return stamp
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def set_time(stamp: timestamp_pb2.Timestamp, at: datetime) -> None:
-    """``stamp.FromDatetime(at)`` into an empty Timestamp (often a response's field, in place).
-
-    The instants the service handles are UTC: for those, exact integer arithmetic
-    (whole seconds since the epoch, rounded down, and the microseconds) is several
-    times cheaper than ``FromDatetime``'s ``calendar.timegm``; any other ``at`` takes
-    ``FromDatetime`` itself.
-    """
-    if at.tzinfo is UTC:
-        since = at - _EPOCH
-        stamp.seconds = since.days * 86400 + since.seconds
-        stamp.nanos = since.microseconds * 1000
-    else:
-        stamp.FromDatetime(at)
-
-
-def duration_in(message: duration_pb2.Duration, field: str) -> timedelta:
-    seconds, nanos = message.seconds, message.nanos
-    if not -NANOS_PER_UNIT < nanos < NANOS_PER_UNIT:
-        raise InvalidArgument.field(field, "nanos must be between -999999999 and 999999999")
-    if (seconds > 0 and nanos < 0) or (seconds < 0 and nanos > 0):
-        raise InvalidArgument.field(field, "seconds and nanos must have the same sign")
-    if abs(seconds) > MAX_DURATION_SECONDS:
-        raise InvalidArgument.field(field, "is outside the range of google.protobuf.Duration")
-    return message.ToTimedelta()
-
-
-def duration_out(delta: timedelta) -> duration_pb2.Duration:
-    duration = duration_pb2.Duration()
-    duration.FromTimedelta(delta)
-    return duration
-
+# ---- enums -------------------------------------------------------------------------
 
 _STATES_IN = {
     pb.OUTCOME_STATE_UNSPECIFIED: OutcomeState.CONFIRMED,
     pb.OUTCOME_STATE_CONFIRMED: OutcomeState.CONFIRMED,
     pb.OUTCOME_STATE_PENDING: OutcomeState.PENDING,
+    # Not input states: RecordOutcome.validate refuses them.
+    pb.OUTCOME_STATE_SETTLED: OutcomeState.SETTLED,
+    pb.OUTCOME_STATE_RELEASED: OutcomeState.RELEASED,
+    pb.OUTCOME_STATE_REVERSED: OutcomeState.REVERSED,
 }
 _STATES_OUT = {
     OutcomeState.PENDING: pb.OUTCOME_STATE_PENDING,
@@ -150,7 +88,7 @@ _KINDS_OUT = {
 
 def record_outcome_in(request: pb.RecordOutcomeRequest, prefix: str = "") -> RecordOutcome:
     state = _STATES_IN.get(request.state)
-    if state is None:
+    if state is None:  # a number the proto does not define
         raise InvalidArgument.field(
             f"{prefix}state", "must be OUTCOME_STATE_CONFIRMED or OUTCOME_STATE_PENDING"
         )
@@ -158,12 +96,23 @@ def record_outcome_in(request: pb.RecordOutcomeRequest, prefix: str = "") -> Rec
         customer_id=request.customer_id,
         outcome_id=request.outcome_id,
         outcome_type=request.outcome_type,
-        occurred_at=_stamp_in(request.occurred_at, f"{prefix}occurred_at")
+        occurred_at=stamp_in(request.occurred_at, f"{prefix}occurred_at")
         if request.HasField("occurred_at")
         else None,
         state=state,
         attributes=dict(request.attributes),
     )
+
+
+def record_outcomes_in(request: pb.RecordOutcomesRequest) -> list[RecordOutcome | InvalidArgument]:
+    """Each item as a command, or as the error it could not be read with (``requests[i].``)."""
+    items: list[RecordOutcome | InvalidArgument] = []
+    for i, item in enumerate(request.requests):
+        try:
+            items.append(record_outcome_in(item, prefix=f"requests[{i}]."))
+        except InvalidArgument as error:
+            items.append(error)
+    return items
 
 
 def confirm_outcome_in(request: pb.ConfirmOutcomeRequest) -> ConfirmOutcome:
@@ -173,6 +122,15 @@ def confirm_outcome_in(request: pb.ConfirmOutcomeRequest) -> ConfirmOutcome:
 def reverse_outcome_in(request: pb.ReverseOutcomeRequest) -> ReverseOutcome:
     return ReverseOutcome(
         customer_id=request.customer_id, outcome_id=request.outcome_id, reason=request.reason
+    )
+
+
+def quote_cost_in(request: pb.QuoteCostRequest) -> QuoteCost:
+    return QuoteCost(
+        customer_id=request.customer_id,
+        outcome_type=request.outcome_type,
+        quantity=request.quantity,
+        at=time_in(request, "at"),
     )
 
 
@@ -239,6 +197,18 @@ def put_rate_card_in(request: pb.PutRateCardRequest) -> PutRateCard:
     )
 
 
+def get_balance_in(request: pb.GetBalanceRequest) -> GetBalance:
+    return GetBalance(customer_id=request.customer_id)
+
+
+def list_entries_in(request: pb.ListLedgerEntriesRequest) -> ListLedgerEntries:
+    return ListLedgerEntries(
+        customer_id=request.customer_id,
+        page_size=request.page_size,
+        after=page_token_in(request.page_token),
+    )
+
+
 # ---- responses ---------------------------------------------------------------------
 
 
@@ -257,6 +227,20 @@ def outcome_recorded_out(result: results.OutcomeRecorded) -> pb.RecordOutcomeRes
     if result.settles_at is not None:
         set_time(response.settles_at, result.settles_at)
     return response
+
+
+def record_outcomes_out(
+    answers: Sequence[results.OutcomeRecorded | Exception],
+) -> pb.RecordOutcomesResponse:
+    """One result per item, in order: its response, or its error's status."""
+    return pb.RecordOutcomesResponse(
+        results=[
+            pb.RecordOutcomeResult(error=to_status(answer))
+            if isinstance(answer, Exception)
+            else pb.RecordOutcomeResult(response=outcome_recorded_out(answer))
+            for answer in answers
+        ]
+    )
 
 
 def outcome_confirmed_out(result: results.OutcomeConfirmed) -> pb.ConfirmOutcomeResponse:

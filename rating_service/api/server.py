@@ -11,9 +11,10 @@ from grpc_reflection.v1alpha import reflection
 from rating_client.v1 import rating_pb2, rating_pb2_grpc
 
 from rating_service.api.draining import DrainInterceptor
+from rating_service.api.errors import ErrorInterceptor
 from rating_service.api.interceptors import add_servicer
+from rating_service.api.metrics import MetricsInterceptor
 from rating_service.api.servicer import RatingServicer
-from rating_service.metrics import MetricsInterceptor
 from rating_service.service.clock import Clock, system_clock
 from rating_service.service.store import LedgerStore
 
@@ -44,6 +45,8 @@ async def create_server(
     """Build and bind (not start) the server; port 0 in ``listen`` picks a free port."""
     drain = DrainInterceptor(f"/{SERVICE_NAME}/")
     # Applied when each service is added, not as grpc.aio interceptors (see interceptors.py).
+    # The first is the outermost. RatingService's handlers raise, and ErrorInterceptor,
+    # innermost, answers their errors, so drain and metrics see the final code.
     interceptors = (MetricsInterceptor(), drain)
     server = grpc.aio.server(
         maximum_concurrent_rpcs=max_concurrent_rpcs,
@@ -59,7 +62,7 @@ async def create_server(
         RatingServicer(store, clock),
         rating_pb2.DESCRIPTOR.services_by_name["RatingService"],
         server,
-        interceptors,
+        (*interceptors, ErrorInterceptor()),
     )
     health = HealthServicer()
     add_servicer(

@@ -1,8 +1,10 @@
-"""The mutating requests as plain values: validated here, fingerprinted for idempotency.
+"""The requests as plain values: validated here, the mutating ones fingerprinted for idempotency.
 
-A fingerprint is a hash of what the caller sent (an absent time stays absent),
-so a retry that left ``occurred_at`` unset is the same payload, and a reused
-key with any other payload is detected.
+Every rule about what a request may ask (identifiers, quantities, sizes,
+states) is a command's ``validate``; the API only converts. A fingerprint is
+a hash of what the caller sent (an absent time stays absent), so a retry that
+left ``occurred_at`` unset is the same payload, and a reused key with any
+other payload is detected.
 """
 
 from __future__ import annotations
@@ -303,16 +305,54 @@ class QuoteCost:
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
+MAX_BATCH = 1000
+
+
+def _page_size_violation(requested: int) -> FieldViolation | None:
+    if not 0 <= requested <= MAX_PAGE_SIZE:
+        return FieldViolation("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")
+    return None
 
 
 def page_size_of(requested: int) -> int:
     """The page size to serve: 0 means the default; beyond 1,000 is refused."""
-    if requested == 0:
-        return DEFAULT_PAGE_SIZE
-    if not 1 <= requested <= MAX_PAGE_SIZE:
-        raise InvalidArgument.field("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")
-    return requested
+    raise_if_any(_page_size_violation(requested))
+    return requested or DEFAULT_PAGE_SIZE
 
 
-def require_customer_id(customer_id: str) -> None:
-    raise_if_any(identifier_violation("customer_id", customer_id))
+@dataclass(frozen=True)
+class GetBalance:
+    """A customer's buckets and this month's usage (a read: nothing to fingerprint)."""
+
+    customer_id: str
+
+    def validate(self) -> None:
+        raise_if_any(identifier_violation("customer_id", self.customer_id))
+
+
+@dataclass(frozen=True)
+class ListLedgerEntries:
+    """One page of a customer's ledger, in sequence order (a read)."""
+
+    customer_id: str
+    page_size: int
+    """As asked: 0 means ``DEFAULT_PAGE_SIZE``."""
+    after: int
+    """The sequence of the last entry already listed (0: list from the first)."""
+
+    @property
+    def limit(self) -> int:
+        """How many entries a page holds."""
+        return page_size_of(self.page_size)
+
+    def validate(self) -> None:
+        raise_if_any(
+            identifier_violation("customer_id", self.customer_id),
+            _page_size_violation(self.page_size),
+        )
+
+
+def require_batch_size(count: int) -> None:
+    """A RecordOutcomes call holds 1 to ``MAX_BATCH`` items (each is validated on its own)."""
+    if not 1 <= count <= MAX_BATCH:
+        raise InvalidArgument.field("requests", f"must hold 1 to {MAX_BATCH} items, got {count}")

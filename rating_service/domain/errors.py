@@ -2,17 +2,21 @@
 
     DomainError
      ├── InvalidArgument          INVALID_FIELD (+ the field violations)
-     ├── CustomerNotFound         CUSTOMER_NOT_FOUND
-     ├── NoPrice                  NO_PRICE
-     ├── BucketNotFound           BUCKET_NOT_FOUND
-     ├── InsufficientUnits        INSUFFICIENT_UNITS
-     ├── BucketNotActive          BUCKET_NOT_ACTIVE
-     ├── IdempotencyKeyReused     IDEMPOTENCY_KEY_REUSED
-     ├── OutcomeNotFound          OUTCOME_NOT_FOUND
-     └── OutcomeReversed          OUTCOME_REVERSED
+     ├── NotFound                 (a category: what the request names does not exist)
+     │    ├── CustomerNotFound    CUSTOMER_NOT_FOUND
+     │    ├── BucketNotFound      BUCKET_NOT_FOUND
+     │    └── OutcomeNotFound     OUTCOME_NOT_FOUND
+     ├── PreconditionFailed       (a category: the ledger's state must change first)
+     │    ├── NoPrice             NO_PRICE
+     │    ├── InsufficientUnits   INSUFFICIENT_UNITS
+     │    ├── BucketNotActive     BUCKET_NOT_ACTIVE
+     │    └── OutcomeReversed     OUTCOME_REVERSED
+     └── IdempotencyKeyReused     IDEMPOTENCY_KEY_REUSED
 
-The API layer maps each class to a gRPC code in one table; the domain never
-knows about gRPC.
+The API layer maps classes to gRPC codes in one table, by the nearest class
+of an error's hierarchy that it names: a new subclass answers as its parent
+does (its own ``reason`` aside). The classes below follow api.md's error
+table. The domain never knows about gRPC.
 """
 
 from __future__ import annotations
@@ -52,23 +56,31 @@ class InvalidArgument(DomainError):
         return cls(FieldViolation(field, description))
 
 
-class CustomerNotFound(DomainError):
+class NotFound(DomainError):
+    """Something the request names (a customer, a bucket, an outcome) does not exist."""
+
+
+class PreconditionFailed(DomainError):
+    """The request is well formed, but the ledger's state must change before it can succeed."""
+
+
+class CustomerNotFound(NotFound):
     reason = "CUSTOMER_NOT_FOUND"
 
 
-class NoPrice(DomainError):
+class NoPrice(PreconditionFailed):
     reason = "NO_PRICE"
 
 
-class BucketNotFound(DomainError):
+class BucketNotFound(NotFound):
     reason = "BUCKET_NOT_FOUND"
 
 
-class InsufficientUnits(DomainError):
+class InsufficientUnits(PreconditionFailed):
     reason = "INSUFFICIENT_UNITS"
 
 
-class BucketNotActive(DomainError):
+class BucketNotActive(PreconditionFailed):
     reason = "BUCKET_NOT_ACTIVE"
 
 
@@ -76,9 +88,9 @@ class IdempotencyKeyReused(DomainError):
     reason = "IDEMPOTENCY_KEY_REUSED"
 
 
-class OutcomeNotFound(DomainError):
+class OutcomeNotFound(NotFound):
     reason = "OUTCOME_NOT_FOUND"
 
 
-class OutcomeReversed(DomainError):
+class OutcomeReversed(PreconditionFailed):
     reason = "OUTCOME_REVERSED"

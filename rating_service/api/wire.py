@@ -1,0 +1,129 @@
+"""The wire formats of scalar values: Money, Timestamp, Duration and page tokens.
+
+A value the proto can carry but the domain cannot hold (nanos out of range,
+mixed signs, a time past year 9999, a token the service never issued) is
+refused here as InvalidArgument naming the field; every rule about what a
+request may ask lives in the domain commands.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf import duration_pb2, timestamp_pb2
+from google.type import money_pb2
+
+from rating_service.domain.errors import InvalidArgument
+from rating_service.domain.money import NANOS_PER_UNIT, Money
+
+MAX_NANOS = 2**63 - 1  # what the ledger's 64-bit integer columns hold
+MAX_DURATION_SECONDS = 315_576_000_000  # google.protobuf.Duration's documented range
+
+
+def money_in(message: money_pb2.Money, field: str) -> Money:
+    units, nanos = message.units, message.nanos
+    if not -NANOS_PER_UNIT < nanos < NANOS_PER_UNIT:
+        raise InvalidArgument.field(f"{field}.nanos", "must be between -999999999 and 999999999")
+    if (units > 0 and nanos < 0) or (units < 0 and nanos > 0):
+        raise InvalidArgument.field(field, "units and nanos must have the same sign")
+    total = units * NANOS_PER_UNIT + nanos
+    if abs(total) > MAX_NANOS:
+        raise InvalidArgument.field(field, "must be at most 9,223,372,036 currency units")
+    return Money(message.currency_code, total)
+
+
+def money_out(money: Money) -> money_pb2.Money:
+    message = money_pb2.Money()
+    set_money(message, money)
+    return message
+
+
+def set_money(message: money_pb2.Money, money: Money) -> None:
+    """Fill an empty ``google.type.Money`` (often a response's field, in place: no copy)."""
+    message.currency_code = money.currency
+    if money.nanos < 0:
+        units, nanos = divmod(-money.nanos, NANOS_PER_UNIT)
+        message.units, message.nanos = -units, -nanos
+    else:
+        message.units, message.nanos = divmod(money.nanos, NANOS_PER_UNIT)
+
+
+def stamp_in(stamp: timestamp_pb2.Timestamp, field: str) -> datetime:
+    if not 0 <= stamp.nanos < NANOS_PER_UNIT or not -62135596800 <= stamp.seconds <= 253402300799:
+        raise InvalidArgument.field(field, "is not a valid timestamp")
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def time_in(owner: object, name: str, field: str | None = None) -> datetime | None:
+    """The timestamp field ``name`` of ``owner``, or None when absent."""
+    if not owner.HasField(name):  # type: ignore[attr-defined]
+        return None
+    return stamp_in(getattr(owner, name), field or name)
+
+
+def time_out(at: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    set_time(stamp, at)
+    return stamp
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def set_time(stamp: timestamp_pb2.Timestamp, at: datetime) -> None:
+    """``stamp.FromDatetime(at)`` into an empty Timestamp (often a response's field, in place).
+
+    The instants the service handles are UTC: for those, exact integer arithmetic
+    (whole seconds since the epoch, rounded down, and the microseconds) is several
+    times cheaper than ``FromDatetime``'s ``calendar.timegm``; any other ``at`` takes
+    ``FromDatetime`` itself.
+    """
+    if at.tzinfo is UTC:
+        since = at - _EPOCH
+        stamp.seconds = since.days * 86400 + since.seconds
+        stamp.nanos = since.microseconds * 1000
+    else:
+        stamp.FromDatetime(at)
+
+
+def duration_in(message: duration_pb2.Duration, field: str) -> timedelta:
+    seconds, nanos = message.seconds, message.nanos
+    if not -NANOS_PER_UNIT < nanos < NANOS_PER_UNIT:
+        raise InvalidArgument.field(field, "nanos must be between -999999999 and 999999999")
+    if (seconds > 0 and nanos < 0) or (seconds < 0 and nanos > 0):
+        raise InvalidArgument.field(field, "seconds and nanos must have the same sign")
+    if abs(seconds) > MAX_DURATION_SECONDS:
+        raise InvalidArgument.field(field, "is outside the range of google.protobuf.Duration")
+    return message.ToTimedelta()
+
+
+def duration_out(delta: timedelta) -> duration_pb2.Duration:
+    duration = duration_pb2.Duration()
+    duration.FromTimedelta(delta)
+    return duration
+
+
+INT64_MAX = 2**63 - 1
+
+
+def page_token_out(sequence: int) -> str:
+    """The opaque token of the page that follows the entry ``sequence``."""
+    return base64.urlsafe_b64encode(f"after:{sequence}".encode()).decode()
+
+
+def page_token_in(token: str) -> int:
+    """The sequence a token returned by ``page_token_out`` continues after; 0 for no token."""
+    if not token:
+        return 0
+    try:
+        prefix, _, sequence = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if prefix != "after" or not (sequence.isascii() and sequence.isdigit()):
+            raise ValueError(token)
+        if int(sequence) > INT64_MAX:
+            raise ValueError(token)
+        return int(sequence)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidArgument.field(
+            "page_token", "is not a token returned by ListLedgerEntries"
+        ) from None
