@@ -27,6 +27,15 @@ MAX_ATTRIBUTES = 16
 MAX_ATTRIBUTE_BYTES = 256
 MAX_REASON_BYTES = 256
 MAX_QUANTITY = 1_000_000_000
+MAX_UNIT_PRICE_NANOS = 1_000_000 * 10**9
+"""A unit price is at most 1,000,000 of its currency's major units (1e15 nanos).
+
+Every balance is a signed 64-bit integer of nanos (at most 9.22e18, that is
+9.22e9 major units), and money balances are kept per month (or for what is
+pending). So a month's total fits 9,223 outcomes at the highest price,
+576 thousand at IDR 16,000 and 9.3 billion at USD 0.99; a call that would
+take a balance past the range is refused with AMOUNT_OUT_OF_RANGE.
+"""
 MAX_PRICES = 100
 DEFAULT_BUCKET_VALIDITY = timedelta(days=365)
 
@@ -76,6 +85,18 @@ def _quantity_violation(field_name: str, value: int, *, minimum: int) -> FieldVi
     if not minimum <= value <= MAX_QUANTITY:
         return FieldViolation(
             field_name, f"must be between {minimum} and {MAX_QUANTITY}, got {value}"
+        )
+    return None
+
+
+def _price_violation(field_name: str, price: Money, *, minimum: int) -> FieldViolation | None:
+    if price.nanos < minimum:
+        return FieldViolation(
+            field_name, "must be a positive amount" if minimum else "must not be negative"
+        )
+    if price.nanos > MAX_UNIT_PRICE_NANOS:
+        return FieldViolation(
+            field_name, f"must be at most {MAX_UNIT_PRICE_NANOS // 10**9} {price.currency}"
         )
     return None
 
@@ -206,8 +227,8 @@ class CreateBucket:
         price: FieldViolation | None = None
         if self.unit_price is not None:
             price = currency_violation("unit_price.currency_code", self.unit_price.currency)
-            if price is None and self.unit_price.nanos <= 0:
-                price = FieldViolation("unit_price", "must be a positive amount")
+            if price is None:
+                price = _price_violation("unit_price", self.unit_price, minimum=1)
         raise_if_any(
             identifier_violation("customer_id", self.customer_id),
             identifier_violation("bucket_id", self.bucket_id),
@@ -270,8 +291,11 @@ class PutRateCard:
                     FieldViolation(f"prices[{i}].outcome_type", "each outcome type may appear once")
                 )
             seen.add(price.outcome_type)
-            if price.unit_price.nanos < 0:
-                violations.append(FieldViolation(f"prices[{i}].unit_price", "must not be negative"))
+            price_violation = _price_violation(
+                f"prices[{i}].unit_price", price.unit_price, minimum=0
+            )
+            if price_violation is not None:
+                violations.append(price_violation)
             elif price.unit_price.currency != self.currency:
                 violations.append(
                     FieldViolation(

@@ -10,7 +10,8 @@
      │    ├── NoPrice             NO_PRICE
      │    ├── InsufficientUnits   INSUFFICIENT_UNITS
      │    ├── BucketNotActive     BUCKET_NOT_ACTIVE
-     │    └── OutcomeReversed     OUTCOME_REVERSED
+     │    ├── OutcomeReversed     OUTCOME_REVERSED
+     │    └── AmountOutOfRange    AMOUNT_OUT_OF_RANGE
      └── IdempotencyKeyReused     IDEMPOTENCY_KEY_REUSED
 
 The API layer maps classes to gRPC codes in one table, by the nearest class
@@ -94,3 +95,10 @@ class OutcomeNotFound(NotFound):
 
 class OutcomeReversed(PreconditionFailed):
     reason = "OUTCOME_REVERSED"
+
+
+class AmountOutOfRange(PreconditionFailed):
+    """A balance or a month's total would leave the exact range the ledger keeps; nothing
+    of the call was written."""
+
+    reason = "AMOUNT_OUT_OF_RANGE"

@@ -32,8 +32,9 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Connection
 
-from rating_service.domain.errors import DomainError
+from rating_service.domain.errors import AmountOutOfRange, DomainError
 from rating_service.ledger.engine import BatchRunner
+from rating_service.ledger.ranges import INT64_MAX, INT64_MIN, left_range
 from rating_service.ledger.session import WriteSession
 from rating_service.metrics import COMMIT_BATCH, COMMIT_FAILURES, COMMIT_RETRIES
 
@@ -131,9 +132,19 @@ def _careful_batch(conn: Connection, jobs: list[Job[Any]], customers: list[str])
             except Exception as error:  # a bug must not fail the neighbours
                 if retryable(error):  # the whole transaction is gone, not just this job
                     raise
+                if left_range(error):
+                    outcomes.append((None, _out_of_range()))
+                    continue
                 log.exception("ledger job failed; rolled back to its savepoint")
                 outcomes.append((None, error))
     return outcomes
+
+
+def _out_of_range() -> AmountOutOfRange:
+    return AmountOutOfRange(
+        "the call would take a balance or a month's total past the range the ledger keeps "
+        f"exactly ({INT64_MIN} to {INT64_MAX} nanos or units); nothing was written"
+    )
 
 
 def _run_batch(conn: Connection, jobs: list[Job[Any]], customers: list[str]) -> list[Outcome]:

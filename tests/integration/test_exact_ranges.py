@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2, status_pb2
 from google.type import money_pb2
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
@@ -100,3 +101,58 @@ async def test_a_first_rate_card_version_prices_outcomes_from_the_beginning_of_t
 
     assert recorded.rate_card_version.ToDatetime(tzinfo=UTC) == datetime(1, 1, 1, tzinfo=UTC)
     assert (recorded.charged.units, recorded.charged.nanos) == (0, 990_000_000)
+
+
+async def test_a_price_past_the_highest_is_refused_on_the_field(stub: Stub) -> None:
+    """The reproduction's USD 9,223,372,036 price is refused before anything is stored."""
+    request = pb.PutRateCardRequest(
+        rate_card_id="card",
+        currency_code="USD",
+        prices=[
+            pb.Price(
+                outcome_type="resolution",
+                unit_price=money_pb2.Money(currency_code="USD", units=9_223_372_036),
+            )
+        ],
+    )
+
+    error = await refusal(stub.PutRateCard(request))
+
+    assert violated_fields(error) == ["prices[0].unit_price"]
+
+
+async def test_outcomes_that_would_take_a_months_total_past_the_range_are_refused_exactly(
+    stub: Stub,
+) -> None:
+    """At the highest price, a month's charges fit 9,223 outcomes; the 9,224th is refused.
+
+    It answers FAILED_PRECONDITION / AMOUNT_OUT_OF_RANGE and writes nothing;
+    the balance still reads (no float was stored) and the ledger verifies.
+    """
+    customer = await customer_on_rate_card(stub, price="1000000")
+    fits = (2**63 - 1) // (1_000_000 * 10**9)
+    answers: list[pb.RecordOutcomeResult] = []
+    for start in range(0, fits + 2, 1000):
+        batch = [record(customer, f"o-{i}") for i in range(start, min(start + 1000, fits + 2))]
+        response = await stub.RecordOutcomes(pb.RecordOutcomesRequest(requests=batch))
+        answers.extend(response.results)
+
+    refused = [
+        (i, r.error.code, reason_of(r.error)) for i, r in enumerate(answers) if r.HasField("error")
+    ]
+    assert refused == [
+        (fits, grpc.StatusCode.FAILED_PRECONDITION.value[0], "AMOUNT_OUT_OF_RANGE"),
+        (fits + 1, grpc.StatusCode.FAILED_PRECONDITION.value[0], "AMOUNT_OUT_OF_RANGE"),
+    ]
+    balance = await stub.GetBalance(pb.GetBalanceRequest(customer_id=customer))
+    assert (balance.period_outcomes, balance.period_charged.units) == (fits, fits * 1_000_000)
+    assert balance.ledger_sequence == fits
+
+
+def reason_of(status: status_pb2.Status) -> str:
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info.reason
+    return ""
