@@ -11,7 +11,7 @@ from rating_service.domain.commands import ConsumeBucket, CreateBucket
 from rating_service.domain.ratecard import require_version
 from rating_service.domain.results import BucketCreated, Consumed
 from rating_service.ledger.session import WriteSession
-from rating_service.service.idempotency import reused
+from rating_service.service.idempotency import require_same_payload
 
 
 def consume(uow: WriteSession, cmd: ConsumeBucket, now: datetime) -> Consumed:
@@ -19,10 +19,8 @@ def consume(uow: WriteSession, cmd: ConsumeBucket, now: datetime) -> Consumed:
     fingerprint = cmd.fingerprint()
     prior = uow.consumptions.get(cmd.customer_id, cmd.request_id)
     if prior is not None:
-        prior_fingerprint, answer = prior
-        if prior_fingerprint != fingerprint:
-            raise reused("request_id", cmd.request_id)
-        return answer
+        require_same_payload(prior[0], fingerprint, "request_id", cmd.request_id)
+        return prior[1]
     if cmd.bucket_id:
         one = uow.buckets.get(cmd.customer_id, cmd.bucket_id)
         candidates = [one] if one else []
@@ -55,10 +53,8 @@ def create(uow: WriteSession, cmd: CreateBucket, now: datetime) -> BucketCreated
     fingerprint = cmd.fingerprint()
     prior = uow.buckets.created(cmd.customer_id, cmd.bucket_id)
     if prior is not None:
-        prior_fingerprint, sequence = prior
-        if prior_fingerprint != fingerprint:
-            raise reused("bucket_id", cmd.bucket_id)
-        return BucketCreated(_stored(uow, cmd.customer_id, cmd.bucket_id), sequence, replayed=True)
+        require_same_payload(prior[0], fingerprint, "bucket_id", cmd.bucket_id)
+        return BucketCreated(_stored(uow, cmd.customer_id, cmd.bucket_id), prior[1], replayed=True)
     valid_from, valid_until = validity(cmd.valid_from, cmd.valid_until, now)
     in_force = uow.rate_cards.in_force(head.rate_card_id, valid_from)
     unit_price = cmd.unit_price

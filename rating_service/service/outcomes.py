@@ -27,7 +27,7 @@ from rating_service.domain.results import OutcomeConfirmed, OutcomeRecorded, Out
 from rating_service.domain.settlement import settlement_time
 from rating_service.ledger.heads import CustomerHead
 from rating_service.ledger.session import WriteSession
-from rating_service.service.idempotency import reused
+from rating_service.service.idempotency import require_same_payload
 
 _ATTRIBUTES = json.JSONEncoder(sort_keys=True)
 """How attributes are stored (``json.dumps(..., sort_keys=True)``), built once, not per call."""
@@ -38,8 +38,7 @@ def record(uow: WriteSession, cmd: RecordOutcome, now: datetime) -> OutcomeRecor
     fingerprint = cmd.fingerprint()
     existing = uow.outcomes.get(cmd.customer_id, cmd.outcome_id)
     if existing is not None:
-        if existing.fingerprint != fingerprint:
-            raise reused("outcome_id", cmd.outcome_id)
+        require_same_payload(existing.fingerprint, fingerprint, "outcome_id", cmd.outcome_id)
         return existing.as_recorded(replayed=True)
     at = cmd.occurred_at or now
     version = require_version(uow.rate_cards.in_force(head.rate_card_id, at), head.rate_card_id, at)
@@ -98,8 +97,7 @@ def reverse(uow: WriteSession, cmd: ReverseOutcome, now: datetime) -> OutcomeUnd
     fingerprint = cmd.fingerprint()
     if outcome.ended:
         assert outcome.end is not None
-        if outcome.end.fingerprint != fingerprint:
-            raise reused("outcome_id", cmd.outcome_id)
+        require_same_payload(outcome.end.fingerprint, fingerprint, "outcome_id", cmd.outcome_id)
         return outcome.as_undone()
     if outcome.state is OutcomeState.PENDING and outcome.due <= now:
         # It settled by itself before this reversal; the sweep had not written it yet.

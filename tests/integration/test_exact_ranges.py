@@ -26,18 +26,18 @@ async def refusal(call: object) -> grpc.aio.AioRpcError:
     return raised.value
 
 
+def rate_card(price: money_pb2.Money) -> pb.PutRateCardRequest:
+    """A card with one price, in the price's currency."""
+    return pb.PutRateCardRequest(
+        rate_card_id="card",
+        currency_code=price.currency_code,
+        prices=[pb.Price(outcome_type="resolution", unit_price=price)],
+    )
+
+
 async def test_a_currency_that_is_not_iso_4217_is_refused(stub: Stub) -> None:
     """``ZZZ`` has the shape of a code but is no currency: INVALID_ARGUMENT on the field."""
-    request = pb.PutRateCardRequest(
-        rate_card_id="card",
-        currency_code="ZZZ",
-        prices=[
-            pb.Price(
-                outcome_type="resolution",
-                unit_price=money_pb2.Money(currency_code="ZZZ", nanos=990_000_000),
-            )
-        ],
-    )
+    request = rate_card(money_pb2.Money(currency_code="ZZZ", nanos=990_000_000))
 
     error = await refusal(stub.PutRateCard(request))
 
@@ -105,16 +105,7 @@ async def test_a_first_rate_card_version_prices_outcomes_from_the_beginning_of_t
 
 async def test_a_price_past_the_highest_is_refused_on_the_field(stub: Stub) -> None:
     """The reproduction's USD 9,223,372,036 price is refused before anything is stored."""
-    request = pb.PutRateCardRequest(
-        rate_card_id="card",
-        currency_code="USD",
-        prices=[
-            pb.Price(
-                outcome_type="resolution",
-                unit_price=money_pb2.Money(currency_code="USD", units=9_223_372_036),
-            )
-        ],
-    )
+    request = rate_card(money_pb2.Money(currency_code="USD", units=9_223_372_036))
 
     error = await refusal(stub.PutRateCard(request))
 
