@@ -801,8 +801,9 @@ class CreateBucketRequest(_message.Message):
 
     @_builtins.property
     def unit_price(self) -> _money_pb2.Money:
-        """The value of one unit. Absent means the customer's rate-card price at
-        `valid_from`.
+        """The value of one unit: more than 0 and at most 1,000,000 (major units),
+        in the currency of the customer's rate card. Absent means the
+        customer's rate-card price at `valid_from`.
         """
 
     def __init__(
@@ -1282,8 +1283,9 @@ class Price(_message.Message):
     """Required. The kind of outcome, for example `resolution`."""
     @_builtins.property
     def unit_price(self) -> _money_pb2.Money:
-        """Required. The price of one outcome: zero or more, in the rate card's
-        currency (its `currency_code` may be empty or must match).
+        """Required. The price of one outcome: 0 to 1,000,000 (major units), in
+        the rate card's currency (its `currency_code` may be empty or must
+        match).
         """
 
     @_builtins.property

@@ -38,6 +38,15 @@ class RatingServiceStub:
     * Money is `google.type.Money`: exact, never a float. USD 0.99 is
       `units=0, nanos=990000000`; USD -1.75 is `units=-1, nanos=-750000000`.
       Amounts carry at most 9 decimal places.
+    * Currencies are active ISO 4217 codes (`USD`, `EUR`, `JPY`, ...).
+    * The ledger keeps every count and amount exactly, as a signed 64-bit
+      integer (money in nanos: at most 9,223,372,036.854775807 of a currency
+      per balance). Money balances are kept per calendar month (or for what
+      is pending), so at the highest unit price (1,000,000) a month holds
+      9,223 outcomes, at IDR 16,000 about 576 thousand, at USD 0.99 about
+      9.3 billion. A call that would take a balance past that range fails
+      with FAILED_PRECONDITION and reason `AMOUNT_OUT_OF_RANGE`, and writes
+      nothing.
     * An absent `occurred_at` or `at` means the server's current time.
     * Every mutating RPC is idempotent on the key named in its comment: a
       retry with the same payload returns the original result with
@@ -120,6 +129,15 @@ class RatingServiceAsyncStub(RatingServiceStub):
     * Money is `google.type.Money`: exact, never a float. USD 0.99 is
       `units=0, nanos=990000000`; USD -1.75 is `units=-1, nanos=-750000000`.
       Amounts carry at most 9 decimal places.
+    * Currencies are active ISO 4217 codes (`USD`, `EUR`, `JPY`, ...).
+    * The ledger keeps every count and amount exactly, as a signed 64-bit
+      integer (money in nanos: at most 9,223,372,036.854775807 of a currency
+      per balance). Money balances are kept per calendar month (or for what
+      is pending), so at the highest unit price (1,000,000) a month holds
+      9,223 outcomes, at IDR 16,000 about 576 thousand, at USD 0.99 about
+      9.3 billion. A call that would take a balance past that range fails
+      with FAILED_PRECONDITION and reason `AMOUNT_OUT_OF_RANGE`, and writes
+      nothing.
     * An absent `occurred_at` or `at` means the server's current time.
     * Every mutating RPC is idempotent on the key named in its comment: a
       retry with the same payload returns the original result with
@@ -198,6 +216,15 @@ class RatingServiceServicer(metaclass=_abc_1.ABCMeta):
     * Money is `google.type.Money`: exact, never a float. USD 0.99 is
       `units=0, nanos=990000000`; USD -1.75 is `units=-1, nanos=-750000000`.
       Amounts carry at most 9 decimal places.
+    * Currencies are active ISO 4217 codes (`USD`, `EUR`, `JPY`, ...).
+    * The ledger keeps every count and amount exactly, as a signed 64-bit
+      integer (money in nanos: at most 9,223,372,036.854775807 of a currency
+      per balance). Money balances are kept per calendar month (or for what
+      is pending), so at the highest unit price (1,000,000) a month holds
+      9,223 outcomes, at IDR 16,000 about 576 thousand, at USD 0.99 about
+      9.3 billion. A call that would take a balance past that range fails
+      with FAILED_PRECONDITION and reason `AMOUNT_OUT_OF_RANGE`, and writes
+      nothing.
     * An absent `occurred_at` or `at` means the server's current time.
     * Every mutating RPC is idempotent on the key named in its comment: a
       retry with the same payload returns the original result with

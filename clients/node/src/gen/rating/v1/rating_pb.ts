@@ -704,8 +704,9 @@ export type CreateBucketRequest = Message<"rating.v1.CreateBucketRequest"> & {
   validUntil?: Timestamp | undefined;
 
   /**
-   * The value of one unit. Absent means the customer's rate-card price at
-   * `valid_from`.
+   * The value of one unit: more than 0 and at most 1,000,000 (major units),
+   * in the currency of the customer's rate card. Absent means the
+   * customer's rate-card price at `valid_from`.
    *
    * @generated from field: google.type.Money unit_price = 8;
    */
@@ -1268,8 +1269,9 @@ export type Price = Message<"rating.v1.Price"> & {
   outcomeType: string;
 
   /**
-   * Required. The price of one outcome: zero or more, in the rate card's
-   * currency (its `currency_code` may be empty or must match).
+   * Required. The price of one outcome: 0 to 1,000,000 (major units), in
+   * the rate card's currency (its `currency_code` may be empty or must
+   * match).
    *
    * @generated from field: google.type.Money unit_price = 2;
    */
@@ -1635,6 +1637,15 @@ export const LedgerEntryKindSchema: GenEnum<LedgerEntryKind> = /*@__PURE__*/
  * * Money is `google.type.Money`: exact, never a float. USD 0.99 is
  *   `units=0, nanos=990000000`; USD -1.75 is `units=-1, nanos=-750000000`.
  *   Amounts carry at most 9 decimal places.
+ * * Currencies are active ISO 4217 codes (`USD`, `EUR`, `JPY`, ...).
+ * * The ledger keeps every count and amount exactly, as a signed 64-bit
+ *   integer (money in nanos: at most 9,223,372,036.854775807 of a currency
+ *   per balance). Money balances are kept per calendar month (or for what
+ *   is pending), so at the highest unit price (1,000,000) a month holds
+ *   9,223 outcomes, at IDR 16,000 about 576 thousand, at USD 0.99 about
+ *   9.3 billion. A call that would take a balance past that range fails
+ *   with FAILED_PRECONDITION and reason `AMOUNT_OUT_OF_RANGE`, and writes
+ *   nothing.
  * * An absent `occurred_at` or `at` means the server's current time.
  * * Every mutating RPC is idempotent on the key named in its comment: a
  *   retry with the same payload returns the original result with
