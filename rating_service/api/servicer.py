@@ -57,11 +57,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         self, request: pb.QuoteCostRequest, context: Context
     ) -> pb.QuoteCostResponse:
         cmd = convert.quote_cost_in(request)
-        cmd.validate()
-        quote = await self._store.quote_cost(
-            cmd.customer_id, cmd.outcome_type, cmd.quantity, cmd.at or self._clock()
-        )
-        return convert.quote_out(quote)
+        return convert.quote_out(await self._store.quote_cost(cmd, self._clock()))
 
     async def ConsumeBucket(
         self, request: pb.ConsumeBucketRequest, context: Context
@@ -81,9 +77,8 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         self, request: pb.GetBalanceRequest, context: Context
     ) -> pb.GetBalanceResponse:
         cmd = convert.get_balance_in(request)
-        cmd.validate()
         now = self._clock()
-        return convert.balance_out(await self._store.get_balance(cmd.customer_id, now), now)
+        return convert.balance_out(await self._store.get_balance(cmd, now), now)
 
     async def ListLedgerEntries(
         self, request: pb.ListLedgerEntriesRequest, context: Context

@@ -17,8 +17,10 @@ from rating_service.domain.commands import (
     ConfirmOutcome,
     ConsumeBucket,
     CreateBucket,
+    GetBalance,
     PutCustomer,
     PutRateCard,
+    QuoteCost,
     RecordOutcome,
     ReverseOutcome,
 )
@@ -135,21 +137,21 @@ class LedgerStore:
 
     # ---- reads ---------------------------------------------------------------------------
 
-    async def quote_cost(
-        self, customer_id: str, outcome_type: str, quantity: int, at: datetime
-    ) -> Quote:
+    async def quote_cost(self, cmd: QuoteCost, now: datetime) -> Quote:
+        cmd.validate()
         return await self._query(
             partial(
                 queries.quote_cost,
-                customer_id=customer_id,
-                outcome_type=outcome_type,
-                quantity=quantity,
-                at=at,
+                customer_id=cmd.customer_id,
+                outcome_type=cmd.outcome_type,
+                quantity=cmd.quantity,
+                at=cmd.at or now,
             )
         )
 
-    async def get_balance(self, customer_id: str, now: datetime) -> Balance:
-        return await self._query(partial(queries.balance, customer_id=customer_id, now=now))
+    async def get_balance(self, cmd: GetBalance, now: datetime) -> Balance:
+        cmd.validate()
+        return await self._query(partial(queries.balance, customer_id=cmd.customer_id, now=now))
 
     async def list_entries(self, customer_id: str, *, after: int, limit: int) -> list[Entry]:
         return await self._query(

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rating_service.domain.commands import (
+    GetBalance,
     OutcomeState,
     PutCustomer,
     PutRateCard,
@@ -115,7 +116,7 @@ async def test_a_job_refused_after_writing_to_the_database_leaves_no_row_either(
     assert [type(a) for a in answers[1:3]] == [Refused, Refused]
     assert await _outcome_ids(ledger) == ["before", "after"]
     with pytest.raises(DomainError, match="does not exist"):
-        await ledger.store.get_balance("newcomer", NOW)
+        await ledger.store.get_balance(GetBalance("newcomer"), NOW)
     assert (await verify(ledger.engines)).problems == []
 
 
