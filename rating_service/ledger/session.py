@@ -15,14 +15,11 @@ trusts a row that statement may have changed.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from rating_service.domain.buckets import Bucket
 from rating_service.domain.postings import Transaction
-from rating_service.domain.ratecard import RateCardVersion
 from rating_service.ledger.codec import to_micros
 from rating_service.ledger.executor import Executor
 from rating_service.ledger.heads import CustomerHead
@@ -33,29 +30,14 @@ from rating_service.ledger.repositories.history import History
 from rating_service.ledger.repositories.outcomes import Outcomes
 from rating_service.ledger.repositories.rate_cards import RateCards
 from rating_service.ledger.staging import Staged
+from rating_service.ledger.unit import Caches, Unit
 
 
-@dataclass
-class Caches:
-    """What a write session read once and keeps for the rest of its batch."""
-
-    heads: dict[str, CustomerHead] = field(default_factory=dict)
-    versions: dict[str, tuple[list[int], list[RateCardVersion]]] = field(default_factory=dict)
-    buckets: dict[tuple[str, str], tuple[int, list[Bucket]]] = field(default_factory=dict)
-
-
-class Unit:
-    """What repositories need of a unit of work."""
-
-    staged: Staged | None = None
-    """The write session's staging (None on a read snapshot)."""
-    caches: Caches | None = None
+class _WithRepositories(Unit):
+    """A unit of work with its repositories, the only way the service layer reaches the data."""
 
     def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self.sql = Executor(conn)
-        """For statements whose tables staging never touches, or that consult it themselves."""
-        self.dialect = conn.dialect.name
+        super().__init__(conn)
         self.customers = Customers(self)
         self.rate_cards = RateCards(self)
         self.buckets = Buckets(self)
@@ -63,20 +45,12 @@ class Unit:
         self.consumptions = Consumptions(self)
         self.history = History(self)
 
-    def db(self) -> Executor:
-        """For any other read: the database with everything staged written out."""
-        return self.sql
 
-    def db_write(self) -> Executor:
-        """For a statement that changes the database itself (not through staging)."""
-        return self.sql
-
-
-class ReadSession(Unit):
+class ReadSession(_WithRepositories):
     """One snapshot: every statement of a read sees the same database."""
 
 
-class WriteSession(Unit):
+class WriteSession(_WithRepositories):
     """One write transaction of a group-commit batch, shared by the batch's jobs in turn."""
 
     def __init__(self, conn: Connection) -> None:

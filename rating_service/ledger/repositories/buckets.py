@@ -23,7 +23,7 @@ from rating_service.ledger.executor import RowLike
 from rating_service.ledger.schema import balances, buckets
 
 if TYPE_CHECKING:
-    from rating_service.ledger.session import Unit
+    from rating_service.ledger.unit import Unit
 
 _available = balances.alias("available")
 _held = balances.alias("held")

@@ -12,7 +12,7 @@ from rating_service.domain.results import Consumed
 from rating_service.ledger.schema import consumptions
 
 if TYPE_CHECKING:
-    from rating_service.ledger.session import Unit
+    from rating_service.ledger.unit import Unit
 
 _PRIOR = select(consumptions).where(
     and_(

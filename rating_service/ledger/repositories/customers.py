@@ -15,7 +15,7 @@ from rating_service.ledger.heads import CustomerHead
 from rating_service.ledger.schema import customers
 
 if TYPE_CHECKING:
-    from rating_service.ledger.session import Unit
+    from rating_service.ledger.unit import Unit
 
 # Hot-path statements are built once: building a statement costs more than running it.
 _CUSTOMER = select(customers).where(customers.c.customer_id == bindparam("customer_id"))

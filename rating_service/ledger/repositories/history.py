@@ -11,7 +11,7 @@ from rating_service.ledger.history import load_entries
 from rating_service.ledger.schema import balances
 
 if TYPE_CHECKING:
-    from rating_service.ledger.session import Unit
+    from rating_service.ledger.unit import Unit
 
 _BALANCES = select(balances.c.account, balances.c.asset, balances.c.amount).where(
     balances.c.customer_id == bindparam("customer_id"),

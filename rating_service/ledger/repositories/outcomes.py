@@ -15,7 +15,7 @@ from rating_service.ledger.executor import RowLike
 from rating_service.ledger.schema import outcomes
 
 if TYPE_CHECKING:
-    from rating_service.ledger.session import Unit
+    from rating_service.ledger.unit import Unit
 
 _KEY = and_(
     outcomes.c.customer_id == bindparam("customer_id"),

@@ -16,7 +16,7 @@ from rating_service.ledger.executor import RowLike
 from rating_service.ledger.schema import rate_card_versions
 
 if TYPE_CHECKING:
-    from rating_service.ledger.session import Unit
+    from rating_service.ledger.unit import Unit
 
 
 def version_from_row(row: RowLike) -> RateCardVersion:
