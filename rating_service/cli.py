@@ -9,6 +9,7 @@ import signal
 import sys
 
 from rating_service.config import Settings, SettingsError
+from rating_service.reporter.settings import ReporterSettingsError
 from rating_service.service.clock import system_clock
 
 
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env()
-    except SettingsError as error:
+    except (SettingsError, ReporterSettingsError) as error:
         print(f"rating-service: {error}", file=sys.stderr)
         return 2
     logging.basicConfig(

@@ -13,6 +13,16 @@ from datetime import timedelta
 from rating_service.domain.usage import DEFAULT_WINDOW, meter_event_name
 
 
+class ReporterSettingsError(ValueError):
+    """A reporter setting Stripe would refuse; found at start, not at the first call."""
+
+
+MAX_EVENT_NAME = 100
+"""A billing meter's ``event_name`` is at most 100 characters (Stripe's API reference)."""
+MAX_SCOPE_PRICES = 20
+"""A credit grant's ``applicability_config.scope.prices`` holds at most 20 prices."""
+
+
 @dataclass(frozen=True)
 class ReporterSettings:
     api_key: str | None = None
@@ -35,6 +45,21 @@ class ReporterSettings:
     """Longest wait between retries while Stripe fails (exponential, with jitter)."""
     reconcile_interval: float = 3600.0
     """Seconds between reconciliations inside ``serve`` (RATING_RECONCILE_INTERVAL; 0: off)."""
+
+    def __post_init__(self) -> None:
+        for outcome_type, event_name in self.meters.items():
+            if not 1 <= len(event_name) <= MAX_EVENT_NAME:
+                raise ReporterSettingsError(
+                    f"RATING_STRIPE_METERS: the meter event name for {outcome_type!r} must be "
+                    f"1 to {MAX_EVENT_NAME} characters (Stripe's limit), got {len(event_name)}"
+                )
+        for outcome_type, prices in self.prices.items():
+            if not 1 <= len(prices) <= MAX_SCOPE_PRICES or not all(prices):
+                raise ReporterSettingsError(
+                    f"RATING_STRIPE_PRICES: {outcome_type!r} must name 1 to {MAX_SCOPE_PRICES} "
+                    f"price ids (a credit grant's scope holds at most {MAX_SCOPE_PRICES}), "
+                    f"got {len(prices)}"
+                )
 
     def event_name(self, outcome_type: str) -> str:
         return meter_event_name(outcome_type, self.meters)

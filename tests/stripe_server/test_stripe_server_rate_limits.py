@@ -50,6 +50,26 @@ async def test_a_second_concurrent_call_for_the_same_customer_and_meter_is_a_429
     )
 
 
+async def test_a_second_concurrent_v2_call_for_the_same_customer_and_meter_is_a_409(
+    slow_server: StripeTestServer,
+) -> None:
+    """v2 answers 409 ``too_many_concurrent_requests`` (Stripe's spec), not v1's 429."""
+    client = slow_server.stripe_client()
+
+    async with asyncio.timeout(5):
+        results = await asyncio.gather(
+            client.v2.billing.meter_events.create_async(meter_event("1", identifier="a")),
+            client.v2.billing.meter_events.create_async(meter_event("1", identifier="b")),
+            return_exceptions=True,
+        )
+
+    refused = [r for r in results if isinstance(r, stripe.StripeError)]
+    assert [(r.http_status, (r.json_body or {})["error"]["code"]) for r in refused] == [
+        (409, "too_many_concurrent_requests")
+    ]
+    assert slow_server.state.meter_totals(CUSTOMER, EVENT_NAME) == 1
+
+
 async def test_concurrent_calls_for_different_customers_both_succeed(
     slow_server: StripeTestServer,
 ) -> None:

@@ -171,12 +171,7 @@ class StripeApp:
         params = self.spec.parameters(operation, await _raw_parameters(request, operation))
         slot = concurrency_key(self.state, operation.operation_id, params)
         if slot is not None and not self._in_flight.acquire(slot):
-            raise _rate_limited(
-                api,
-                f"Too many concurrent requests for customer {slot[0]} and meter event "
-                f"{slot[1]}: send one at a time.",
-                "too_many_concurrent_requests",
-            )
+            raise _too_many_concurrent(api, slot)
         try:
             saved = await self._run(operation, params, path_params, request, trace, api, slot)
         finally:
@@ -293,6 +288,25 @@ def _rate_limited(
         code=v2_code if api == "v2" else "rate_limit",
         headers={} if retry is None else {"Stripe-Should-Retry": retry},
     )
+
+
+def _too_many_concurrent(api: ApiVersion, slot: tuple[str, str]) -> StripeError:
+    """A second meter event call in flight for one customer and meter.
+
+    v2 answers 409 ``too_many_concurrent_requests`` (Stripe's full OpenAPI
+    spec of 2026-07, ``POST /v2/billing/meter_events``; the subset here lists
+    it only under ``default``); v1 answers 429 ``rate_limit`` (Stripe's
+    rate-limit docs: one concurrent call per customer and meter).
+    """
+    message = (
+        f"Too many concurrent requests for customer {slot[0]} and meter event "
+        f"{slot[1]}: send one at a time."
+    )
+    if api == "v2":
+        return StripeError(
+            409, message, type="too_many_concurrent_requests", code="too_many_concurrent_requests"
+        )
+    return _rate_limited(api, message, "too_many_concurrent_requests")
 
 
 def _session_expired() -> StripeError:

@@ -5,9 +5,14 @@ Beyond the spec's types, these rules are Stripe's (``../shared/design/
 stripe.md``): a monetary amount with a positive value in minor units; a
 scope of either ``price_type`` or up to 20 ``prices``, not both;
 ``priority`` from 0 to 100 (default 50); ``category`` ``paid`` by default;
-``expires_at`` after ``effective_at``; an update changes only ``expires_at``
+an update changes only ``expires_at``
 and ``metadata`` (with Stripe's metadata rules: keys merge, an empty value
 deletes its key).
+
+Two rules here are assumptions, found in neither the spec nor Stripe's docs
+(unconfirmed; kept because the reporter must not rely on the opposite):
+``expires_at`` must follow ``effective_at``, and voiding a voided grant is a
+400.
 
 Stripe applies credits only when it finalizes an invoice, and this server has
 no invoices: a grant's available balance is its whole amount while it is
@@ -105,7 +110,7 @@ class Grants:
 
     def void(self, grant_id: str, now: float) -> JsonObject:
         grant = self.get(grant_id)
-        if grant["voided_at"] is not None:
+        if grant["voided_at"] is not None:  # unconfirmed rule (see the module docstring)
             raise invalid(f"The credit grant {grant_id} is already voided.", param="id")
         grant["voided_at"] = int(now)
         grant["updated"] = int(now)
@@ -180,6 +185,7 @@ def _scope(scope: Mapping[str, Any]) -> JsonObject:
 
 
 def _check_expiry(expires_at: int | None, effective_at: int) -> None:
+    """Unconfirmed rule (see the module docstring)."""
     if expires_at is not None and expires_at <= effective_at:
         raise invalid("expires_at must be after effective_at.", param="expires_at")
 

@@ -6,7 +6,7 @@
 - **Concurrency**: at most one meter event request in flight per
   (customer, event name), as Stripe allows one concurrent call per customer
   per meter. A second one overlapping it: 429 ``rate_limit`` (v1) or
-  ``too_many_concurrent_requests`` (v2).
+  409 ``too_many_concurrent_requests`` (v2).
 
 Neither answer carries ``Stripe-Should-Retry``: Stripe does not ask clients
 to retry real rate limits (only lock timeouts), so the SDK raises
