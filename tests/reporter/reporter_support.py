@@ -11,10 +11,12 @@ follow the real clock).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import re
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 import pytest
+from prometheus_client import REGISTRY
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
 from sqlalchemy import select
@@ -94,14 +97,18 @@ async def put_card(
     card: str,
     price: str,
     settlement_window: timedelta | None = None,
+    *,
+    outcome_types: Sequence[str] = (EVENT_NAME,),
 ) -> None:
+    """A USD rate card pricing each of ``outcome_types`` at ``price``."""
     request = pb.PutRateCardRequest(
         rate_card_id=card,
         currency_code="USD",
-        prices=[pb.Price(outcome_type=EVENT_NAME, unit_price=usd(price))],
+        prices=[pb.Price(outcome_type=t, unit_price=usd(price)) for t in outcome_types],
     )
     if settlement_window is not None:
-        request.prices[0].settlement_window.CopyFrom(window(settlement_window))
+        for priced in request.prices:
+            priced.settlement_window.CopyFrom(window(settlement_window))
     await stub.PutRateCard(request)
 
 
@@ -387,6 +394,37 @@ def grants_per_bucket(
     return counts
 
 
+async def send_behind_the_reporters_back(
+    server: StripeTestServer, stripe_customer_id: str, value: int, event_name: str = EVENT_NAME
+) -> None:
+    """A meter event for the customer sent straight to Stripe (not from the ledger), now."""
+    await server.stripe_client().v1.billing.meter_events.create_async(
+        {
+            "event_name": event_name,
+            "payload": {"stripe_customer_id": stripe_customer_id, "value": str(value)},
+            "identifier": f"not-from-the-ledger-{uuid.uuid4().hex}",
+            "timestamp": int(time.time()),
+        }
+    )
+
+
+async def void_behind_the_reporters_back(server: StripeTestServer, grant_id: str) -> None:
+    """Void a credit grant straight in Stripe, as someone in Stripe's dashboard would."""
+    await server.stripe_client().v1.billing.credit_grants.void_grant_async(grant_id)
+
+
+async def create_meter_behind_the_reporters_back(server: StripeTestServer, event_name: str) -> str:
+    """A ``sum`` meter made in Stripe directly (not by ``stripe setup``); its id."""
+    meter = await server.stripe_client().v1.billing.meters.create_async(
+        {
+            "display_name": event_name,
+            "event_name": event_name,
+            "default_aggregation": {"formula": "sum"},
+        }
+    )
+    return meter.id
+
+
 def duplicate_identifiers(server: StripeTestServer) -> list[str]:
     seen: set[str] = set()
     duplicates = []
@@ -416,6 +454,31 @@ async def backlog(store: LedgerStore) -> outbox.Backlog:
     return await store.read(outbox.backlog)
 
 
+def metric(name: str, **labels: str) -> float | None:
+    """A sample of this process's Prometheus registry (None: the series does not exist)."""
+    return REGISTRY.get_sample_value(name, labels)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]] | Callable[[], bool],
+    what: Callable[[], str] | str,
+    within: float = 20.0,
+) -> None:
+    """Poll ``check`` until it holds; fail after ``within`` seconds saying ``what`` (a string,
+    or a function making one, called only then)."""
+    deadline = time.monotonic() + within
+    while True:
+        held = check()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
+        if time.monotonic() > deadline:
+            message = what if isinstance(what, str) else what()
+            raise AssertionError(f"not within {within} s: {message}")
+        await asyncio.sleep(0.05)
+
+
 # The command line
 
 
@@ -439,6 +502,12 @@ def cli_env(database_url: str, server: StripeTestServer, **extra: str) -> dict[s
 class CliResult:
     code: int
     output: str
+
+    def row(self, customer_id: str) -> list[str]:
+        """The cells of the one line of ``reconcile``'s table that starts with the customer."""
+        rows = [line for line in self.output.splitlines() if line.startswith(f"{customer_id} ")]
+        assert len(rows) == 1, f"{len(rows)} rows for {customer_id}:\n{self.output}"
+        return re.split(r"\s{2,}", rows[0].strip())
 
 
 async def run_cli(
@@ -467,22 +536,47 @@ async def run_cli(
     return CliResult(process.returncode, output.decode(errors="replace"))
 
 
+class Operator:
+    """Runs ``rating-service`` commands on a database, aimed at the test server, with the
+    reporter's settings given (``RATING_STRIPE_METERS=...``) added to the environment."""
+
+    def __init__(
+        self, database_url: str, server: StripeTestServer, workdir: Path, **settings: str
+    ) -> None:
+        self._env = cli_env(database_url, server, **settings)
+        self._workdir = workdir
+
+    async def __call__(self, *args: str) -> CliResult:
+        return await run_cli(*args, env=self._env, cwd=self._workdir)
+
+
+@pytest.fixture
+def operator(database_url: str, stripe_test_server: StripeTestServer, tmp_path: Path) -> Operator:
+    """The command line on the service's database (the ``service`` fixture's), default settings."""
+    return Operator(database_url, stripe_test_server, tmp_path)
+
+
 __all__ = [
     "API_KEY",
     "EVENT_NAME",
     "CliResult",
     "MovableClock",
+    "Operator",
     "Plan",
     "Workload",
     "backlog",
     "cents",
     "cli_env",
     "create_bucket",
+    "create_meter_behind_the_reporters_back",
     "drain",
     "duplicate_identifiers",
+    "eventually",
     "gather_bounded",
     "ledger_usage",
     "ledger_usage_by_customer",
+    "metric",
+    "operator",
     "outcome",
     "pending_total",
     "planned_events",
@@ -490,9 +584,11 @@ __all__ = [
     "put_customer",
     "record_all",
     "run_cli",
+    "send_behind_the_reporters_back",
     "stripe_events",
     "stripe_gateway",
     "stripe_test_server",
     "stripe_usage",
+    "void_behind_the_reporters_back",
     "wait_until_settled",
 ]

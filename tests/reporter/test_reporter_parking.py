@@ -7,8 +7,6 @@ database of a running service, against the Stripe test server.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import reporter_support as rs
 from rating_client.v1 import rating_pb2_grpc
@@ -17,6 +15,7 @@ from rating_service.app import Service
 from rating_service.testing.stripe_server import StripeTestServer
 
 stripe_test_server = rs.stripe_test_server
+operator = rs.operator
 
 KNOWN = {"good-a": "cus_good_a", "good-b": "cus_good_b"}
 LOST = "lost-co"
@@ -25,28 +24,12 @@ FIXED_ID = "cus_found"
 OUTCOMES = 30
 
 
-class Operator:
-    """Runs ``rating-service`` commands on the service's database, aimed at the test server."""
-
-    def __init__(self, database_url: str, server: StripeTestServer, workdir: Path) -> None:
-        self._env = rs.cli_env(database_url, server)
-        self._workdir = workdir
-
-    async def __call__(self, *args: str) -> rs.CliResult:
-        return await rs.run_cli(*args, env=self._env, cwd=self._workdir)
-
-
-@pytest.fixture
-def operator(database_url: str, stripe_test_server: StripeTestServer, tmp_path: Path) -> Operator:
-    return Operator(database_url, stripe_test_server, tmp_path)
-
-
 @pytest.fixture
 async def lost_customer(
     service: Service,
     stub: rating_pb2_grpc.RatingServiceStub,
     stripe_test_server: StripeTestServer,
-    operator: Operator,
+    operator: rs.Operator,
 ) -> None:
     """Two customers Stripe knows and one whose Stripe id it does not, each with usage and a
     bucket; the meters set up."""
@@ -73,7 +56,7 @@ async def test_a_customer_unknown_to_stripe_is_parked_and_the_others_reported(
     service: Service,
     stub: rating_pb2_grpc.RatingServiceStub,
     stripe_test_server: StripeTestServer,
-    operator: Operator,
+    operator: rs.Operator,
 ) -> None:
     """`report --once` exits non-zero naming the parked customer; the others are in Stripe."""
     report = await operator("report", "--once")
@@ -97,7 +80,7 @@ async def test_a_parked_customer_stays_parked_until_retried_even_once_fixed(
     service: Service,
     stub: rating_pb2_grpc.RatingServiceStub,
     stripe_test_server: StripeTestServer,
-    operator: Operator,
+    operator: rs.Operator,
 ) -> None:
     """Fixing the Stripe id alone does not resume reporting: `--retry-parked` does."""
     await operator("report", "--once")
@@ -116,7 +99,7 @@ async def test_after_fixing_the_stripe_id_retry_parked_reports_everything(
     service: Service,
     stub: rating_pb2_grpc.RatingServiceStub,
     stripe_test_server: StripeTestServer,
-    operator: Operator,
+    operator: rs.Operator,
 ) -> None:
     """With a Stripe id Stripe knows, `--retry-parked` reports all and reconcile is clean."""
     await operator("report", "--once")
@@ -142,7 +125,7 @@ async def test_after_fixing_the_stripe_id_retry_parked_reports_everything(
 async def test_usage_recorded_before_its_meter_exists_reaches_stripe_once_it_is_set_up(
     stub: rating_pb2_grpc.RatingServiceStub,
     stripe_test_server: StripeTestServer,
-    operator: Operator,
+    operator: rs.Operator,
 ) -> None:
     """Reporting before `stripe setup` keeps the usage owed instead of losing it to Stripe."""
     await rs.put_card(stub, "standard", "0.99")
