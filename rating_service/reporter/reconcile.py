@@ -127,7 +127,8 @@ async def reconcile(
         expires = f"{view.expires_at:%Y-%m-%dT%H:%M:%SZ}" if view.expires_at else "never"
         got = f"{view.amount_minor} {view.currency} until {expires}"
         if got != wanted or view.voided:
-            differences.append(Difference(g.customer_id, "grant", g.bucket_id, wanted, got))
+            note = "voided in Stripe" if view.voided else ""
+            differences.append(Difference(g.customer_id, "grant", g.bucket_id, wanted, got, note))
     for kind in ("usage", "grant"):
         DRIFT.labels(kind).set(sum(1 for d in differences if d.kind == kind))
     return Reconciliation(tuple(differences), len(usage), len(grants), backlog)
