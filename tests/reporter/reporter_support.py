@@ -35,6 +35,8 @@ from support import all_entries, usd, window
 from rating_service.ledger import outbox
 from rating_service.ledger.schema import stripe_meter_events
 from rating_service.reporter.loop import PassResult, Reporter
+from rating_service.reporter.settings import ReporterSettings
+from rating_service.reporter.setup import ensure_meters
 from rating_service.reporter.stripe_gateway import StripeGateway
 from rating_service.service.store import LedgerStore
 from rating_service.testing.stripe_server import StripeTestServer
@@ -450,6 +452,44 @@ async def drain(reporter: Reporter, store: LedgerStore, max_passes: int = 50) ->
     raise AssertionError(f"the reporter still had work after {max_passes} passes: {results}")
 
 
+@dataclass(frozen=True)
+class Reported:
+    """One customer's usage and bucket, all in Stripe (by :func:`report_one_customer`)."""
+
+    customer_id: str
+    stripe_customer_id: str
+    outcomes: int
+    bucket_id: str
+    grant_id: str
+
+
+async def report_one_customer(
+    store: LedgerStore,
+    stub: rating_pb2_grpc.RatingServiceStub,
+    server: StripeTestServer,
+    gateway: StripeGateway,
+    clock: MovableClock,
+    *,
+    customer_id: str = "tamper-co",
+    outcomes: int = 30,
+) -> Reported:
+    """A customer Stripe knows, on a 0.99 card, with ``outcomes`` outcomes and a bucket of 10;
+    the meter set up and everything reported (the reporter's default settings)."""
+    stripe_customer_id = f"cus_{customer_id.replace('-', '_')}"
+    bucket_id = f"bucket-{customer_id}"
+    await put_card(stub, "standard", "0.99")
+    server.add_customer(stripe_customer_id)
+    await put_customer(stub, customer_id, stripe_customer_id, "standard")
+    await create_bucket(stub, customer_id, bucket_id, 10)
+    await record_all(stub, [outcome(customer_id, f"o-{i}") for i in range(outcomes)])
+    settings = ReporterSettings()
+    await ensure_meters(store, gateway, settings, create=True)
+    await drain(Reporter(store, gateway, settings, clock), store)
+    assert server.state.meter_totals(stripe_customer_id, EVENT_NAME) == outcomes
+    (grant,) = server.state.grants_for(stripe_customer_id)
+    return Reported(customer_id, stripe_customer_id, outcomes, bucket_id, grant["id"])
+
+
 async def backlog(store: LedgerStore) -> outbox.Backlog:
     return await store.read(outbox.backlog)
 
@@ -563,6 +603,7 @@ __all__ = [
     "MovableClock",
     "Operator",
     "Plan",
+    "Reported",
     "Workload",
     "backlog",
     "cents",
@@ -583,6 +624,7 @@ __all__ = [
     "put_card",
     "put_customer",
     "record_all",
+    "report_one_customer",
     "run_cli",
     "send_behind_the_reporters_back",
     "stripe_events",

@@ -1,0 +1,73 @@
+"""``rating-service reconcile``: exit 0 while Stripe holds what the ledger says, exit 1 with
+the table row of the customer once Stripe's side is changed behind the reporter's back.
+
+A customer's usage and bucket are reported in full; then an operator (or a bug elsewhere)
+sends an extra meter event for that customer straight to Stripe, or voids its credit grant
+in Stripe. Reconciliation is run as an operator runs it, on the command line.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import reporter_support as rs
+from rating_client.v1 import rating_pb2_grpc
+
+from rating_service.app import Service
+from rating_service.reporter.stripe_gateway import StripeGateway
+from rating_service.testing.stripe_server import StripeTestServer
+
+stripe_test_server = rs.stripe_test_server
+stripe_gateway = rs.stripe_gateway
+operator = rs.operator
+
+EXTRA = 7
+"""The value of the meter event sent behind the reporter's back."""
+
+
+@pytest.fixture
+async def reported(
+    service: Service,
+    stub: rating_pb2_grpc.RatingServiceStub,
+    clock: rs.MovableClock,
+    stripe_test_server: StripeTestServer,
+    stripe_gateway: StripeGateway,
+) -> rs.Reported:
+    return await rs.report_one_customer(
+        service.store, stub, stripe_test_server, stripe_gateway, clock
+    )
+
+
+async def test_reconcile_exits_0_while_stripe_agrees_and_1_with_the_row_of_an_extra_event(
+    stripe_test_server: StripeTestServer, operator: rs.Operator, reported: rs.Reported
+) -> None:
+    agreeing = await operator("reconcile")
+    await rs.send_behind_the_reporters_back(stripe_test_server, reported.stripe_customer_id, EXTRA)
+
+    tampered = await operator("reconcile")
+
+    assert agreeing.code == 0, agreeing.output
+    assert "1 customer-periods and 1 buckets checked; no differences" in agreeing.output
+    assert tampered.code == 1, tampered.output
+    customer, kind, subject, ledger, stripe, *note = tampered.row(reported.customer_id)
+    assert (customer, kind) == (reported.customer_id, "usage")
+    assert re.fullmatch(rf"{rs.EVENT_NAME} \d{{4}}-\d{{2}}", subject), subject
+    assert (ledger, stripe) == (str(reported.outcomes), str(reported.outcomes + EXTRA))
+    assert note == [], "nothing is waiting to be sent: the difference is Stripe's alone"
+    assert "checked; 1 differences" in tampered.output
+
+
+async def test_reconcile_exits_1_with_the_row_of_a_grant_voided_in_stripe(
+    stripe_test_server: StripeTestServer, operator: rs.Operator, reported: rs.Reported
+) -> None:
+    await rs.void_behind_the_reporters_back(stripe_test_server, reported.grant_id)
+
+    tampered = await operator("reconcile")
+
+    assert tampered.code == 1, tampered.output
+    customer, kind, subject, ledger, stripe, *note = tampered.row(reported.customer_id)
+    assert (customer, kind, subject) == (reported.customer_id, "grant", reported.bucket_id)
+    assert ledger.startswith("990 usd until "), ledger
+    assert "voided" in " ".join([stripe, *note]), f"the row does not say what differs: {note}"
+    assert "checked; 1 differences" in tampered.output
