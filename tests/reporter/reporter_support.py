@@ -16,6 +16,7 @@ import os
 import re
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from typing import Protocol, TypeVar
 
 import pytest
 from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
 from sqlalchemy import select
@@ -499,6 +501,26 @@ def metric(name: str, **labels: str) -> float | None:
     return REGISTRY.get_sample_value(name, labels)
 
 
+async def scrape(listen: str, name: str, **labels: str) -> float | None:
+    """A sample from a process's metrics endpoint (RATING_METRICS_LISTEN's ``host:port``);
+    None while the endpoint does not answer or has no such series."""
+
+    def read() -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://{listen}/metrics", timeout=2.0) as response:
+                text: str = response.read().decode()
+                return text
+        except OSError:
+            return None
+
+    text = await asyncio.to_thread(read)
+    for family in text_string_to_metric_families(text or ""):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return None
+
+
 async def eventually(
     check: Callable[[], Awaitable[bool]] | Callable[[], bool],
     what: Callable[[], str] | str,
@@ -626,6 +648,7 @@ __all__ = [
     "record_all",
     "report_one_customer",
     "run_cli",
+    "scrape",
     "send_behind_the_reporters_back",
     "stripe_events",
     "stripe_gateway",
