@@ -1,0 +1,139 @@
+"""The reporter's Prometheus gauges move with its work: the backlog as the ledger grows and
+is planned and sent, the parked customers as one is parked and resumed, the drift as Stripe
+comes to differ from the ledger.
+
+Read from this process's registry after each step of a reporter (``Reporter`` over the real
+gateway, SDK and Stripe test server, on the running service's ledger); each step sets them
+from the ledger, so earlier tests' values do not matter.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import reporter_support as rs
+from rating_client.v1 import rating_pb2_grpc
+from support import all_entries
+
+from rating_service.app import Service
+from rating_service.ledger import outbox
+from rating_service.reporter.loop import Reporter
+from rating_service.reporter.reconcile import reconcile
+from rating_service.reporter.settings import ReporterSettings
+from rating_service.reporter.setup import ensure_meters
+from rating_service.reporter.stripe_gateway import StripeGateway
+from rating_service.testing.stripe_server import StripeTestServer
+
+stripe_test_server = rs.stripe_test_server
+stripe_gateway = rs.stripe_gateway
+
+SETTINGS = ReporterSettings(window=timedelta(seconds=1))
+BACKLOG_KINDS = ("entries", "meter_events", "credit_grants")
+
+
+def backlog_gauges() -> dict[str, float | None]:
+    return {kind: rs.metric("rating_stripe_backlog", kind=kind) for kind in BACKLOG_KINDS}
+
+
+def drift_gauges() -> tuple[float | None, float | None]:
+    return rs.metric("rating_stripe_drift", kind="usage"), rs.metric(
+        "rating_stripe_drift", kind="grant"
+    )
+
+
+async def customer_with_usage(
+    stub: rating_pb2_grpc.RatingServiceStub, customer_id: str, stripe_id: str, outcomes: int
+) -> None:
+    await rs.put_customer(stub, customer_id, stripe_id, "standard")
+    await rs.create_bucket(stub, customer_id, f"bucket-{customer_id}", 10)
+    await rs.record_all(stub, [rs.outcome(customer_id, f"o-{i}") for i in range(outcomes)])
+
+
+async def test_backlog_gauges_count_entries_then_planned_events_then_nothing(
+    service: Service,
+    stub: rating_pb2_grpc.RatingServiceStub,
+    clock: rs.MovableClock,
+    stripe_test_server: StripeTestServer,
+    stripe_gateway: StripeGateway,
+) -> None:
+    """Entries until planned; planned events until their meter exists and they are sent."""
+    await rs.put_card(stub, "standard", "0.99")
+    stripe_test_server.add_customer("cus_busy")
+    await customer_with_usage(stub, "busy-co", "cus_busy", 12)
+    entries = len(await all_entries(stub, "busy-co"))
+    reporter = Reporter(service.store, stripe_gateway, SETTINGS, clock)
+
+    await reporter.refresh_gauges()
+    recorded = backlog_gauges()
+    await reporter.run_once()  # no meter yet: planned and the grant made, the usage waits
+    planned = backlog_gauges()
+    events = len(await rs.planned_events(service.store, rs.Plan({"busy-co": "cus_busy"})))
+    await ensure_meters(service.store, stripe_gateway, SETTINGS, create=True)
+    await reporter.run_once()
+    sent = backlog_gauges()
+
+    assert entries > 12
+    assert recorded == {"entries": entries, "meter_events": 0, "credit_grants": 1}
+    assert events > 0
+    assert planned == {"entries": 0, "meter_events": events, "credit_grants": 0}
+    assert sent == dict.fromkeys(BACKLOG_KINDS, 0)
+    assert stripe_test_server.state.meter_totals("cus_busy", rs.EVENT_NAME) == 12
+
+
+async def test_parked_gauge_counts_the_parked_customer_until_it_is_resumed(
+    service: Service,
+    stub: rating_pb2_grpc.RatingServiceStub,
+    clock: rs.MovableClock,
+    stripe_test_server: StripeTestServer,
+    stripe_gateway: StripeGateway,
+) -> None:
+    """Parked, its usage stays in the backlog; resumed with a Stripe id Stripe knows, it goes."""
+    await rs.put_card(stub, "standard", "0.99")
+    stripe_test_server.add_customer("cus_good")
+    await customer_with_usage(stub, "good-co", "cus_good", 5)
+    await customer_with_usage(stub, "lost-co", "cus_nobody", 8)
+    await ensure_meters(service.store, stripe_gateway, SETTINGS, create=True)
+    reporter = Reporter(service.store, stripe_gateway, SETTINGS, clock)
+
+    await reporter.run_once()
+    parked = rs.metric("rating_stripe_parked_customers"), backlog_gauges()
+    stripe_test_server.add_customer("cus_found")
+    await rs.put_customer(stub, "lost-co", "cus_found", "standard")
+    await service.store.write(lambda c: outbox.unpark_all(c, clock()))
+    await reporter.run_once()
+    resumed = rs.metric("rating_stripe_parked_customers"), backlog_gauges()
+
+    plan = rs.Plan({"good-co": "cus_good", "lost-co": "cus_nobody"})
+    planned = await rs.planned_events(service.store, plan)
+    lost_events = [e for e in planned.values() if e[0] == "cus_nobody"]
+    assert parked[0] == 1
+    assert parked[1] == {"entries": 0, "meter_events": len(lost_events), "credit_grants": 0}
+    assert parked[1]["meter_events"] > 0
+    assert resumed == (0, dict.fromkeys(BACKLOG_KINDS, 0))
+    assert stripe_test_server.state.meter_totals("cus_found", rs.EVENT_NAME) == 8
+
+
+async def test_drift_gauges_count_the_differences_reconciliation_finds(
+    service: Service,
+    stub: rating_pb2_grpc.RatingServiceStub,
+    clock: rs.MovableClock,
+    stripe_test_server: StripeTestServer,
+    stripe_gateway: StripeGateway,
+) -> None:
+    """0 while Stripe agrees; 1 usage once an extra event lands; 1 grant once one is voided."""
+    reported = await rs.report_one_customer(
+        service.store, stub, stripe_test_server, stripe_gateway, clock
+    )
+
+    await reconcile(service.store, stripe_gateway, SETTINGS, clock())
+    agreeing = drift_gauges()
+    await rs.send_behind_the_reporters_back(stripe_test_server, reported.stripe_customer_id, 3)
+    await reconcile(service.store, stripe_gateway, SETTINGS, clock())
+    extra_event = drift_gauges()
+    await rs.void_behind_the_reporters_back(stripe_test_server, reported.grant_id)
+    await reconcile(service.store, stripe_gateway, SETTINGS, clock())
+    voided_too = drift_gauges()
+
+    assert agreeing == (0, 0)
+    assert extra_event == (1, 0)
+    assert voided_too == (1, 1)
