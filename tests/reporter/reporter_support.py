@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 import pytest
+from e2e.service_process import ServiceProcess, free_port
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from rating_client.v1 import rating_pb2 as pb
@@ -34,9 +35,11 @@ from rating_client.v1 import rating_pb2_grpc
 from sqlalchemy import select
 from support import all_entries, usd, window
 
+from rating_service.app import Service
 from rating_service.ledger import outbox
 from rating_service.ledger.schema import stripe_meter_events
 from rating_service.reporter.loop import PassResult, Reporter
+from rating_service.reporter.reconcile import Reconciliation, reconcile
 from rating_service.reporter.settings import ReporterSettings
 from rating_service.reporter.setup import ensure_meters
 from rating_service.reporter.stripe_gateway import StripeGateway
@@ -79,6 +82,44 @@ async def stripe_gateway(stripe_test_server: StripeTestServer) -> AsyncIterator[
     )
     yield gateway
     await gateway.close()
+
+
+@dataclass(frozen=True)
+class Rig:
+    """A reporter's surroundings: the running service (its store, a client, its clock), the
+    Stripe test server, and a gateway aimed at it."""
+
+    service: Service
+    stub: rating_pb2_grpc.RatingServiceStub
+    clock: MovableClock
+    server: StripeTestServer
+    gateway: StripeGateway
+
+    @property
+    def store(self) -> LedgerStore:
+        return self.service.store
+
+    def reporter(self, settings: ReporterSettings) -> Reporter:
+        return Reporter(self.store, self.gateway, settings, self.clock)
+
+    async def set_up_meters(self, settings: ReporterSettings) -> None:
+        """What ``stripe setup`` does: a meter for every priced outcome type."""
+        _, missing = await ensure_meters(self.store, self.gateway, settings, create=True)
+        assert missing == []
+
+    async def reconcile(self, settings: ReporterSettings) -> Reconciliation:
+        return await reconcile(self.store, self.gateway, settings, self.clock())
+
+
+@pytest.fixture
+def rig(
+    service: Service,
+    stub: rating_pb2_grpc.RatingServiceStub,
+    clock: MovableClock,
+    stripe_test_server: StripeTestServer,
+    stripe_gateway: StripeGateway,
+) -> Rig:
+    return Rig(service, stub, clock, stripe_test_server, stripe_gateway)
 
 
 # The workload
@@ -466,29 +507,22 @@ class Reported:
 
 
 async def report_one_customer(
-    store: LedgerStore,
-    stub: rating_pb2_grpc.RatingServiceStub,
-    server: StripeTestServer,
-    gateway: StripeGateway,
-    clock: MovableClock,
-    *,
-    customer_id: str = "tamper-co",
-    outcomes: int = 30,
+    rig: Rig, *, customer_id: str = "tamper-co", outcomes: int = 30
 ) -> Reported:
     """A customer Stripe knows, on a 0.99 card, with ``outcomes`` outcomes and a bucket of 10;
     the meter set up and everything reported (the reporter's default settings)."""
     stripe_customer_id = f"cus_{customer_id.replace('-', '_')}"
     bucket_id = f"bucket-{customer_id}"
-    await put_card(stub, "standard", "0.99")
-    server.add_customer(stripe_customer_id)
-    await put_customer(stub, customer_id, stripe_customer_id, "standard")
-    await create_bucket(stub, customer_id, bucket_id, 10)
-    await record_all(stub, [outcome(customer_id, f"o-{i}") for i in range(outcomes)])
+    await put_card(rig.stub, "standard", "0.99")
+    rig.server.add_customer(stripe_customer_id)
+    await put_customer(rig.stub, customer_id, stripe_customer_id, "standard")
+    await create_bucket(rig.stub, customer_id, bucket_id, 10)
+    await record_all(rig.stub, [outcome(customer_id, f"o-{i}") for i in range(outcomes)])
     settings = ReporterSettings()
-    await ensure_meters(store, gateway, settings, create=True)
-    await drain(Reporter(store, gateway, settings, clock), store)
-    assert server.state.meter_totals(stripe_customer_id, EVENT_NAME) == outcomes
-    (grant,) = server.state.grants_for(stripe_customer_id)
+    await rig.set_up_meters(settings)
+    await drain(rig.reporter(settings), rig.store)
+    assert rig.server.state.meter_totals(stripe_customer_id, EVENT_NAME) == outcomes
+    (grant,) = rig.server.state.grants_for(stripe_customer_id)
     return Reported(customer_id, stripe_customer_id, outcomes, bucket_id, grant["id"])
 
 
@@ -612,6 +646,24 @@ class Operator:
         return await run_cli(*args, env=self._env, cwd=self._workdir)
 
 
+def serve_process(root: Path, server: StripeTestServer, **settings: str) -> ServiceProcess:
+    """``rating-service serve`` as a process (not started yet) on ``root``/rating.db, its
+    reporter aimed at the test server; ``settings`` add to its environment."""
+    workdir = root / "service"
+    workdir.mkdir()
+    return ServiceProcess(
+        workdir=workdir,
+        database_path=root / "rating.db",
+        address=f"127.0.0.1:{free_port()}",
+        extra_env={
+            "STRIPE_API_KEY": API_KEY,
+            "STRIPE_API_BASE": server.base_url,
+            "STRIPE_METER_EVENTS_BASE": server.base_url,
+            **settings,
+        },
+    )
+
+
 @pytest.fixture
 def operator(database_url: str, stripe_test_server: StripeTestServer, tmp_path: Path) -> Operator:
     """The command line on the service's database (the ``service`` fixture's), default settings."""
@@ -626,6 +678,7 @@ __all__ = [
     "Operator",
     "Plan",
     "Reported",
+    "Rig",
     "Workload",
     "backlog",
     "cents",
@@ -647,9 +700,11 @@ __all__ = [
     "put_customer",
     "record_all",
     "report_one_customer",
+    "rig",
     "run_cli",
     "scrape",
     "send_behind_the_reporters_back",
+    "serve_process",
     "stripe_events",
     "stripe_gateway",
     "stripe_test_server",

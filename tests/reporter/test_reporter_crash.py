@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import grpc
 import reporter_support as rs
-from e2e.service_process import ServiceProcess, free_port
+from e2e.service_process import ServiceProcess
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
 
@@ -163,24 +163,16 @@ async def test_sigkilled_at_random_while_reporting_stripe_ends_with_the_ledgers_
     reconcile pass."""
     server = stripe_test_server
     rng = random.Random(SEED)
-    database_path = tmp_path / "rating.db"
-    env = rs.cli_env(f"sqlite+aiosqlite:///{database_path}", server, RATING_STRIPE_WINDOW="1")
-    workdir = tmp_path / "service"
-    workdir.mkdir()
-    process = ServiceProcess(
-        workdir=workdir,
-        database_path=database_path,
-        address=f"127.0.0.1:{free_port()}",
-        extra_env={
-            "STRIPE_API_KEY": rs.API_KEY,
-            "STRIPE_API_BASE": server.base_url,
-            "STRIPE_METER_EVENTS_BASE": server.base_url,
-            "RATING_STRIPE_WINDOW": "1",
-            "RATING_STRIPE_RATE": "500",
-            "RATING_RECONCILE_INTERVAL": "0",
-            "RATING_SWEEP_INTERVAL": "0.1",
-        },
+    process = rs.serve_process(
+        tmp_path,
+        server,
+        RATING_STRIPE_WINDOW="1",
+        RATING_STRIPE_RATE="500",
+        RATING_RECONCILE_INTERVAL="0",
+        RATING_SWEEP_INTERVAL="0.1",
     )
+    database_path = process.database_path
+    env = rs.cli_env(f"sqlite+aiosqlite:///{database_path}", server, RATING_STRIPE_WINDOW="1")
     await asyncio.to_thread(process.start)
     try:
         async with grpc.aio.insecure_channel(process.address) as channel:

@@ -10,18 +10,12 @@ from __future__ import annotations
 
 import reporter_support as rs
 from rating_client.v1 import rating_pb2 as pb
-from rating_client.v1 import rating_pb2_grpc
 
-from rating_service.app import Service
-from rating_service.reporter.loop import Reporter
-from rating_service.reporter.reconcile import reconcile
 from rating_service.reporter.settings import ReporterSettings
-from rating_service.reporter.setup import ensure_meters
-from rating_service.reporter.stripe_gateway import StripeGateway
-from rating_service.testing.stripe_server import StripeTestServer
 
 stripe_test_server = rs.stripe_test_server
 stripe_gateway = rs.stripe_gateway
+rig = rs.rig
 
 SETTINGS = ReporterSettings()
 LATER, LATER_ID = "later-co", "cus_later"
@@ -32,14 +26,11 @@ REVERSED = 2
 
 
 async def test_usage_of_a_customer_without_a_stripe_id_waits_and_is_reported_once_it_has_one(
-    service: Service,
-    stub: rating_pb2_grpc.RatingServiceStub,
-    clock: rs.MovableClock,
-    stripe_test_server: StripeTestServer,
-    stripe_gateway: StripeGateway,
+    rig: rs.Rig,
 ) -> None:
+    stub, server = rig.stub, rig.server
     await rs.put_card(stub, "standard", "0.99")
-    stripe_test_server.add_customer(NOW_ID)
+    server.add_customer(NOW_ID)
     await rs.put_customer(stub, NOW, NOW_ID, "standard")
     await rs.put_customer(stub, LATER, "", "standard")
     await rs.create_bucket(stub, LATER, f"bucket-{LATER}", 10)
@@ -50,17 +41,17 @@ async def test_usage_of_a_customer_without_a_stripe_id_waits_and_is_reported_onc
         await stub.ReverseOutcome(
             pb.ReverseOutcomeRequest(customer_id=LATER, outcome_id=f"{LATER}-{i}", reason="x")
         )
-    await ensure_meters(service.store, stripe_gateway, SETTINGS, create=True)
-    reporter = Reporter(service.store, stripe_gateway, SETTINGS, clock)
+    await rig.set_up_meters(SETTINGS)
+    reporter = rig.reporter(SETTINGS)
 
-    await rs.drain(reporter, service.store)
-    planned_without_id = await rs.planned_events(service.store, rs.Plan({NOW: NOW_ID, LATER: ""}))
-    stripe_without_id = rs.stripe_events(stripe_test_server)
-    grants_without_id = stripe_test_server.state.grants.all()
-    parked_without_id = (await rs.backlog(service.store)).parked
-    stripe_test_server.add_customer(LATER_ID)
+    await rs.drain(reporter, rig.store)
+    planned_without_id = await rs.planned_events(rig.store, rs.Plan({NOW: NOW_ID, LATER: ""}))
+    stripe_without_id = rs.stripe_events(server)
+    grants_without_id = server.state.grants.all()
+    parked_without_id = (await rs.backlog(rig.store)).parked
+    server.add_customer(LATER_ID)
     await rs.put_customer(stub, LATER, LATER_ID, "standard")
-    await rs.drain(reporter, service.store)
+    await rs.drain(reporter, rig.store)
 
     assert planned_without_id, "the customer with a Stripe id was not reported"
     assert [e for e in planned_without_id.values() if e[0] != NOW_ID] == []
@@ -68,8 +59,8 @@ async def test_usage_of_a_customer_without_a_stripe_id_waits_and_is_reported_onc
     assert (grants_without_id, parked_without_id) == ([], {})
     ledger = await rs.ledger_usage_by_customer(stub, (NOW, LATER))
     assert ledger == {NOW: OUTCOMES, LATER: OUTCOMES - REVERSED}
-    assert rs.stripe_usage(stripe_test_server, rs.Plan({NOW: NOW_ID, LATER: LATER_ID})) == ledger
-    (grant,) = stripe_test_server.state.grants_for(LATER_ID)
+    assert rs.stripe_usage(server, rs.Plan({NOW: NOW_ID, LATER: LATER_ID})) == ledger
+    (grant,) = server.state.grants_for(LATER_ID)
     assert grant["metadata"]["bucket_id"] == f"bucket-{LATER}"
     assert grant["amount"]["monetary"] == {"currency": "usd", "value": 990}
-    assert (await reconcile(service.store, stripe_gateway, SETTINGS, clock())).differences == ()
+    assert (await rig.reconcile(SETTINGS)).differences == ()

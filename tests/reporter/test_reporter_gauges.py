@@ -12,20 +12,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import reporter_support as rs
-from rating_client.v1 import rating_pb2_grpc
 from support import all_entries
 
-from rating_service.app import Service
 from rating_service.ledger import outbox
-from rating_service.reporter.loop import Reporter
-from rating_service.reporter.reconcile import reconcile
 from rating_service.reporter.settings import ReporterSettings
-from rating_service.reporter.setup import ensure_meters
-from rating_service.reporter.stripe_gateway import StripeGateway
-from rating_service.testing.stripe_server import StripeTestServer
 
 stripe_test_server = rs.stripe_test_server
 stripe_gateway = rs.stripe_gateway
+rig = rs.rig
 
 SETTINGS = ReporterSettings(window=timedelta(seconds=1))
 BACKLOG_KINDS = ("entries", "meter_events", "credit_grants")
@@ -41,34 +35,27 @@ def drift_gauges() -> tuple[float | None, float | None]:
     )
 
 
-async def customer_with_usage(
-    stub: rating_pb2_grpc.RatingServiceStub, customer_id: str, stripe_id: str, outcomes: int
-) -> None:
-    await rs.put_customer(stub, customer_id, stripe_id, "standard")
-    await rs.create_bucket(stub, customer_id, f"bucket-{customer_id}", 10)
-    await rs.record_all(stub, [rs.outcome(customer_id, f"o-{i}") for i in range(outcomes)])
+async def customer_with_usage(rig: rs.Rig, customer_id: str, stripe_id: str, outcomes: int) -> None:
+    """On the ``standard`` card, with a bucket of 10 and ``outcomes`` outcomes."""
+    await rs.put_customer(rig.stub, customer_id, stripe_id, "standard")
+    await rs.create_bucket(rig.stub, customer_id, f"bucket-{customer_id}", 10)
+    await rs.record_all(rig.stub, [rs.outcome(customer_id, f"o-{i}") for i in range(outcomes)])
 
 
-async def test_backlog_gauges_count_entries_then_planned_events_then_nothing(
-    service: Service,
-    stub: rating_pb2_grpc.RatingServiceStub,
-    clock: rs.MovableClock,
-    stripe_test_server: StripeTestServer,
-    stripe_gateway: StripeGateway,
-) -> None:
+async def test_backlog_gauges_count_entries_then_planned_events_then_nothing(rig: rs.Rig) -> None:
     """Entries until planned; planned events until their meter exists and they are sent."""
-    await rs.put_card(stub, "standard", "0.99")
-    stripe_test_server.add_customer("cus_busy")
-    await customer_with_usage(stub, "busy-co", "cus_busy", 12)
-    entries = len(await all_entries(stub, "busy-co"))
-    reporter = Reporter(service.store, stripe_gateway, SETTINGS, clock)
+    await rs.put_card(rig.stub, "standard", "0.99")
+    rig.server.add_customer("cus_busy")
+    await customer_with_usage(rig, "busy-co", "cus_busy", 12)
+    entries = len(await all_entries(rig.stub, "busy-co"))
+    reporter = rig.reporter(SETTINGS)
 
     await reporter.refresh_gauges()
     recorded = backlog_gauges()
     await reporter.run_once()  # no meter yet: planned and the grant made, the usage waits
     planned = backlog_gauges()
-    events = len(await rs.planned_events(service.store, rs.Plan({"busy-co": "cus_busy"})))
-    await ensure_meters(service.store, stripe_gateway, SETTINGS, create=True)
+    events = len(await rs.planned_events(rig.store, rs.Plan({"busy-co": "cus_busy"})))
+    await rig.set_up_meters(SETTINGS)
     await reporter.run_once()
     sent = backlog_gauges()
 
@@ -77,61 +64,47 @@ async def test_backlog_gauges_count_entries_then_planned_events_then_nothing(
     assert events > 0
     assert planned == {"entries": 0, "meter_events": events, "credit_grants": 0}
     assert sent == dict.fromkeys(BACKLOG_KINDS, 0)
-    assert stripe_test_server.state.meter_totals("cus_busy", rs.EVENT_NAME) == 12
+    assert rig.server.state.meter_totals("cus_busy", rs.EVENT_NAME) == 12
 
 
-async def test_parked_gauge_counts_the_parked_customer_until_it_is_resumed(
-    service: Service,
-    stub: rating_pb2_grpc.RatingServiceStub,
-    clock: rs.MovableClock,
-    stripe_test_server: StripeTestServer,
-    stripe_gateway: StripeGateway,
-) -> None:
+async def test_parked_gauge_counts_the_parked_customer_until_it_is_resumed(rig: rs.Rig) -> None:
     """Parked, its usage stays in the backlog; resumed with a Stripe id Stripe knows, it goes."""
-    await rs.put_card(stub, "standard", "0.99")
-    stripe_test_server.add_customer("cus_good")
-    await customer_with_usage(stub, "good-co", "cus_good", 5)
-    await customer_with_usage(stub, "lost-co", "cus_nobody", 8)
-    await ensure_meters(service.store, stripe_gateway, SETTINGS, create=True)
-    reporter = Reporter(service.store, stripe_gateway, SETTINGS, clock)
+    await rs.put_card(rig.stub, "standard", "0.99")
+    rig.server.add_customer("cus_good")
+    await customer_with_usage(rig, "good-co", "cus_good", 5)
+    await customer_with_usage(rig, "lost-co", "cus_nobody", 8)
+    await rig.set_up_meters(SETTINGS)
+    reporter = rig.reporter(SETTINGS)
 
     await reporter.run_once()
     parked = rs.metric("rating_stripe_parked_customers"), backlog_gauges()
-    stripe_test_server.add_customer("cus_found")
-    await rs.put_customer(stub, "lost-co", "cus_found", "standard")
-    await service.store.write(lambda c: outbox.unpark_all(c, clock()))
+    rig.server.add_customer("cus_found")
+    await rs.put_customer(rig.stub, "lost-co", "cus_found", "standard")
+    await rig.store.write(lambda c: outbox.unpark_all(c, rig.clock()))
     await reporter.run_once()
     resumed = rs.metric("rating_stripe_parked_customers"), backlog_gauges()
 
     plan = rs.Plan({"good-co": "cus_good", "lost-co": "cus_nobody"})
-    planned = await rs.planned_events(service.store, plan)
+    planned = await rs.planned_events(rig.store, plan)
     lost_events = [e for e in planned.values() if e[0] == "cus_nobody"]
     assert parked[0] == 1
     assert parked[1] == {"entries": 0, "meter_events": len(lost_events), "credit_grants": 0}
     assert parked[1]["meter_events"] > 0
     assert resumed == (0, dict.fromkeys(BACKLOG_KINDS, 0))
-    assert stripe_test_server.state.meter_totals("cus_found", rs.EVENT_NAME) == 8
+    assert rig.server.state.meter_totals("cus_found", rs.EVENT_NAME) == 8
 
 
-async def test_drift_gauges_count_the_differences_reconciliation_finds(
-    service: Service,
-    stub: rating_pb2_grpc.RatingServiceStub,
-    clock: rs.MovableClock,
-    stripe_test_server: StripeTestServer,
-    stripe_gateway: StripeGateway,
-) -> None:
+async def test_drift_gauges_count_the_differences_reconciliation_finds(rig: rs.Rig) -> None:
     """0 while Stripe agrees; 1 usage once an extra event lands; 1 grant once one is voided."""
-    reported = await rs.report_one_customer(
-        service.store, stub, stripe_test_server, stripe_gateway, clock
-    )
+    reported = await rs.report_one_customer(rig)
 
-    await reconcile(service.store, stripe_gateway, SETTINGS, clock())
+    await rig.reconcile(SETTINGS)
     agreeing = drift_gauges()
-    await rs.send_behind_the_reporters_back(stripe_test_server, reported.stripe_customer_id, 3)
-    await reconcile(service.store, stripe_gateway, SETTINGS, clock())
+    await rs.send_behind_the_reporters_back(rig.server, reported.stripe_customer_id, 3)
+    await rig.reconcile(SETTINGS)
     extra_event = drift_gauges()
-    await rs.void_behind_the_reporters_back(stripe_test_server, reported.grant_id)
-    await reconcile(service.store, stripe_gateway, SETTINGS, clock())
+    await rs.void_behind_the_reporters_back(rig.server, reported.grant_id)
+    await rig.reconcile(SETTINGS)
     voided_too = drift_gauges()
 
     assert agreeing == (0, 0)

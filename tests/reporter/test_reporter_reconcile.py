@@ -12,14 +12,12 @@ import re
 
 import pytest
 import reporter_support as rs
-from rating_client.v1 import rating_pb2_grpc
 
-from rating_service.app import Service
-from rating_service.reporter.stripe_gateway import StripeGateway
 from rating_service.testing.stripe_server import StripeTestServer
 
 stripe_test_server = rs.stripe_test_server
 stripe_gateway = rs.stripe_gateway
+rig = rs.rig
 operator = rs.operator
 
 EXTRA = 7
@@ -27,16 +25,8 @@ EXTRA = 7
 
 
 @pytest.fixture
-async def reported(
-    service: Service,
-    stub: rating_pb2_grpc.RatingServiceStub,
-    clock: rs.MovableClock,
-    stripe_test_server: StripeTestServer,
-    stripe_gateway: StripeGateway,
-) -> rs.Reported:
-    return await rs.report_one_customer(
-        service.store, stub, stripe_test_server, stripe_gateway, clock
-    )
+async def reported(rig: rs.Rig) -> rs.Reported:
+    return await rs.report_one_customer(rig)
 
 
 async def test_reconcile_exits_0_while_stripe_agrees_and_1_with_the_row_of_an_extra_event(

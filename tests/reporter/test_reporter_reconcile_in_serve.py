@@ -61,19 +61,11 @@ async def serving(stripe_test_server: StripeTestServer, tmp_path: Path) -> Async
     stripe_test_server.add_customer(STRIPE_ID)
     await rs.create_meter_behind_the_reporters_back(stripe_test_server, rs.EVENT_NAME)
     metrics = f"127.0.0.1:{free_port()}"
-    workdir = tmp_path / "service"
-    workdir.mkdir()
-    process = ServiceProcess(
-        workdir=workdir,
-        database_path=tmp_path / "rating.db",
-        address=f"127.0.0.1:{free_port()}",
-        extra_env={
-            "STRIPE_API_KEY": rs.API_KEY,
-            "STRIPE_API_BASE": stripe_test_server.base_url,
-            "STRIPE_METER_EVENTS_BASE": stripe_test_server.base_url,
-            "RATING_RECONCILE_INTERVAL": "1",
-            "RATING_METRICS_LISTEN": metrics,
-        },
+    process = rs.serve_process(
+        tmp_path,
+        stripe_test_server,
+        RATING_RECONCILE_INTERVAL="1",
+        RATING_METRICS_LISTEN=metrics,
     )
     await asyncio.to_thread(process.start)
     try:
