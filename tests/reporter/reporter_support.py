@@ -1,5 +1,7 @@
 """What the reporter's end-to-end tests share: a Stripe test server on the real clock, a
-gateway aimed at it, a workload builder, the ledger's and Stripe's view of usage, the CLI.
+gateway aimed at it (and the ``rig`` of both with the running service), a workload builder,
+the ledger's and Stripe's view of usage, changes made in Stripe behind the reporter's back,
+the Prometheus gauges, the CLI (``operator``) and ``serve`` as a process.
 
 The fixtures here are assigned in each test module (``stripe_test_server =
 reporter_support.stripe_test_server``) so they do not collide with the gateway
