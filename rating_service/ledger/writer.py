@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 
 from rating_service.domain.errors import DomainError
 from rating_service.ledger.engine import BatchRunner
+from rating_service.ledger.outage import is_outage
 from rating_service.ledger.session import WriteSession
 from rating_service.metrics import COMMIT_BATCH, COMMIT_FAILURES, COMMIT_RETRIES
 
@@ -129,7 +130,8 @@ def _careful_batch(conn: Connection, jobs: list[Job[Any]], customers: list[str])
             except DomainError as error:
                 outcomes.append((None, error))
             except Exception as error:  # a bug must not fail the neighbours
-                if retryable(error):  # the whole transaction is gone, not just this job
+                # The whole transaction is gone, or the database cannot write at all.
+                if retryable(error) or is_outage(error):
                     raise
                 log.exception("ledger job failed; rolled back to its savepoint")
                 outcomes.append((None, error))

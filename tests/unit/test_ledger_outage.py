@@ -1,0 +1,95 @@
+"""Which database errors are the store failing (rating_service.ledger.outage), not the call.
+
+The writer fails a whole batch with UNAVAILABLE on these instead of answering the one
+job that met it with INTERNAL; the end-to-end fault suite (tests/e2e/test_faults_*.py)
+shows it on a real disk and a real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from sqlalchemy import exc
+
+from rating_service.domain.errors import CustomerNotFound
+from rating_service.ledger.outage import is_outage
+
+
+def sqlite_error(kind: type[sqlite3.Error], code: int, message: str) -> sqlite3.Error:
+    error = kind(message)
+    error.sqlite_errorcode = code
+    return error
+
+
+class PostgresError(Exception):
+    """What asyncpg raises: the SQLSTATE as an attribute."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"SQLSTATE {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+def wrapped(orig: BaseException) -> exc.DBAPIError:
+    """As SQLAlchemy raises it: from the driver's error, with the statement and parameters."""
+    error = exc.OperationalError("INSERT INTO outcomes VALUES (?)", ("other-customer",), orig)
+    error.__cause__ = orig
+    return error
+
+
+OUTAGES = [
+    sqlite_error(sqlite3.OperationalError, sqlite3.SQLITE_FULL, "database or disk is full"),
+    sqlite_error(sqlite3.OperationalError, sqlite3.SQLITE_IOERR_WRITE, "disk I/O error"),
+    sqlite_error(sqlite3.OperationalError, sqlite3.SQLITE_IOERR_FSYNC, "disk I/O error"),
+    sqlite_error(
+        sqlite3.OperationalError, sqlite3.SQLITE_READONLY, "attempt to write a readonly database"
+    ),
+    sqlite_error(sqlite3.OperationalError, sqlite3.SQLITE_BUSY, "database is locked"),
+    sqlite_error(sqlite3.OperationalError, sqlite3.SQLITE_CANTOPEN, "unable to open database file"),
+    PostgresError("53100"),  # disk_full
+    PostgresError("25006"),  # read_only_sql_transaction
+    PostgresError("57P01"),  # admin_shutdown
+    PostgresError("08006"),  # connection_failure
+    PostgresError("58030"),  # io_error
+    ConnectionResetError(104, "Connection reset by peer"),
+    OSError(28, "No space left on device"),
+]
+NOT_OUTAGES = [
+    sqlite_error(
+        sqlite3.IntegrityError, sqlite3.SQLITE_CONSTRAINT_UNIQUE, "UNIQUE constraint failed"
+    ),
+    sqlite_error(sqlite3.IntegrityError, sqlite3.SQLITE_CONSTRAINT_TRIGGER, "AMOUNT_OUT_OF_RANGE"),
+    sqlite_error(sqlite3.OperationalError, sqlite3.SQLITE_ERROR, "no such table: outcomes"),
+    PostgresError("23505"),  # unique_violation
+    PostgresError("22003"),  # numeric_value_out_of_range
+    PostgresError("40001"),  # serialization_failure: retried, not an outage
+    PostgresError("57014"),  # query_canceled
+    CustomerNotFound("customer 'x' does not exist", customer_id="x"),
+    ValueError("a bug"),
+]
+
+
+@pytest.mark.parametrize("error", OUTAGES, ids=repr)
+def test_the_database_failing_is_an_outage(error: BaseException) -> None:
+    assert is_outage(error)
+    assert is_outage(wrapped(error))
+
+
+@pytest.mark.parametrize("error", NOT_OUTAGES, ids=repr)
+def test_a_call_that_failed_on_its_own_is_not_an_outage(error: BaseException) -> None:
+    assert not is_outage(error)
+    assert not is_outage(wrapped(error))
+
+
+def test_an_error_raised_while_handling_an_outage_is_one() -> None:
+    """A rollback that fails after the disk did: the context says what happened first."""
+    error = RuntimeError("rollback failed")
+    error.__context__ = wrapped(PostgresError("53100"))
+
+    assert is_outage(error)
+
+
+def test_a_disconnect_seen_by_sqlalchemy_is_an_outage() -> None:
+    error = exc.DBAPIError("SELECT 1", (), Exception("gone"), connection_invalidated=True)
+
+    assert is_outage(error)
