@@ -33,6 +33,9 @@ out_of_memory, 53300 too_many_connections); the server shutting down or starting
 _POSTGRES_READ_ONLY = "25006"
 """read_only_sql_transaction: the server is a standby now, or writes were switched off."""
 
+MESSAGE_LIMIT = 200
+"""Characters of the database's own message a caller is told."""
+
 
 def is_outage(error: BaseException) -> bool:
     """Whether ``error`` (or what it was raised from) is the database failing, not the call."""
@@ -51,3 +54,12 @@ def is_outage(error: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def describe(error: BaseException) -> str:
+    """What a caller is told: the database's own words, never SQLAlchemy's statement and
+    parameters (they name the other customers of the same batch)."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    words = (lines[0] if lines else type(cause).__name__)[:MESSAGE_LIMIT]
+    return f"the ledger could not commit ({words}); the call may be retried as it was"

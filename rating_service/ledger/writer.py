@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 
 from rating_service.domain.errors import DomainError
 from rating_service.ledger.engine import BatchRunner
-from rating_service.ledger.outage import is_outage
+from rating_service.ledger.outage import describe, is_outage
 from rating_service.ledger.session import WriteSession
 from rating_service.metrics import COMMIT_BATCH, COMMIT_FAILURES, COMMIT_RETRIES
 
@@ -232,7 +232,7 @@ class GroupCommitWriter:
             log.exception("ledger commit failed; %d jobs answered UNAVAILABLE", len(jobs))
             for pending in batch:
                 if not pending.future.done():
-                    pending.future.set_exception(StoreUnavailable(str(error)))
+                    pending.future.set_exception(StoreUnavailable(describe(error)))
             return
         COMMIT_BATCH.observe(len(jobs))
         start = 0

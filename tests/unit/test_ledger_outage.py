@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import exc
 
 from rating_service.domain.errors import CustomerNotFound
-from rating_service.ledger.outage import is_outage
+from rating_service.ledger.outage import MESSAGE_LIMIT, describe, is_outage
 
 
 def sqlite_error(kind: type[sqlite3.Error], code: int, message: str) -> sqlite3.Error:
@@ -93,3 +93,22 @@ def test_a_disconnect_seen_by_sqlalchemy_is_an_outage() -> None:
     error = exc.DBAPIError("SELECT 1", (), Exception("gone"), connection_invalidated=True)
 
     assert is_outage(error)
+
+
+def test_the_caller_hears_the_database_words_without_the_statement_or_its_parameters() -> None:
+    error = wrapped(
+        sqlite_error(sqlite3.OperationalError, sqlite3.SQLITE_FULL, "database or disk is full")
+    )
+
+    message = describe(error)
+
+    assert "database or disk is full" in message
+    assert "INSERT" not in message
+    assert "other-customer" not in message
+
+
+def test_a_long_database_message_is_cut() -> None:
+    message = describe(wrapped(PostgresError("53100" + "x" * 1000)))
+
+    assert "x" * MESSAGE_LIMIT not in message
+    assert len(message) < MESSAGE_LIMIT + 100
