@@ -245,6 +245,9 @@ class Load:
     def count(self, phase: str, answer: str) -> int:
         return self.answers[(phase, answer)]
 
+    def total(self, phase: str) -> int:
+        return sum(n for (p, _), n in self.answers.items() if p == phase)
+
     def labels(self) -> set[str]:
         return {answer for _, answer in self.answers}
 

@@ -54,6 +54,9 @@ PENDING = "pending-1"
 PROBE_EFFECTIVE = datetime(2020, 1, 1, tzinfo=UTC)
 BEFORE, DURING, AFTER = 40, 20, 40
 """Acknowledged before the fault, refused during it, acknowledged after it."""
+ENOUGH = 2000
+"""Answers in a phase after which the scenario goes on even if the service never did what
+it should (answer UNAVAILABLE, recover): the tests below then say what it did instead."""
 
 READ_ONLY = ("sqlite-read-only", "postgresql-read-only")
 DISK_FULL = ("sqlite-disk-full", "postgresql-disk-full")
@@ -158,7 +161,11 @@ async def _ride_out(server: ServiceProcess, fault: Fault) -> Ride:
             applied = True
             load.phase = "during"
             await load.until(
-                lambda: load.count("during", STORE_UNAVAILABLE) >= DURING, "refused during"
+                lambda: (
+                    load.count("during", STORE_UNAVAILABLE) >= DURING
+                    or load.total("during") >= ENOUGH
+                ),
+                "answers during the fault",
             )
             async with load.paused():  # each call alone in its batch
                 ride.writes_during = await _writes(client, ride.reversed_outcome)
@@ -166,12 +173,17 @@ async def _ride_out(server: ServiceProcess, fault: Fault) -> Ride:
             fault.remove()
             applied = False
             load.phase = "after"
-            await load.until(lambda: load.count("after", OK) >= AFTER, "acknowledged after")
+            await load.until(
+                lambda: load.count("after", OK) >= AFTER or load.total("after") >= ENOUGH,
+                "answers after the fault",
+            )
         finally:
             load.stop()
             await running
             if applied:
                 fault.remove()
+        if load.count("after", OK) < AFTER:
+            return ride  # it did not recover: nothing more to learn from this process
         ride.writes_after = await _writes(patient, ride.reversed_outcome)
         ride.entries_before_retry = await ledger(client, CUSTOMER)
         ride.retried = await load.record_again(patient)
@@ -231,6 +243,11 @@ def read_only(request: pytest.FixtureRequest) -> bool:
     return request.node.callspec.params["ride"] in READ_ONLY
 
 
+def test_the_fault_made_writes_answer_unavailable(ride: Ride) -> None:
+    """The fault did reach the service (and it said so) while the load ran."""
+    assert ride.load.count("during", STORE_UNAVAILABLE) >= DURING, ride.load.answers
+
+
 def test_every_answer_was_a_success_or_unavailable(ride: Ride) -> None:
     """Never INTERNAL or UNKNOWN for the fault: UNAVAILABLE/STORE_UNAVAILABLE, a retry is safe."""
     answers = ride.load.labels() | set(ride.writes_during.values())
@@ -255,8 +272,8 @@ def test_reads_kept_answering_during_the_fault(ride: Ride) -> None:
 
 def test_the_same_process_recovered_once_the_fault_was_gone(ride: Ride) -> None:
     """No restart: the server that answered UNAVAILABLE acknowledges writes again."""
+    assert ride.load.count("after", OK) >= AFTER, ride.load.answers
     assert ride.starts == 1
-    assert ride.load.count("after", OK) >= AFTER
     assert ride.writes_after == dict.fromkeys(ride.writes_after, OK)
 
 
@@ -286,7 +303,6 @@ def test_sending_every_outcome_again_records_each_exactly_once(ride: Ride) -> No
     assert {o: counts[("OUTCOME_RATED", o)] for o in ride.load.sent} == dict.fromkeys(
         ride.load.sent, 1
     )
-    assert ride.load.count("during", STORE_UNAVAILABLE) >= DURING
 
 
 def test_every_other_write_took_effect_exactly_once(ride: Ride) -> None:
