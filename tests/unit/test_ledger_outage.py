@@ -16,7 +16,13 @@ from rating_service.domain.errors import CustomerNotFound
 from rating_service.ledger.outage import MESSAGE_LIMIT, describe, is_outage
 
 
-def sqlite_error(kind: type[sqlite3.Error], code: int, message: str) -> sqlite3.Error:
+def sqlite_error(code: int, message: str) -> sqlite3.Error:
+    """As the sqlite3 module raises it: the extended result code as an attribute."""
+    kind = (
+        sqlite3.IntegrityError
+        if code & 0xFF == sqlite3.SQLITE_CONSTRAINT
+        else sqlite3.OperationalError
+    )
     error = kind(message)
     error.sqlite_errorcode = code
     return error
@@ -37,33 +43,34 @@ def wrapped(orig: BaseException) -> exc.DBAPIError:
     return error
 
 
+SQLITE_OUTAGES = {
+    sqlite3.SQLITE_FULL: "database or disk is full",
+    sqlite3.SQLITE_IOERR_WRITE: "disk I/O error",
+    sqlite3.SQLITE_IOERR_FSYNC: "disk I/O error",
+    sqlite3.SQLITE_READONLY: "attempt to write a readonly database",
+    sqlite3.SQLITE_BUSY: "database is locked",
+    sqlite3.SQLITE_CANTOPEN: "unable to open database file",
+}
+SQLITE_REFUSALS = {
+    sqlite3.SQLITE_CONSTRAINT_UNIQUE: "UNIQUE constraint failed",
+    sqlite3.SQLITE_CONSTRAINT_TRIGGER: "AMOUNT_OUT_OF_RANGE",
+    sqlite3.SQLITE_ERROR: "no such table: outcomes",
+}
+POSTGRES_OUTAGES = ("53100", "25006", "57P01", "08006", "58030")
+"""disk_full, read_only_sql_transaction, admin_shutdown, connection_failure, io_error"""
+POSTGRES_REFUSALS = ("23505", "22003", "40001", "57014")
+"""unique_violation, numeric_value_out_of_range, serialization_failure (retried, not an
+outage), query_canceled"""
+
 OUTAGES = [
-    sqlite_error(sqlite3.OperationalError, sqlite3.SQLITE_FULL, "database or disk is full"),
-    sqlite_error(sqlite3.OperationalError, sqlite3.SQLITE_IOERR_WRITE, "disk I/O error"),
-    sqlite_error(sqlite3.OperationalError, sqlite3.SQLITE_IOERR_FSYNC, "disk I/O error"),
-    sqlite_error(
-        sqlite3.OperationalError, sqlite3.SQLITE_READONLY, "attempt to write a readonly database"
-    ),
-    sqlite_error(sqlite3.OperationalError, sqlite3.SQLITE_BUSY, "database is locked"),
-    sqlite_error(sqlite3.OperationalError, sqlite3.SQLITE_CANTOPEN, "unable to open database file"),
-    PostgresError("53100"),  # disk_full
-    PostgresError("25006"),  # read_only_sql_transaction
-    PostgresError("57P01"),  # admin_shutdown
-    PostgresError("08006"),  # connection_failure
-    PostgresError("58030"),  # io_error
+    *(sqlite_error(code, message) for code, message in SQLITE_OUTAGES.items()),
+    *map(PostgresError, POSTGRES_OUTAGES),
     ConnectionResetError(104, "Connection reset by peer"),
     OSError(28, "No space left on device"),
 ]
 NOT_OUTAGES = [
-    sqlite_error(
-        sqlite3.IntegrityError, sqlite3.SQLITE_CONSTRAINT_UNIQUE, "UNIQUE constraint failed"
-    ),
-    sqlite_error(sqlite3.IntegrityError, sqlite3.SQLITE_CONSTRAINT_TRIGGER, "AMOUNT_OUT_OF_RANGE"),
-    sqlite_error(sqlite3.OperationalError, sqlite3.SQLITE_ERROR, "no such table: outcomes"),
-    PostgresError("23505"),  # unique_violation
-    PostgresError("22003"),  # numeric_value_out_of_range
-    PostgresError("40001"),  # serialization_failure: retried, not an outage
-    PostgresError("57014"),  # query_canceled
+    *(sqlite_error(code, message) for code, message in SQLITE_REFUSALS.items()),
+    *map(PostgresError, POSTGRES_REFUSALS),
     CustomerNotFound("customer 'x' does not exist", customer_id="x"),
     ValueError("a bug"),
 ]
@@ -96,9 +103,7 @@ def test_a_disconnect_seen_by_sqlalchemy_is_an_outage() -> None:
 
 
 def test_the_caller_hears_the_database_words_without_the_statement_or_its_parameters() -> None:
-    error = wrapped(
-        sqlite_error(sqlite3.OperationalError, sqlite3.SQLITE_FULL, "database or disk is full")
-    )
+    error = wrapped(sqlite_error(sqlite3.SQLITE_FULL, "database or disk is full"))
 
     message = describe(error)
 
