@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from rating_service import bootstrap
 from rating_service.api.server import BoundServer, create_server
 from rating_service.config import Settings
+from rating_service.ledger.history import latest_recorded_at
 from rating_service.reporter.service import RunningReporter
-from rating_service.service.clock import Clock, system_clock
+from rating_service.service.clock import Clock, ClockBehind, MonotonicClock, system_clock
 from rating_service.service.store import LedgerStore
 
 log = logging.getLogger("rating_service")
@@ -61,6 +62,8 @@ async def _sweep(store: LedgerStore, interval: float, clock: Clock) -> None:
                     pass  # a full batch: there may be more due
             except asyncio.CancelledError:
                 raise
+            except ClockBehind:
+                break  # the clock has said so; nothing is due that was not due before
             except Exception:
                 log.exception("sweep failed; retrying at the next interval")
         await asyncio.sleep(interval)
@@ -69,18 +72,22 @@ async def _sweep(store: LedgerStore, interval: float, clock: Clock) -> None:
 async def start(settings: Settings, clock: Clock = system_clock) -> Service:
     store = await bootstrap.open_store(settings, migrate=True)
     try:
+        # Calls and sweeps never use an instant earlier than the ledger's latest.
+        ledger_clock = MonotonicClock(clock, floor=await store.read(latest_recorded_at))
         bound = await create_server(
             store,
             settings.listen,
             max_concurrent_rpcs=settings.max_concurrent_rpcs,
             reuse_port=settings.reuse_port,
-            clock=clock,
+            clock=ledger_clock,
         )
         await bound.server.start()
     except BaseException:
         await store.close()
         raise
-    sweeper = asyncio.create_task(_sweep(store, settings.sweep_interval, clock), name="sweeper")
+    sweeper = asyncio.create_task(
+        _sweep(store, settings.sweep_interval, ledger_clock), name="sweeper"
+    )
     reporter = bootstrap.reporter(store, settings, clock)
     # Everything built so far lives as long as the process: keep it out of the
     # garbage collector's full passes, which otherwise stall the loop ~45 ms.

@@ -20,15 +20,16 @@ from rating_client.v1 import rating_pb2_grpc
 
 
 @contextlib.contextmanager
-def fresh_postgres_database(server_url: str) -> Iterator[str]:
-    """A new, empty database on the PostgreSQL server of ``server_url``, dropped afterwards."""
+def fresh_postgres_database(server_url: str, options: str = "") -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server of ``server_url``, dropped afterwards;
+    ``options`` are CREATE DATABASE's (e.g. ``TABLESPACE small``)."""
     name = f"rating_test_{uuid.uuid4().hex[:16]}"
     admin = psycopg_free_url(server_url)
-    _psql(admin, f"CREATE DATABASE {name}")
+    psql(admin, f"CREATE DATABASE {name} {options}")
     try:
         yield f"{server_url.rsplit('/', 1)[0]}/{name}"
     finally:
-        _psql(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        psql(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def psycopg_free_url(url: str) -> str:
@@ -36,7 +37,7 @@ def psycopg_free_url(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-def _psql(url: str, statement: str) -> None:
+def psql(url: str, statement: str) -> None:
     subprocess.run(["psql", url, "-qc", statement], check=True, capture_output=True, timeout=30)
 
 

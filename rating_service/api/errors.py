@@ -22,6 +22,7 @@ from grpc_status import rpc_status
 from rating_service.api.interceptors import Context, Unary, UnaryInterceptor
 from rating_service.domain import errors
 from rating_service.ledger.writer import StoreOverloaded, StoreUnavailable
+from rating_service.service.clock import ClockBehind
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ CODES: dict[type[Exception], grpc.StatusCode] = {
     StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
     StoreOverloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
+    ClockBehind: grpc.StatusCode.UNAVAILABLE,
 }
 """An error's code is that of the nearest class of its hierarchy named here (see ``code_of``)."""
 
@@ -50,6 +52,7 @@ _REASONS: dict[type[Exception], str] = {
     StoreUnavailable: "STORE_UNAVAILABLE",
     StoreOverloaded: "OVERLOADED",
     ShuttingDown: "SHUTTING_DOWN",
+    ClockBehind: "CLOCK_BEHIND",
 }
 """The reasons of the errors that are not DomainErrors (those carry their own)."""
 

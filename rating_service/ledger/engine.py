@@ -95,7 +95,11 @@ WRITER_CACHE_PRAGMA = "PRAGMA cache_size=-65536"
 """64 MiB of page cache for the writer: the ledger's indexes stay in memory as they grow."""
 
 
-def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
+def sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
+    """Durable SQLite (WAL, synchronous=FULL) whose transactions are real: SQLAlchemy's
+    ``begin`` sends BEGIN (IMMEDIATE for a writer), so DDL is transactional too (the
+    ``sqlite3`` module on its own would begin only before DML, and run DDL unprotected)."""
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Hand transaction control to SQLAlchemy (pysqlite's own is unreliable).
@@ -118,12 +122,12 @@ READ_THREADS = 3
 def create_engines(url: str) -> Engines:
     if url.startswith("sqlite"):
         reader = create_async_engine(url)
-        _sqlite_pragmas(reader.sync_engine, immediate=False)
+        sqlite_pragmas(reader.sync_engine, immediate=False)
         sync_url = url.replace("+aiosqlite", "", 1)
         reads = create_engine(sync_url, pool_size=READ_THREADS, max_overflow=0)
-        _sqlite_pragmas(reads, immediate=False)
+        sqlite_pragmas(reads, immediate=False)
         writer = create_engine(sync_url, pool_size=1, max_overflow=0)
-        _sqlite_pragmas(writer, immediate=True)
+        sqlite_pragmas(writer, immediate=True)
         return Engines(
             reader=reader,
             reads=ThreadRunner(reads, threads=READ_THREADS, name="ledger-reader"),

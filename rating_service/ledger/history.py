@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
 from rating_service.domain.money import Money
 from rating_service.domain.postings import EntryKind, Posting
 from rating_service.domain.results import Entry
 from rating_service.ledger.codec import from_micros
-from rating_service.ledger.schema import ledger_entries, ledger_postings
+from rating_service.ledger.schema import (
+    customers,
+    ledger_entries,
+    ledger_postings,
+    rate_card_versions,
+)
 
 
 def load_entries(conn: Connection, customer_id: str, *, after: int, limit: int) -> list[Entry]:
@@ -58,3 +64,26 @@ def load_entries(conn: Connection, customer_id: str, *, after: int, limit: int) 
         )
         for r in rows
     ]
+
+
+_LATEST = (
+    select(func.max(ledger_entries.c.recorded_at)).select_from(
+        customers.join(
+            ledger_entries,
+            and_(
+                ledger_entries.c.customer_id == customers.c.customer_id,
+                ledger_entries.c.sequence == customers.c.head_sequence,
+            ),
+        )
+    ),
+    select(func.max(customers.c.updated_at)),
+    select(func.max(rate_card_versions.c.recorded_at)),
+)
+
+
+def latest_recorded_at(conn: Connection) -> datetime | None:
+    """The latest instant the ledger holds (None when empty): of each chain's last entry,
+    each customer and each rate-card version; one row per customer or version is read,
+    never the chains themselves."""
+    found = [t for t in (conn.execute(q).scalar() for q in _LATEST) if t is not None]
+    return from_micros(max(found)) if found else None

@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 
 from rating_service.domain.errors import AmountOutOfRange, DomainError
 from rating_service.ledger.engine import BatchRunner
+from rating_service.ledger.outage import describe, is_outage
 from rating_service.ledger.ranges import INT64_MAX, INT64_MIN, left_range
 from rating_service.ledger.session import WriteSession
 from rating_service.metrics import COMMIT_BATCH, COMMIT_FAILURES, COMMIT_RETRIES
@@ -130,7 +131,8 @@ def _careful_batch(conn: Connection, jobs: list[Job[Any]], customers: list[str])
             except DomainError as error:
                 outcomes.append((None, error))
             except Exception as error:  # a bug must not fail the neighbours
-                if retryable(error):  # the whole transaction is gone, not just this job
+                # The whole transaction is gone, or the database cannot write at all.
+                if retryable(error) or is_outage(error):
                     raise
                 if left_range(error):
                     outcomes.append((None, _out_of_range()))
@@ -241,7 +243,7 @@ class GroupCommitWriter:
             log.exception("ledger commit failed; %d jobs answered UNAVAILABLE", len(jobs))
             for pending in batch:
                 if not pending.future.done():
-                    pending.future.set_exception(StoreUnavailable(str(error)))
+                    pending.future.set_exception(StoreUnavailable(describe(error)))
             return
         COMMIT_BATCH.observe(len(jobs))
         start = 0
