@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from collections import defaultdict
 from contextlib import closing
@@ -203,8 +204,7 @@ async def test_a_bucket_creation_is_an_entry_issuing_its_units_as_available(
         ("bucket:annual:issued", "unit:resolution", "-10"),
         ("bucket:annual:available", "unit:resolution", "10"),
     ]
-    assert len(entry.hash) == 64
-    assert int(entry.hash, 16) >= 0
+    assert re.fullmatch("[0-9a-f]{64}", entry.hash), entry.hash  # SHA-256, lowercase hex
 
 
 async def test_a_billed_outcome_is_an_entry_counting_it_and_its_charge_in_the_month(
