@@ -46,6 +46,15 @@ def engine(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database, for what only PostgreSQL has (its catalog, TRUNCATE)."""
+    if not POSTGRES_URL:
+        pytest.skip("RATING_TEST_POSTGRES_URL is not set (.ci/run sets it)")
+    with fresh_postgres_database(POSTGRES_URL) as url:
+        yield url
+
+
+@pytest.fixture
 def database_path(tmp_path: Path, engine: str) -> Path:
     """The SQLite file, for tests that open it behind the service's back."""
     if engine != "sqlite":

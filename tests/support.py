@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import sqlite3
 import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import asyncpg
 import grpc
 from google.protobuf import duration_pb2, timestamp_pb2
 from google.rpc import error_details_pb2
@@ -39,6 +42,30 @@ def psycopg_free_url(url: str) -> str:
 
 def psql(url: str, statement: str) -> None:
     subprocess.run(["psql", url, "-qc", statement], check=True, capture_output=True, timeout=30)
+
+
+async def execute_directly(database_url: str, *statements: str) -> None:
+    """Runs ``statements`` on the database behind the service's back, each in autocommit.
+
+    As an operator with a SQL prompt would: ``sqlite3`` on the SQLite file (in a
+    thread, so the service's writer keeps running and can let go of its lock),
+    a direct ``asyncpg`` connection on PostgreSQL. The driver's error propagates.
+    """
+    if database_url.startswith("sqlite"):
+        await asyncio.to_thread(_sqlite_execute, database_url.split(":///", 1)[1], statements)
+        return
+    conn = await asyncpg.connect(psycopg_free_url(database_url))
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def _sqlite_execute(path: str, statements: tuple[str, ...]) -> None:
+    with contextlib.closing(sqlite3.connect(path, timeout=10, isolation_level=None)) as db:
+        for statement in statements:
+            db.execute(statement)
 
 
 def usd(amount: str) -> money_pb2.Money:

@@ -283,30 +283,56 @@ async def test_a_missing_malformed_or_out_of_range_field_is_refused_and_named(
     assert (await ledger_of(stub, CUSTOMER), await price_of(stub, CUSTOMER)) == before
 
 
+def new_entry(answer: pb.RecordOutcomeResponse) -> tuple[int, bool]:
+    return answer.ledger_sequence, answer.replayed
+
+
+def quoted(answer: pb.QuoteCostResponse) -> tuple[int, int]:
+    return answer.units_covered, answer.units_billable
+
+
+def listed(answer: pb.ListLedgerEntriesResponse) -> tuple[int, str]:
+    return len(answer.entries), answer.next_page_token
+
+
+def drawn(answer: pb.ConsumeBucketResponse) -> tuple[int, int]:
+    return answer.consumed, answer.remaining_total
+
+
+def first_price(answer: pb.PutRateCardResponse) -> tuple[int, int, timedelta]:
+    price = answer.version.prices[0]
+    return price.unit_price.units, price.unit_price.nanos, price.settlement_window.ToTimedelta()
+
+
+# acme's ledger holds 2 entries (a bucket of 10, one outcome drawn from it): a new
+# entry is sequence 3, and 9 units are left.
 # fmt: off
 AT_THE_LIMIT = [
-    pytest.param("RecordOutcome", outcome(outcome_id="c" * 128), id="record-outcome_id-128-chars"),
-    pytest.param("RecordOutcome", outcome(outcome_id="Az09_.:-"), id="record-outcome_id-every-allowed-kind-of-char"),
-    pytest.param("RecordOutcome", outcome(attributes={f"k{i}": "v" * 256 for i in range(16)}), id="record-16-attributes-of-256-bytes"),
-    pytest.param("QuoteCost", quote(quantity=0), id="quote-quantity-0"),
-    pytest.param("QuoteCost", quote(quantity=10**9), id="quote-quantity-1e9"),
-    pytest.param("ListLedgerEntries", entries(page_size=1000), id="list-page_size-1000"),
-    pytest.param("ConsumeBucket", draw(quantity=9), id="consume-all-9-units-left"),
-    pytest.param("PutRateCard", card(prices=[price(unit_price=money(0))]), id="card-price-zero"),
-    pytest.param("PutRateCard", card(prices=[price(settlement_window=window(90 * 86400))]), id="card-settlement_window-90-days"),
+    pytest.param("RecordOutcome", outcome(outcome_id="c" * 128), new_entry, (3, False), id="record-outcome_id-128-chars"),
+    pytest.param("RecordOutcome", outcome(outcome_id="Az09_.:-"), new_entry, (3, False), id="record-outcome_id-every-allowed-kind-of-char"),
+    pytest.param("RecordOutcome", outcome(attributes={f"k{i}": "v" * 256 for i in range(16)}), new_entry, (3, False), id="record-16-attributes-of-256-bytes"),
+    pytest.param("QuoteCost", quote(quantity=0), quoted, (0, 0), id="quote-quantity-0"),
+    pytest.param("QuoteCost", quote(quantity=10**9), quoted, (9, 10**9 - 9), id="quote-quantity-1e9"),
+    pytest.param("ListLedgerEntries", entries(page_size=1000), listed, (2, ""), id="list-page_size-1000"),
+    pytest.param("ConsumeBucket", draw(quantity=9), drawn, (9, 0), id="consume-all-9-units-left"),
+    pytest.param("PutRateCard", card(prices=[price(unit_price=money(0))]), first_price, (0, 0, timedelta(hours=24)), id="card-price-zero"),
+    pytest.param("PutRateCard", card(prices=[price(settlement_window=window(90 * 86400))]), first_price, (1, 500_000_000, timedelta(days=90)), id="card-settlement_window-90-days"),
 ]
 # fmt: on
 
 
 @pytest.mark.usefixtures("acme")
-@pytest.mark.parametrize(("rpc", "request_"), AT_THE_LIMIT)
+@pytest.mark.parametrize(("rpc", "request_", "observe", "expected"), AT_THE_LIMIT)
 async def test_a_value_at_the_limit_of_its_range_is_accepted(
-    stub: Stub, rpc: str, request_: Message
+    stub: Stub, rpc: str, request_: Message, observe: Callable[[Any], object], expected: object
 ) -> None:
-    """The bounds of the field rules are inclusive: validation refuses no more than it says."""
+    """The bounds of the field rules are inclusive: validation refuses no more than it says.
+
+    And the call does what it was asked, with the value at the limit.
+    """
     answer = await call(stub, rpc, request_)
 
-    assert isinstance(answer, Message)
+    assert observe(answer) == expected
 
 
 async def test_an_outcome_more_than_5_minutes_in_the_future_is_refused(

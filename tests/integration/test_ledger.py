@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from collections import defaultdict
 from contextlib import closing
@@ -11,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import asyncpg
 import grpc
 import pytest
 from rating_client.v1 import rating_pb2 as pb
@@ -20,6 +22,7 @@ from support import (
     amount,
     create_bucket,
     customer_on_rate_card,
+    execute_directly,
     reason,
     record,
     violated_fields,
@@ -99,12 +102,6 @@ def stored_balances(database_path: Path, customer_id: str) -> dict[tuple[str, st
             "SELECT account, asset, amount FROM balances WHERE customer_id = ?", (customer_id,)
         ).fetchall()
     return {(account, asset): value for account, asset, value in rows}
-
-
-def execute(database_path: Path, statement: str) -> None:
-    """Runs one statement on the database file, outside the service, in autocommit mode."""
-    with closing(sqlite3.connect(database_path, timeout=10, isolation_level=None)) as db:
-        db.execute(statement)
 
 
 def as_stored(asset: str, value: Decimal) -> int:
@@ -207,8 +204,7 @@ async def test_a_bucket_creation_is_an_entry_issuing_its_units_as_available(
         ("bucket:annual:issued", "unit:resolution", "-10"),
         ("bucket:annual:available", "unit:resolution", "10"),
     ]
-    assert len(entry.hash) == 64
-    assert int(entry.hash, 16) >= 0
+    assert re.fullmatch("[0-9a-f]{64}", entry.hash), entry.hash  # SHA-256, lowercase hex
 
 
 async def test_a_billed_outcome_is_an_entry_counting_it_and_its_charge_in_the_month(
@@ -340,30 +336,36 @@ async def test_every_stored_balance_is_the_sum_of_its_postings(
 # ---- append-only -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "statement",
-    [
-        "UPDATE ledger_entries SET units = units + 1",
-        "DELETE FROM ledger_entries",
-        "UPDATE ledger_postings SET amount = amount + 1",
-        "DELETE FROM ledger_postings",
-    ],
-    ids=["update-entries", "delete-entries", "update-postings", "delete-postings"],
-)
+REWRITES = [
+    pytest.param(f"{verb} {table}{rest}", id=f"{verb.split()[0].lower()}-{table}")
+    for table, column in (("ledger_entries", "units"), ("ledger_postings", "amount"))
+    for verb, rest in (
+        ("UPDATE", f" SET {column} = {column} + 1"),
+        ("DELETE FROM", ""),
+        ("TRUNCATE", ""),
+    )
+]
+
+
+@pytest.mark.parametrize("statement", REWRITES)
 async def test_the_database_refuses_to_rewrite_the_ledger(
-    stub: rating_pb2_grpc.RatingServiceStub, database_path: Path, statement: str
+    stub: rating_pb2_grpc.RatingServiceStub, engine: str, database_url: str, statement: str
 ) -> None:
-    """UPDATE and DELETE fail in the database itself with an append-only error; nothing changes."""
+    """UPDATE, DELETE and TRUNCATE fail in the database itself with an append-only error.
+
+    Sent on a connection of its own (sqlite3 on the file, asyncpg on
+    PostgreSQL), as an operator would; the ledger is unchanged afterwards.
+    """
+    if engine == "sqlite" and statement.startswith("TRUNCATE"):
+        pytest.skip("SQLite has no TRUNCATE (its DELETE without WHERE is refused above)")
     customer = await customer_on_rate_card(stub)
     await create_bucket(stub, customer, "annual", 10)
     await stub.RecordOutcome(record(customer, "conv-1"))
     before = await all_entries(stub, customer)
 
-    with pytest.raises(sqlite3.DatabaseError, match="append-only") as raised:
-        # In a thread: the service's writer must keep running to let go of its write lock.
-        await asyncio.to_thread(execute, database_path, statement)
+    with pytest.raises((sqlite3.IntegrityError, asyncpg.RaiseError), match="append-only"):
+        await execute_directly(database_url, statement)
 
-    assert isinstance(raised.value, sqlite3.IntegrityError)
     assert await all_entries(stub, customer) == before
 
 

@@ -14,13 +14,22 @@ def calls(method: str, code: str) -> float:
     return REGISTRY.get_sample_value("rating_rpcs_total", {"method": method, "code": code}) or 0.0
 
 
+def timed(method: str) -> float:
+    """How many calls of ``method`` the latency histogram has observed."""
+    return REGISTRY.get_sample_value("rating_rpc_seconds_count", {"method": method}) or 0.0
+
+
 async def test_answered_and_refused_calls_are_counted_by_method_and_code(
     stub: rating_pb2_grpc.RatingServiceStub,
 ) -> None:
-    """One OK RecordOutcome and one NOT_FOUND GetBalance move their own counters by one."""
+    """One OK RecordOutcome and one NOT_FOUND GetBalance move their own counters by one.
+
+    And the RecordOutcome is timed: its latency histogram observed one more call.
+    """
     customer = await customer_on_rate_card(stub)
     ok_before = calls("RecordOutcome", "OK")
     missing_before = calls("GetBalance", "NOT_FOUND")
+    timed_before = timed("RecordOutcome")
 
     await stub.RecordOutcome(record(customer, "conv-1"))
     with pytest.raises(grpc.aio.AioRpcError):
@@ -28,6 +37,4 @@ async def test_answered_and_refused_calls_are_counted_by_method_and_code(
 
     assert calls("RecordOutcome", "OK") == ok_before + 1
     assert calls("GetBalance", "NOT_FOUND") == missing_before + 1
-    timed = REGISTRY.get_sample_value("rating_rpc_seconds_count", {"method": "RecordOutcome"})
-    assert timed is not None
-    assert timed >= 1
+    assert timed("RecordOutcome") == timed_before + 1

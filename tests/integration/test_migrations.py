@@ -1,18 +1,31 @@
-"""Migrations: Alembic builds exactly the schema the code declares, and upgrading is idempotent."""
+"""Migrations: Alembic builds exactly the schema the code declares, and upgrading is idempotent.
+
+On both engines: SQLite's shape is compared table by table with the declared
+schema; PostgreSQL's with ``alembic check``, and its append-only triggers are
+read from its catalog.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from rating_client.v1 import rating_pb2_grpc
 from sqlalchemy import create_engine
-from support import all_entries, create_bucket, customer_on_rate_card, record
+from support import (
+    all_entries,
+    create_bucket,
+    customer_on_rate_card,
+    psycopg_free_url,
+    record,
+)
 
 from rating_service.ledger.migrate import alembic_config, upgrade
 from rating_service.ledger.schema import APPEND_ONLY_TABLES, metadata
@@ -134,3 +147,77 @@ async def test_upgrading_a_database_in_use_keeps_its_ledger(
     await upgrade(database_url)
 
     assert await all_entries(stub, customer) == before
+
+
+# ---- PostgreSQL ------------------------------------------------------------------------
+
+POSTGRES_APPEND_ONLY = {
+    (table, "BEFORE", event)
+    for table in APPEND_ONLY_TABLES
+    for event in ("UPDATE", "DELETE", "TRUNCATE")
+}
+"""PostgreSQL refuses TRUNCATE too (SQLite has none); PostgreSQL's BIGINT refuses an
+overflow by itself, so it needs no exact-amount triggers."""
+
+_TRIGGER_EVENTS = {4: "INSERT", 8: "DELETE", 16: "UPDATE", 32: "TRUNCATE"}
+"""The event bits of ``pg_trigger.tgtype`` (bit 2 is BEFORE, bit 64 INSTEAD OF)."""
+
+
+async def postgres_catalog(url: str) -> tuple[list[str], set[tuple[str, str, str]]]:
+    """Alembic's revisions in the database, and (table, timing, event) of every user trigger."""
+    conn = await asyncpg.connect(psycopg_free_url(url))
+    try:
+        versions = [
+            r["version_num"] for r in await conn.fetch("SELECT version_num FROM alembic_version")
+        ]
+        triggers = await conn.fetch(
+            "SELECT c.relname, t.tgtype FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE NOT t.tgisinternal"
+        )
+    finally:
+        await conn.close()
+    events = {
+        (r["relname"], "BEFORE" if r["tgtype"] & 2 else "AFTER", event)
+        for r in triggers
+        for bit, event in _TRIGGER_EVENTS.items()
+        if r["tgtype"] & bit
+    }
+    return versions, events
+
+
+def head_revision(url: str) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+async def test_the_migrations_reach_head_on_postgresql_with_nothing_left_to_autogenerate(
+    postgres_database: str,
+) -> None:
+    """The newest revision is recorded, and `alembic check` finds no drift from schema.metadata."""
+    await upgrade(postgres_database)
+
+    versions, _ = await postgres_catalog(postgres_database)
+    assert versions == [head_revision(postgres_database)]
+    await asyncio.to_thread(command.check, alembic_config(postgres_database))
+
+
+async def test_the_migrations_create_the_append_only_triggers_on_postgresql(
+    postgres_database: str,
+) -> None:
+    """UPDATE, DELETE and TRUNCATE of ledger_entries and ledger_postings, before they happen."""
+    await upgrade(postgres_database)
+
+    _, triggers = await postgres_catalog(postgres_database)
+    assert triggers == POSTGRES_APPEND_ONLY
+
+
+async def test_upgrading_twice_on_postgresql_leaves_one_set_of_triggers_at_head(
+    postgres_database: str,
+) -> None:
+    """The second upgrade changes nothing: still the newest revision, the same triggers."""
+    await upgrade(postgres_database)
+    once = await postgres_catalog(postgres_database)
+
+    await upgrade(postgres_database)
+
+    assert await postgres_catalog(postgres_database) == once
+    assert once == ([head_revision(postgres_database)], POSTGRES_APPEND_ONLY)

@@ -8,7 +8,6 @@ and never fails its neighbours.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -17,10 +16,17 @@ from decimal import Decimal
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
-from google.type import money_pb2
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
-from support import all_entries, amount, create_bucket, customer_on_rate_card, record, usd
+from support import (
+    all_entries,
+    amount,
+    create_bucket,
+    customer_on_rate_card,
+    execute_directly,
+    record,
+    usd,
+)
 
 Stub = rating_pb2_grpc.RatingServiceStub
 Clock = Callable[[], datetime]
@@ -176,34 +182,48 @@ async def test_a_bad_item_gets_its_own_error_while_its_neighbours_are_recorded(
     assert sorted(await sequences_by_outcome(stub, customer)) == ["conv-a", "conv-c", "conv-old"]
 
 
-async def test_an_item_that_fails_unexpectedly_does_not_fail_its_neighbours(stub: Stub) -> None:
-    """An item priced beyond what the ledger can store fails alone; the others are recorded.
+REFUSED = "conv-refused"
+REFUSE_ITS_ROW = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_one_outcome BEFORE INSERT ON outcomes "
+        f"WHEN NEW.outcome_id = '{REFUSED}' "
+        "BEGIN SELECT RAISE(ABORT, 'injected: outcome row refused'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_one_outcome() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF NEW.outcome_id = '{REFUSED}' THEN RAISE EXCEPTION 'injected: outcome row refused'; "
+        "END IF; RETURN NEW; END $$",
+        "CREATE TRIGGER refuse_one_outcome BEFORE INSERT ON outcomes "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_one_outcome()",
+    ],
+}
+"""A trigger that makes the database refuse one outcome's row: a failure no check of the
+service foresees, raised by the real writer's INSERT (not a DomainError)."""
 
-    Whether PutRateCard accepts a USD 10,000,000,000 price or refuses it, the
-    item for that customer must get its own error inside the batch.
+
+async def test_an_item_that_fails_unexpectedly_does_not_fail_its_neighbours(
+    stub: Stub, engine: str, database_url: str
+) -> None:
+    """The database refuses the middle item's row: it answers INTERNAL, the others are recorded.
+
+    The message says nothing of the cause (no traceback, no SQL); the neighbours
+    take sequences 1 and 2, with no gap where the failed item was.
     """
     customer = await customer_on_rate_card(stub)
-    with contextlib.suppress(grpc.aio.AioRpcError):
-        await stub.PutRateCard(
-            pb.PutRateCardRequest(
-                rate_card_id="huge",
-                currency_code="USD",
-                prices=[
-                    pb.Price(
-                        outcome_type="resolution",
-                        unit_price=money_pb2.Money(currency_code="USD", units=10**10),
-                    )
-                ],
-            )
-        )
-    await stub.PutCustomer(pb.PutCustomerRequest(customer_id="whale", rate_card_id="huge"))
+    await execute_directly(database_url, *REFUSE_ITS_ROW[engine])
 
     answer = await stub.RecordOutcomes(
-        batch(record(customer, "conv-a"), record("whale", "conv-b"), record(customer, "conv-c"))
+        batch(record(customer, "conv-a"), record(customer, REFUSED), record(customer, "conv-c"))
     )
 
     assert kinds(answer) == ["response", "error", "response"]
-    assert sorted(await sequences_by_outcome(stub, customer)) == ["conv-a", "conv-c"]
+    error = answer.results[1].error
+    assert error.code == grpc.StatusCode.INTERNAL.value[0]
+    assert error_infos(error) == [("rating.v1", "INTERNAL")]
+    assert error.message
+    assert "Traceback" not in error.message
+    assert "injected" not in error.message
+    assert await sequences_by_outcome(stub, customer) == {"conv-a": 1, "conv-c": 2}
 
 
 async def test_a_duplicate_inside_one_batch_is_recorded_once(stub: Stub) -> None:

@@ -320,9 +320,15 @@ async def test_an_answer_lost_after_the_events_were_recorded_is_transient_and_a_
 
 
 @pytest.mark.usefixtures("customer")
-async def test_a_known_customer_is_ensured(gateway: StripeGateway) -> None:
-    """A customer Stripe has passes."""
+async def test_a_known_customer_is_ensured(
+    stripe_server: StripeTestServer, gateway: StripeGateway
+) -> None:
+    """A customer Stripe has passes, once Stripe has been asked about it."""
     await gateway.ensure_customer(CUSTOMER)
+
+    assert [(r.method, r.path, r.status) for r in stripe_server.requests] == [
+        ("GET", f"/v1/customers/{CUSTOMER}", 200)
+    ]
 
 
 async def test_an_unknown_customer_is_a_permanent_error(gateway: StripeGateway) -> None:
@@ -609,7 +615,13 @@ async def test_meter_ids_lists_every_active_meter_across_pages(
 
 
 async def test_the_gateway_stays_under_the_servers_request_rate() -> None:
-    """At 10 requests/s (burst 1) against a server allowing 10/s (burst 5), Stripe never says 429."""
+    """16 calls at once at 10 requests/s (burst 1) reach Stripe a tenth of a second apart.
+
+    Sent together, they would all arrive at once and overrun the server's
+    burst of 5 however slow the machine (the control below); the limit holds
+    them back so the server never says 429, and the 16 arrivals span at least
+    the 1.5 s that 15 intervals of 0.1 s take.
+    """
     async with StripeTestServer(clock=time.time, rate_limit=10, rate_limit_burst=5) as server:
         server.add_customer(CUSTOMER)
         gateway = StripeGateway(
@@ -619,12 +631,13 @@ async def test_the_gateway_stays_under_the_servers_request_rate() -> None:
             requests_per_second=10,
         )
         try:
-            for _ in range(16):
-                await gateway.ensure_customer(CUSTOMER)
+            await asyncio.gather(*(gateway.ensure_customer(CUSTOMER) for _ in range(16)))
         finally:
             await gateway.close()
 
+    arrivals = sorted(r.at for r in server.requests)
     assert [r.status for r in server.requests] == [200] * 16
+    assert arrivals[-1] - arrivals[0] >= 1.4, arrivals
 
 
 async def test_without_the_limit_the_same_calls_meet_429s_as_transient_errors() -> None:
