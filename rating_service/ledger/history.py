@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
 from rating_service.domain.money import Money
 from rating_service.domain.postings import EntryKind, Posting
@@ -20,8 +20,10 @@ from rating_service.ledger.schema import (
 )
 
 
-def load_entries(conn: Connection, customer_id: str, *, after: int, limit: int) -> list[Entry]:
-    """Up to ``limit`` entries with ``sequence > after``, each with its postings."""
+def load_stored(
+    conn: Connection, customer_id: str, *, after: int, limit: int
+) -> list[tuple[RowMapping, tuple[Posting, ...]]]:
+    """Up to ``limit`` entries with ``sequence > after``, as stored, each with its postings."""
     rows = (
         conn.execute(
             select(ledger_entries)
@@ -29,7 +31,9 @@ def load_entries(conn: Connection, customer_id: str, *, after: int, limit: int) 
             .order_by(ledger_entries.c.sequence)
             .limit(limit)
         )
-    ).all()
+        .mappings()
+        .all()
+    )
     if not rows:
         return []
     postings: dict[int, list[Posting]] = defaultdict(list)
@@ -38,31 +42,36 @@ def load_entries(conn: Connection, customer_id: str, *, after: int, limit: int) 
         .where(
             ledger_postings.c.customer_id == customer_id,
             ledger_postings.c.sequence > after,
-            ledger_postings.c.sequence <= rows[-1].sequence,
+            ledger_postings.c.sequence <= rows[-1]["sequence"],
         )
         .order_by(ledger_postings.c.sequence, ledger_postings.c.position)
     )
     for p in posting_rows:
         postings[p.sequence].append(Posting(p.account, p.asset, p.amount))
+    return [(r, tuple(postings[r["sequence"]])) for r in rows]
+
+
+def load_entries(conn: Connection, customer_id: str, *, after: int, limit: int) -> list[Entry]:
+    """Up to ``limit`` entries with ``sequence > after``, each with its postings."""
     return [
         Entry(
-            customer_id=r.customer_id,
-            sequence=r.sequence,
-            transaction_id=r.transaction_id,
-            kind=EntryKind(r.kind),
-            outcome_type=r.outcome_type,
-            outcome_id=r.outcome_id,
-            request_id=r.request_id,
-            bucket_id=r.bucket_id,
-            units=r.units,
-            amount=Money(r.currency, r.amount_nanos),
-            occurred_at=from_micros(r.occurred_at),
-            recorded_at=from_micros(r.recorded_at),
-            postings=tuple(postings[r.sequence]),
-            prev_hash=r.prev_hash,
-            hash=r.hash,
+            customer_id=r["customer_id"],
+            sequence=r["sequence"],
+            transaction_id=r["transaction_id"],
+            kind=EntryKind(r["kind"]),
+            outcome_type=r["outcome_type"],
+            outcome_id=r["outcome_id"],
+            request_id=r["request_id"],
+            bucket_id=r["bucket_id"],
+            units=r["units"],
+            amount=Money(r["currency"], r["amount_nanos"]),
+            occurred_at=from_micros(r["occurred_at"]),
+            recorded_at=from_micros(r["recorded_at"]),
+            postings=postings,
+            prev_hash=r["prev_hash"],
+            hash=r["hash"],
         )
-        for r in rows
+        for r, postings in load_stored(conn, customer_id, after=after, limit=limit)
     ]
 
 

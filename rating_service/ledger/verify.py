@@ -12,14 +12,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
-from rating_service.domain.postings import WORLD, is_balanced
-from rating_service.domain.results import Entry
-from rating_service.ledger.codec import to_micros
+from rating_service.domain.postings import WORLD, Posting, is_balanced
 from rating_service.ledger.engine import Engines
 from rating_service.ledger.hashing import GENESIS, entry_hash
-from rating_service.ledger.history import load_entries
+from rating_service.ledger.history import load_stored
 from rating_service.ledger.schema import balances, customers
 
 PAGE = 1000
@@ -36,31 +34,47 @@ class Report:
         return not self.problems
 
 
-def recompute_hash(entry: Entry) -> str:
-    return entry_hash(
-        prev_hash=entry.prev_hash,
-        customer_id=entry.customer_id,
-        sequence=entry.sequence,
-        transaction_id=entry.transaction_id,
-        kind=entry.kind.value,
-        outcome_type=entry.outcome_type,
-        outcome_id=entry.outcome_id,
-        request_id=entry.request_id,
-        bucket_id=entry.bucket_id,
-        units=entry.units,
-        amount_nanos=entry.amount.nanos,
-        currency=entry.amount.currency,
-        occurred_at=to_micros(entry.occurred_at),
-        recorded_at=to_micros(entry.recorded_at),
-        postings=entry.postings,
-    )
+@dataclass(frozen=True)
+class _Stored:
+    """An entry exactly as stored: verify decodes nothing, so no edited value can crash it."""
+
+    row: RowMapping
+    postings: tuple[Posting, ...]
+
+    @property
+    def sequence(self) -> int:
+        return int(self.row["sequence"])
+
+    def recomputed_hash(self) -> str:
+        fields = {k: self.row[k] for k in _HASHED}
+        return entry_hash(**fields, postings=self.postings)
 
 
-def _chain(conn: Connection, customer_id: str) -> Iterator[Entry]:
+_HASHED = (
+    "prev_hash",
+    "customer_id",
+    "sequence",
+    "transaction_id",
+    "kind",
+    "outcome_type",
+    "outcome_id",
+    "request_id",
+    "bucket_id",
+    "units",
+    "amount_nanos",
+    "currency",
+    "occurred_at",
+    "recorded_at",
+)
+"""The columns an entry's hash covers (``hashing.entry_hash``), besides its postings."""
+
+
+def _chain(conn: Connection, customer_id: str) -> Iterator[_Stored]:
     after = 0
-    while page := load_entries(conn, customer_id, after=after, limit=PAGE):
-        yield from page
-        after = page[-1].sequence
+    while page := load_stored(conn, customer_id, after=after, limit=PAGE):
+        for row, postings in page:
+            yield _Stored(row, postings)
+        after = page[-1][0]["sequence"]
 
 
 async def verify(engines: Engines) -> Report:
@@ -89,9 +103,9 @@ def _verify_customer(
         at = f"{where} sequence {entry.sequence}"
         if entry.sequence != expected_sequence:
             report.problems.append(f"{at}: expected sequence {expected_sequence} (a gap)")
-        if entry.prev_hash != prev_hash:
+        if entry.row["prev_hash"] != prev_hash:
             report.problems.append(f"{at}: prev_hash does not match the previous entry's hash")
-        if recompute_hash(entry) != entry.hash:
+        if entry.recomputed_hash() != entry.row["hash"]:
             report.problems.append(f"{at}: hash mismatch (the entry or its postings were edited)")
         if not is_balanced(entry.postings):
             report.problems.append(f"{at}: postings do not sum to zero per asset")
@@ -99,7 +113,7 @@ def _verify_customer(
             if type(p.amount) is not int:
                 report.problems.append(f"{at}: posting amount {p.amount!r} is not an exact integer")
             replayed[(p.account, p.asset)] += p.amount
-        expected_sequence, prev_hash = entry.sequence + 1, entry.hash
+        expected_sequence, prev_hash = entry.sequence + 1, entry.row["hash"]
     if expected_sequence - 1 != head_sequence:
         report.problems.append(
             f"{where}: head sequence is {head_sequence} but the chain ends at {expected_sequence - 1}"
