@@ -4,6 +4,12 @@ Every error has exactly one ``google.rpc.ErrorInfo`` (domain ``rating.v1``) with
 a reason from api.md; INVALID_ARGUMENT adds a ``google.rpc.BadRequest`` naming
 each bad field. Unexpected failures answer INTERNAL with no stack trace.
 
+A status is bounded whatever the caller sent: each of its strings (the message,
+each field and description, each metadata value) at most ``ECHO_BYTES``, and
+the violations listed at most ``STATUS_BYTES`` in all, so an error never
+echoes more than 256 bytes of a request and its trailer always fits what a
+default client accepts (8 KiB of metadata): the caller always gets the reason.
+
 ``ErrorInterceptor`` is the one place a handler's exception becomes that
 status: handlers raise, and never catch to abort.
 """
@@ -11,7 +17,7 @@ status: handlers raise, and never catch to abort.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 import grpc
@@ -27,6 +33,12 @@ from rating_service.service.clock import ClockBehind
 log = logging.getLogger(__name__)
 
 DOMAIN = "rating.v1"
+ECHO_BYTES = 256
+"""The most bytes (UTF-8) of any one string of a status; a longer one is cut, ending in ``…``."""
+STATUS_BYTES = 4096
+"""The most a status takes serialized (and so, base64-encoded, about 5.5 KiB of trailer):
+the BadRequest lists the violations that fit, in order, and at least the first."""
+_CUT = "…"
 
 
 class ShuttingDown(Exception):
@@ -79,6 +91,35 @@ def _pack(message: object) -> any_pb2.Any:
     return packed
 
 
+def capped(text: str, limit: int = ECHO_BYTES) -> str:
+    """``text`` if its UTF-8 takes at most ``limit`` bytes, else as much of it as fits with ``…``."""
+    if len(text) * 4 <= limit:  # no character takes more than 4 bytes
+        return text
+    raw = text.encode(errors="replace")
+    if len(raw) <= limit:
+        return text
+    kept = raw[: limit - len(_CUT.encode())]
+    return kept.decode(errors="ignore") + _CUT  # "ignore" drops a character cut in two
+
+
+def _bad_request(violations: Iterable[errors.FieldViolation], budget: int) -> any_pb2.Any:
+    """The BadRequest of ``violations`` (capped), listing those that fit ``budget`` bytes."""
+    bad = error_details_pb2.BadRequest()
+    for v in violations:
+        entry = error_details_pb2.BadRequest.FieldViolation(
+            field=capped(v.field), description=capped(v.description)
+        )
+        budget -= entry.ByteSize() + 3  # and its tag and length inside the BadRequest
+        if budget < 0 and bad.field_violations:
+            break
+        bad.field_violations.append(entry)
+    return _pack(bad)
+
+
+_EMPTY_BAD_REQUEST = _pack(error_details_pb2.BadRequest()).ByteSize() + 6
+"""What a BadRequest takes in a status besides its violations: the Any's type URL, tags, lengths."""
+
+
 def to_status(error: Exception) -> status_pb2.Status:
     """The ``google.rpc.Status`` of an error; unknown errors become a bare INTERNAL."""
     code = code_of(error)
@@ -88,22 +129,20 @@ def to_status(error: Exception) -> status_pb2.Status:
         reason, message, metadata = "INTERNAL", "internal error; the call wrote nothing", {}
     else:
         reason, message, metadata = _nearest(_REASONS, error) or code.name, str(error), {}
-    details = [_pack(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata))]
+    info = error_details_pb2.ErrorInfo(
+        reason=reason,
+        domain=DOMAIN,
+        metadata={key: capped(value) for key, value in metadata.items()},
+    )
+    status = status_pb2.Status(
+        code=(code or grpc.StatusCode.INTERNAL).value[0],
+        message=capped(message),
+        details=[_pack(info)],
+    )
     if isinstance(error, errors.InvalidArgument):
-        details.append(
-            _pack(
-                error_details_pb2.BadRequest(
-                    field_violations=[
-                        error_details_pb2.BadRequest.FieldViolation(
-                            field=v.field, description=v.description
-                        )
-                        for v in error.violations
-                    ]
-                )
-            )
-        )
-    code = code or grpc.StatusCode.INTERNAL
-    return status_pb2.Status(code=code.value[0], message=message, details=details)
+        budget = STATUS_BYTES - status.ByteSize() - _EMPTY_BAD_REQUEST
+        status.details.append(_bad_request(error.violations, budget))
+    return status
 
 
 def is_expected(error: Exception) -> bool:

@@ -1,0 +1,135 @@
+"""Hostile input on the wire, through the real server: what a caller sends never costs more
+than a bounded, well-formed refusal.
+
+- an error echoes at most 256 bytes of the request, in each string of its status, and
+  its trailer always fits what a default client accepts, so the caller gets the reason;
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+from rating_client.v1 import rating_pb2 as pb
+from rating_client.v1 import rating_pb2_grpc
+from support import customer_on_rate_card, usd
+
+Stub = rating_pb2_grpc.RatingServiceStub
+ECHO_BYTES = 256
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def engine() -> str:
+    """The wire is the same whatever stores the ledger: one engine is enough here."""
+    return "sqlite"
+
+
+def status_of(error: grpc.aio.AioRpcError) -> status_pb2.Status:
+    status = rpc_status.from_call(error)
+    assert status is not None, "the error carries no google.rpc.Status"
+    return status
+
+
+def unpacked(
+    status: status_pb2.Status,
+) -> tuple[error_details_pb2.ErrorInfo, list[tuple[str, str]]]:
+    """The status's ErrorInfo and its BadRequest's (field, description) pairs."""
+    info, violations = error_details_pb2.ErrorInfo(), []
+    for detail in status.details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            violations += [(v.field, v.description) for v in bad.field_violations]
+        else:
+            assert detail.Unpack(info)
+    return info, violations
+
+
+def strings_of(status: status_pb2.Status) -> Iterator[str]:
+    """Every string of a status that may carry what the caller sent."""
+    info, violations = unpacked(status)
+    yield status.message
+    yield from info.metadata.values()
+    for field, description in violations:
+        yield field
+        yield description
+
+
+def assert_bounded_refusal(status: status_pb2.Status, field: str) -> None:
+    """INVALID_ARGUMENT / INVALID_FIELD naming ``field``, every string at most 256 bytes."""
+    info, violations = unpacked(status)
+    assert status.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert (info.reason, info.domain) == ("INVALID_FIELD", "rating.v1")
+    assert field in [f for f, _ in violations]
+    assert max(len(s.encode()) for s in strings_of(status)) <= ECHO_BYTES
+
+
+def too_many_attributes(count: int = 20_000) -> dict[str, str]:
+    """Attributes whose keys are too long: one violation each (about 6 MiB of request)."""
+    return {f"{i:05d}" + "k" * 300: "v" for i in range(count)}
+
+
+# ---- an error echoes at most 256 bytes ------------------------------------------------
+
+
+@pytest.mark.parametrize("letter", ["X", "é", "𝄞"], ids=["ascii", "2-byte", "4-byte"])
+async def test_a_1_mib_currency_code_is_refused_with_at_most_256_bytes_of_it(
+    stub: Stub, letter: str
+) -> None:
+    """The rate card's currency echoed by each price's check is cut (on a character), not sent whole."""
+    currency = letter * (MIB // len(letter.encode()))
+    request = pb.PutRateCardRequest(
+        rate_card_id="card",
+        currency_code=currency,
+        prices=[pb.Price(outcome_type="resolution", unit_price=usd("0.99"))],
+    )
+
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.PutRateCard(request)
+
+    status = status_of(raised.value)
+    assert_bounded_refusal(status, "currency_code")
+    assert letter * (ECHO_BYTES // len(letter.encode()) + 1) not in "".join(strings_of(status))
+
+
+async def test_thousands_of_violations_still_reach_the_caller_with_the_reason(stub: Stub) -> None:
+    """20,000 bad attributes: the BadRequest lists the first ones, the trailer stays small."""
+    customer = await customer_on_rate_card(stub)
+    request = pb.RecordOutcomeRequest(
+        customer_id=customer,
+        outcome_id="conv-1",
+        outcome_type="resolution",
+        attributes=too_many_attributes(),
+    )
+
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.RecordOutcome(request)
+
+    status = status_of(raised.value)
+    assert_bounded_refusal(status, "attributes")
+    assert status.ByteSize() <= 4096
+
+
+async def test_a_batch_item_with_thousands_of_violations_gets_a_bounded_status(
+    stub: Stub,
+) -> None:
+    """RecordOutcomes: the item's own status is bounded the same way; its neighbour is recorded."""
+    customer = await customer_on_rate_card(stub)
+    bad = pb.RecordOutcomeRequest(
+        customer_id=customer,
+        outcome_id="conv-1",
+        outcome_type="resolution",
+        attributes=too_many_attributes(),
+    )
+    good = pb.RecordOutcomeRequest(
+        customer_id=customer, outcome_id="conv-2", outcome_type="resolution"
+    )
+
+    response = await stub.RecordOutcomes(pb.RecordOutcomesRequest(requests=[bad, good]))
+
+    assert [r.WhichOneof("result") for r in response.results] == ["error", "response"]
+    assert_bounded_refusal(response.results[0].error, "requests[0].attributes")
+    assert response.results[0].error.ByteSize() <= 4096
