@@ -5,20 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
-from rating_client.v1 import rating_pb2, rating_pb2_grpc
+from rating_client.v1 import rating_pb2
 
 from rating_service.api.draining import DrainInterceptor
 from rating_service.api.errors import ErrorInterceptor
 from rating_service.api.interceptors import add_servicer
 from rating_service.api.metrics import MetricsInterceptor
+from rating_service.api.parsing import RequestParser
 from rating_service.api.servicer import RatingServicer
 from rating_service.service.clock import Clock, system_clock
 from rating_service.service.store import LedgerStore
 
-SERVICE_NAME = rating_pb2.DESCRIPTOR.services_by_name["RatingService"].full_name
+RATING_SERVICE = rating_pb2.DESCRIPTOR.services_by_name["RatingService"]
+SERVICE_NAME = RATING_SERVICE.full_name
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"]
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
@@ -45,8 +48,8 @@ async def create_server(
     """Build and bind (not start) the server; port 0 in ``listen`` picks a free port."""
     drain = DrainInterceptor(f"/{SERVICE_NAME}/")
     # Applied when each service is added, not as grpc.aio interceptors (see interceptors.py).
-    # The first is the outermost. RatingService's handlers raise, and ErrorInterceptor,
-    # innermost, answers their errors, so drain and metrics see the final code.
+    # The first is the outermost. RatingService's handlers raise, and ErrorInterceptor answers
+    # their errors (and RequestParser's, innermost), so drain and metrics see the final code.
     interceptors = (MetricsInterceptor(), drain)
     server = grpc.aio.server(
         maximum_concurrent_rpcs=max_concurrent_rpcs,
@@ -58,27 +61,15 @@ async def create_server(
         ],
     )
     add_servicer(
-        rating_pb2_grpc.add_RatingServiceServicer_to_server,
         RatingServicer(store, clock),
-        rating_pb2.DESCRIPTOR.services_by_name["RatingService"],
+        RATING_SERVICE,
         server,
-        (*interceptors, ErrorInterceptor()),
+        (*interceptors, ErrorInterceptor(), RequestParser(RATING_SERVICE)),
     )
     health = HealthServicer()
-    add_servicer(
-        health_pb2_grpc.add_HealthServicer_to_server,
-        health,
-        health_pb2.DESCRIPTOR.services_by_name["Health"],
-        server,
-        interceptors,
-    )
+    add_servicer(health, HEALTH_SERVICE, server, interceptors)
     reflection.enable_server_reflection(
-        (
-            SERVICE_NAME,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ),
-        server,
+        (SERVICE_NAME, HEALTH_SERVICE.full_name, reflection.SERVICE_NAME), server
     )
     try:
         port = server.add_insecure_port(listen)

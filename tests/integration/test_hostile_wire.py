@@ -1,12 +1,16 @@
 """Hostile input on the wire, through the real server: what a caller sends never costs more
 than a bounded, well-formed refusal.
 
+- bytes that do not parse (bad UTF-8 in a string, a truncated message) are
+  INVALID_ARGUMENT / INVALID_FIELD on every RPC, never UNKNOWN, and cost at most one
+  short log line however many arrive;
 - an error echoes at most 256 bytes of the request, in each string of its status, and
   its trailer always fits what a default client accepts, so the caller gets the reason;
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import grpc
@@ -18,6 +22,7 @@ from rating_client.v1 import rating_pb2_grpc
 from support import customer_on_rate_card, usd
 
 Stub = rating_pb2_grpc.RatingServiceStub
+SERVICE = pb.DESCRIPTOR.services_by_name["RatingService"]
 ECHO_BYTES = 256
 MIB = 1024 * 1024
 
@@ -133,3 +138,55 @@ async def test_a_batch_item_with_thousands_of_violations_gets_a_bounded_status(
     assert [r.WhichOneof("result") for r in response.results] == ["error", "response"]
     assert_bounded_refusal(response.results[0].error, "requests[0].attributes")
     assert response.results[0].error.ByteSize() <= 4096
+
+
+# ---- bytes that do not parse ----------------------------------------------------------
+
+UNPARSABLE = {
+    # Field 1 (a string in every request but RecordOutcomes, where it is a message):
+    # 3 bytes that are a UTF-16 surrogate in UTF-8's form, which UTF-8 forbids.
+    "bad-utf8": bytes.fromhex("0a03eda080"),
+    # Field 1 announces 5 bytes; 3 follow.
+    "truncated": bytes.fromhex("0a05616263"),
+    # A RecordOutcomes item whose customer_id is not UTF-8: the whole request fails.
+    "nested-bad-utf8": bytes.fromhex("0a050a03eda080"),
+}
+
+
+async def raw_call(channel: grpc.aio.Channel, rpc: str, data: bytes) -> grpc.aio.AioRpcError:
+    """Send ``data`` as the request of ``rpc`` as it is; the error the call fails with."""
+    call = channel.unary_unary(f"/{SERVICE.full_name}/{rpc}")
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await call(data)
+    return raised.value
+
+
+@pytest.mark.parametrize("rpc", [m.name for m in SERVICE.methods])
+@pytest.mark.parametrize("data", list(UNPARSABLE.values()), ids=list(UNPARSABLE))
+async def test_bytes_that_do_not_parse_are_an_invalid_argument_on_every_rpc(
+    channel: grpc.aio.Channel, rpc: str, data: bytes
+) -> None:
+    """INVALID_ARGUMENT / INVALID_FIELD (rating.v1), naming the request, never UNKNOWN."""
+    error = await raw_call(channel, rpc, data)
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    info, violations = unpacked(status_of(error))
+    assert (info.reason, info.domain) == ("INVALID_FIELD", "rating.v1")
+    assert [field for field, _ in violations] == [""]
+
+
+async def test_a_flood_of_unparsable_requests_costs_one_short_log_line(
+    channel: grpc.aio.Channel, caplog: pytest.LogCaptureFixture
+) -> None:
+    """100 bad requests: one warning of one line, no traceback; later calls still work."""
+    with caplog.at_level(logging.INFO):
+        for i in range(100):
+            await raw_call(channel, "GetBalance", UNPARSABLE["bad-utf8" if i % 2 else "truncated"])
+
+    noted = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(noted) == 1
+    assert noted[0].exc_info is None
+    assert "\n" not in noted[0].getMessage()
+    assert len(noted[0].getMessage()) <= 400
+    error = await raw_call(channel, "GetBalance", pb.GetBalanceRequest().SerializeToString())
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT  # parsed: customer_id is required
