@@ -28,7 +28,9 @@ class Settings:
     sweep_interval: float = 1.0
     """RATING_SWEEP_INTERVAL: seconds between sweeps that settle due outcomes and expire buckets."""
     max_concurrent_rpcs: int = 2000
-    """RATING_MAX_CONCURRENT_RPCS: calls in flight before RESOURCE_EXHAUSTED (at least 1,000)."""
+    """RATING_MAX_CONCURRENT_RPCS: RatingService calls running at once (their request arrived)
+    before RESOURCE_EXHAUSTED / OVERLOADED (api.md asks for at least 1,000); the health service
+    is outside it."""
     shutdown_grace: float = 10.0
     """RATING_SHUTDOWN_GRACE: seconds in-flight calls get to finish on SIGTERM/SIGINT."""
     reuse_port: bool = False

@@ -48,6 +48,15 @@ class ShuttingDown(Exception):
         super().__init__("the server is shutting down; retry the call (it wrote nothing)")
 
 
+class Overloaded(Exception):
+    """As many calls as the server admits are running; the call wrote nothing and may be retried."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"the server is running its limit of {limit} calls; retry with backoff (the call wrote nothing)"
+        )
+
+
 CODES: dict[type[Exception], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     errors.NotFound: grpc.StatusCode.NOT_FOUND,
@@ -57,6 +66,7 @@ CODES: dict[type[Exception], grpc.StatusCode] = {
     StoreOverloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
     ClockBehind: grpc.StatusCode.UNAVAILABLE,
+    Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 """An error's code is that of the nearest class of its hierarchy named here (see ``code_of``)."""
 
@@ -65,6 +75,7 @@ _REASONS: dict[type[Exception], str] = {
     StoreOverloaded: "OVERLOADED",
     ShuttingDown: "SHUTTING_DOWN",
     ClockBehind: "CLOCK_BEHIND",
+    Overloaded: "OVERLOADED",
 }
 """The reasons of the errors that are not DomainErrors (those carry their own)."""
 

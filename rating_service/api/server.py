@@ -10,7 +10,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from rating_client.v1 import rating_pb2
 
-from rating_service.api.draining import DrainInterceptor
+from rating_service.api.admission import Admission
 from rating_service.api.errors import ErrorInterceptor
 from rating_service.api.interceptors import add_servicer
 from rating_service.api.metrics import MetricsInterceptor
@@ -23,6 +23,10 @@ RATING_SERVICE = rating_pb2.DESCRIPTOR.services_by_name["RatingService"]
 SERVICE_NAME = RATING_SERVICE.full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"]
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+MAX_STREAMS_PER_CONNECTION = 100
+"""HTTP/2 streams one connection may hold open at once (grpc.max_concurrent_streams): what a
+client that opens streams and never finishes them can hold. HTTP/2 advises at least 100; a
+client with more calls on one channel queues them until a stream frees."""
 
 
 class ListenError(RuntimeError):
@@ -34,7 +38,7 @@ class BoundServer:
     server: grpc.aio.Server
     port: int
     health: HealthServicer
-    drain: DrainInterceptor
+    admission: Admission
 
 
 async def create_server(
@@ -45,15 +49,19 @@ async def create_server(
     reuse_port: bool = False,
     clock: Clock = system_clock,
 ) -> BoundServer:
-    """Build and bind (not start) the server; port 0 in ``listen`` picks a free port."""
-    drain = DrainInterceptor(f"/{SERVICE_NAME}/")
+    """Build and bind (not start) the server; port 0 in ``listen`` picks a free port.
+
+    ``max_concurrent_rpcs`` bounds the RatingService calls running at once (see ``admission``).
+    """
+    admission = Admission(f"/{SERVICE_NAME}/", max_concurrent_rpcs)
     # Applied when each service is added, not as grpc.aio interceptors (see interceptors.py).
     # The first is the outermost. RatingService's handlers raise, and ErrorInterceptor answers
     # their errors (and RequestParser's, innermost), so drain and metrics see the final code.
-    interceptors = (MetricsInterceptor(), drain)
+    interceptors = (MetricsInterceptor(), admission)
     server = grpc.aio.server(
-        maximum_concurrent_rpcs=max_concurrent_rpcs,
         options=[
+            ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION),
+            ("grpc.http.overload_protection", 0),
             # gRPC shares ports by default: a second server would start silently.
             ("grpc.so_reuseport", 1 if reuse_port else 0),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -79,4 +87,4 @@ async def create_server(
         raise ListenError(f"cannot listen on {listen}: the address is in use or invalid")
     await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
-    return BoundServer(server, port, health, drain)
+    return BoundServer(server, port, health, admission)

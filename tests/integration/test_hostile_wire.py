@@ -6,20 +6,29 @@ than a bounded, well-formed refusal.
   short log line however many arrive;
 - an error echoes at most 256 bytes of the request, in each string of its status, and
   its trailer always fits what a default client accepts, so the caller gets the reason;
+- load shedding counts the calls that reached a handler, and leaves the health service
+  out (half-open streams: tests/e2e/test_half_open_streams.py);
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
 from support import customer_on_rate_card, usd
+
+from rating_service.app import Service, start
+from rating_service.config import Settings
 
 Stub = rating_pb2_grpc.RatingServiceStub
 SERVICE = pb.DESCRIPTOR.services_by_name["RatingService"]
@@ -190,3 +199,53 @@ async def test_a_flood_of_unparsable_requests_costs_one_short_log_line(
     assert len(noted[0].getMessage()) <= 400
     error = await raw_call(channel, "GetBalance", pb.GetBalanceRequest().SerializeToString())
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT  # parsed: customer_id is required
+
+
+# ---- load shedding --------------------------------------------------------------------
+
+
+@pytest.fixture
+async def one_call_server(tmp_path: Path) -> AsyncIterator[Service]:
+    """A server that admits one RatingService call at a time."""
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'rating.db'}",
+        listen="127.0.0.1:0",
+        max_concurrent_rpcs=1,
+    )
+    running = await start(settings)
+    yield running
+    await running.stop(grace=1.0)
+
+
+async def test_past_the_limit_a_call_is_shed_with_overloaded_and_health_still_answers(
+    one_call_server: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One GetBalance held inside its handler fills the limit: the next is RESOURCE_EXHAUSTED /
+    OVERLOADED, the health service (outside the limit) answers SERVING; once it ends, calls pass."""
+    entered, release = asyncio.Event(), asyncio.Event()
+    get_balance = one_call_server.store.get_balance
+
+    async def held_get_balance(*args: Any) -> Any:
+        entered.set()
+        await release.wait()
+        return await get_balance(*args)
+
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{one_call_server.port}") as channel:
+        stub = rating_pb2_grpc.RatingServiceStub(channel)
+        customer = await customer_on_rate_card(stub)
+        monkeypatch.setattr(one_call_server.store, "get_balance", held_get_balance)
+        first = asyncio.ensure_future(stub.GetBalance(pb.GetBalanceRequest(customer_id=customer)))
+        await entered.wait()
+
+        with pytest.raises(grpc.aio.AioRpcError) as raised:  # the timeout is only a failsafe
+            await stub.GetBalance(pb.GetBalanceRequest(customer_id=customer), timeout=30)
+        health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+        release.set()
+        await first
+        after = await stub.GetBalance(pb.GetBalanceRequest(customer_id=customer))
+
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    info, _ = unpacked(status_of(raised.value))
+    assert (info.reason, info.domain) == ("OVERLOADED", "rating.v1")
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+    assert after.ledger_sequence == 0
