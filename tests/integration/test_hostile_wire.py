@@ -204,6 +204,19 @@ async def test_a_flood_of_unparsable_requests_costs_one_short_log_line(
 # ---- load shedding --------------------------------------------------------------------
 
 
+async def test_a_burst_of_1000_calls_on_one_new_channel_is_accepted(stub: Stub) -> None:
+    """api.md: bursts of at least 1,000 concurrent calls are accepted. The streams one
+    connection may hold are bounded: the client queues the rest, the server refuses none."""
+    customer = await customer_on_rate_card(stub)
+
+    answers = await asyncio.gather(
+        *(stub.GetBalance(pb.GetBalanceRequest(customer_id=customer)) for _ in range(1000)),
+        return_exceptions=True,
+    )
+
+    assert [a for a in answers if isinstance(a, Exception)] == []
+
+
 @pytest.fixture
 async def one_call_server(tmp_path: Path) -> AsyncIterator[Service]:
     """A server that admits one RatingService call at a time."""
