@@ -78,6 +78,7 @@ async def start(settings: Settings, clock: Clock = system_clock) -> Service:
             store,
             settings.listen,
             max_concurrent_rpcs=settings.max_concurrent_rpcs,
+            max_message_bytes=settings.max_message_bytes,
             reuse_port=settings.reuse_port,
             clock=ledger_clock,
         )

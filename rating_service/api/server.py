@@ -22,7 +22,8 @@ from rating_service.service.store import LedgerStore
 RATING_SERVICE = rating_pb2.DESCRIPTOR.services_by_name["RatingService"]
 SERVICE_NAME = RATING_SERVICE.full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"]
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+"""The largest response the server sends (a page of 1,000 ledger entries takes well under 1 MiB)."""
 MAX_STREAMS_PER_CONNECTION = 100
 """HTTP/2 streams one connection may hold open at once (grpc.max_concurrent_streams): what a
 client that opens streams and never finishes them can hold. HTTP/2 advises at least 100; a
@@ -45,13 +46,16 @@ async def create_server(
     store: LedgerStore,
     listen: str,
     *,
-    max_concurrent_rpcs: int = 2000,
+    max_concurrent_rpcs: int,
+    max_message_bytes: int,
     reuse_port: bool = False,
     clock: Clock = system_clock,
 ) -> BoundServer:
     """Build and bind (not start) the server; port 0 in ``listen`` picks a free port.
 
-    ``max_concurrent_rpcs`` bounds the RatingService calls running at once (see ``admission``).
+    ``max_concurrent_rpcs`` bounds the RatingService calls running at once (see ``admission``);
+    ``max_message_bytes`` the requests: grpc refuses a larger one as RESOURCE_EXHAUSTED from its
+    length prefix, before reading it.
     """
     admission = Admission(f"/{SERVICE_NAME}/", max_concurrent_rpcs)
     # Applied when each service is added, not as grpc.aio interceptors (see interceptors.py).
@@ -64,8 +68,8 @@ async def create_server(
             ("grpc.http.overload_protection", 0),
             # gRPC shares ports by default: a second server would start silently.
             ("grpc.so_reuseport", 1 if reuse_port else 0),
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
         ],
     )
     add_servicer(

@@ -6,6 +6,7 @@ than a bounded, well-formed refusal.
   short log line however many arrive;
 - an error echoes at most 256 bytes of the request, in each string of its status, and
   its trailer always fits what a default client accepts, so the caller gets the reason;
+- RATING_MAX_MESSAGE_BYTES (default 8 MiB) bounds a request: past it, RESOURCE_EXHAUSTED;
 - load shedding counts the calls that reached a handler, and leaves the health service
   out (half-open streams: tests/e2e/test_half_open_streams.py);
 """
@@ -28,7 +29,7 @@ from rating_client.v1 import rating_pb2_grpc
 from support import customer_on_rate_card, usd
 
 from rating_service.app import Service, start
-from rating_service.config import Settings
+from rating_service.config import Settings, SettingsError
 
 Stub = rating_pb2_grpc.RatingServiceStub
 SERVICE = pb.DESCRIPTOR.services_by_name["RatingService"]
@@ -199,6 +200,62 @@ async def test_a_flood_of_unparsable_requests_costs_one_short_log_line(
     assert len(noted[0].getMessage()) <= 400
     error = await raw_call(channel, "GetBalance", pb.GetBalanceRequest().SerializeToString())
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT  # parsed: customer_id is required
+
+
+# ---- the largest request -------------------------------------------------------------
+
+
+def get_balance_of_size(size: int) -> bytes:
+    """A GetBalanceRequest of exactly ``size`` bytes: its customer_id is ``size - 5`` bytes."""
+    length = size - 5
+    varint = bytes(
+        [(length >> shift & 0x7F) | (0x80 if shift < 21 else 0) for shift in (0, 7, 14, 21)]
+    )
+    assert length >> 28 == 0
+    return b"\x0a" + varint + b"x" * length
+
+
+@pytest.mark.parametrize(
+    ("size", "code"),
+    [
+        (8 * MIB, grpc.StatusCode.INVALID_ARGUMENT),  # read, and refused for its customer_id
+        (8 * MIB + 1, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    ],
+    ids=["8-MiB", "8-MiB-and-1-byte"],
+)
+async def test_by_default_a_request_may_take_8_mib(
+    channel: grpc.aio.Channel, size: int, code: grpc.StatusCode
+) -> None:
+    error = await raw_call(channel, "GetBalance", get_balance_of_size(size))
+
+    assert error.code() == code
+
+
+async def test_rating_max_message_bytes_sets_the_largest_request(tmp_path: Path) -> None:
+    """RATING_MAX_MESSAGE_BYTES=65536: a request of 64 KiB is read, one byte more is not."""
+    settings = Settings.from_env(
+        {
+            "RATING_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'rating.db'}",
+            "RATING_LISTEN": "127.0.0.1:0",
+            "RATING_MAX_MESSAGE_BYTES": "65536",
+        }
+    )
+    running = await start(settings)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            at_limit = await raw_call(channel, "GetBalance", get_balance_of_size(65536))
+            past_it = await raw_call(channel, "GetBalance", get_balance_of_size(65537))
+    finally:
+        await running.stop(grace=1.0)
+
+    assert at_limit.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert past_it.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+@pytest.mark.parametrize("value", ["1023", "8MiB", "-1"])
+def test_a_max_message_bytes_the_server_cannot_use_is_refused_at_start(value: str) -> None:
+    with pytest.raises(SettingsError, match="RATING_MAX_MESSAGE_BYTES"):
+        Settings.from_env({"RATING_MAX_MESSAGE_BYTES": value})
 
 
 # ---- load shedding --------------------------------------------------------------------
