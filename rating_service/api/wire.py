@@ -1,8 +1,9 @@
 """The wire formats of scalar values: Money, Timestamp, Duration and page tokens.
 
 A value the proto can carry but the domain cannot hold (nanos out of range,
-mixed signs, a time past year 9999, a token the service never issued) is
-refused here as InvalidArgument naming the field; every rule about what a
+mixed signs, a time outside 0001-01-01 .. 9999-12-31, a time or a duration
+finer than the microsecond the ledger keeps, a token the service never issued)
+is refused here as InvalidArgument naming the field; every rule about what a
 request may ask lives in the domain commands.
 """
 
@@ -19,6 +20,7 @@ from rating_service.domain.money import NANOS_PER_UNIT, Money
 
 MAX_NANOS = 2**63 - 1  # what the ledger's 64-bit integer columns hold
 MAX_DURATION_SECONDS = 315_576_000_000  # google.protobuf.Duration's documented range
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def money_in(message: money_pb2.Money, field: str) -> Money:
@@ -49,10 +51,22 @@ def set_money(message: money_pb2.Money, money: Money) -> None:
         message.units, message.nanos = divmod(money.nanos, NANOS_PER_UNIT)
 
 
+_FIRST_SECOND = -62_135_596_800  # 0001-01-01T00:00:00Z
+_LAST_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z
+_TIMESTAMP_RANGE = "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z"
+_WHOLE_MICROSECONDS = "must be a whole number of microseconds (nanos a multiple of 1000)"
+
+
 def stamp_in(stamp: timestamp_pb2.Timestamp, field: str) -> datetime:
-    if not 0 <= stamp.nanos < NANOS_PER_UNIT or not -62135596800 <= stamp.seconds <= 253402300799:
-        raise InvalidArgument.field(field, "is not a valid timestamp")
-    return stamp.ToDatetime(tzinfo=UTC)
+    """A Timestamp as an aware UTC datetime; the ledger keeps microseconds, so no finer part."""
+    seconds, nanos = stamp.seconds, stamp.nanos
+    if not 0 <= nanos < NANOS_PER_UNIT:
+        raise InvalidArgument.field(field, "nanos must be between 0 and 999,999,999")
+    if not _FIRST_SECOND <= seconds <= _LAST_SECOND:
+        raise InvalidArgument.field(field, _TIMESTAMP_RANGE)
+    if nanos % 1000:
+        raise InvalidArgument.field(field, _WHOLE_MICROSECONDS)
+    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
 
 
 def time_in(owner: object, name: str, field: str | None = None) -> datetime | None:
@@ -66,9 +80,6 @@ def time_out(at: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     set_time(stamp, at)
     return stamp
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def set_time(stamp: timestamp_pb2.Timestamp, at: datetime) -> None:
@@ -95,7 +106,9 @@ def duration_in(message: duration_pb2.Duration, field: str) -> timedelta:
         raise InvalidArgument.field(field, "seconds and nanos must have the same sign")
     if abs(seconds) > MAX_DURATION_SECONDS:
         raise InvalidArgument.field(field, "is outside the range of google.protobuf.Duration")
-    return message.ToTimedelta()
+    if nanos % 1000:
+        raise InvalidArgument.field(field, _WHOLE_MICROSECONDS)
+    return timedelta(seconds=seconds, microseconds=nanos // 1000)
 
 
 def duration_out(delta: timedelta) -> duration_pb2.Duration:
