@@ -226,7 +226,8 @@ class RecordOutcomeRequest(_message.Message):
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp:
         """When the outcome happened; it selects the rate-card version and the
-        buckets. Absent means now. At most 5 minutes in the future.
+        buckets. Absent means now. At most 5 minutes in the future. Whole
+        microseconds: a finer time is refused (INVALID_ARGUMENT).
         """
 
     @_builtins.property
@@ -296,12 +297,12 @@ class RecordOutcomeResponse(_message.Message):
 
     @_builtins.property
     def rate_card_version(self) -> _timestamp_pb2.Timestamp:
-        """The `effective_from` of the rate-card version used."""
+        """The `effective_from` of the rate-card version used (whole microseconds)."""
 
     @_builtins.property
     def settles_at(self) -> _timestamp_pb2.Timestamp:
         """When a pending outcome settles by itself unless reversed or confirmed
-        first. Absent for an outcome recorded as confirmed.
+        first (whole microseconds). Absent for an outcome recorded as confirmed.
         """
 
     def __init__(
@@ -559,7 +560,9 @@ class QuoteCostRequest(_message.Message):
     """How many more outcomes: 0 to 1,000,000,000."""
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp:
-        """The time to quote at; absent means now."""
+        """The time to quote at; absent means now. Whole microseconds: a finer time
+        is refused (INVALID_ARGUMENT).
+        """
 
     def __init__(
         self,
@@ -635,7 +638,7 @@ class QuoteCostResponse(_message.Message):
 
     @_builtins.property
     def rate_card_version(self) -> _timestamp_pb2.Timestamp:
-        """The `effective_from` of the rate-card version used."""
+        """The `effective_from` of the rate-card version used (whole microseconds)."""
 
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___BucketLine]:
@@ -791,12 +794,15 @@ class CreateBucketRequest(_message.Message):
 
     @_builtins.property
     def valid_from(self) -> _timestamp_pb2.Timestamp:
-        """Start of validity (inclusive). Absent means now."""
+        """Start of validity (inclusive). Absent means now. Whole microseconds: a
+        finer time is refused (INVALID_ARGUMENT).
+        """
 
     @_builtins.property
     def valid_until(self) -> _timestamp_pb2.Timestamp:
         """End of validity (exclusive). Absent means one year (365 days) after
-        `valid_from`. Must be after `valid_from`.
+        `valid_from`. Must be after `valid_from`. Whole microseconds: a finer
+        time is refused (INVALID_ARGUMENT).
         """
 
     @_builtins.property
@@ -871,11 +877,11 @@ class Bucket(_message.Message):
     """The position of the bucket's creation in the customer's ledger."""
     @_builtins.property
     def valid_from(self) -> _timestamp_pb2.Timestamp:
-        """Start of validity (inclusive)."""
+        """Start of validity (inclusive; whole microseconds)."""
 
     @_builtins.property
     def valid_until(self) -> _timestamp_pb2.Timestamp:
-        """End of validity (exclusive)."""
+        """End of validity (exclusive; whole microseconds)."""
 
     @_builtins.property
     def unit_price(self) -> _money_pb2.Money:
@@ -953,7 +959,7 @@ class GetBalanceResponse(_message.Message):
 
     @_builtins.property
     def period_start(self) -> _timestamp_pb2.Timestamp:
-        """Start of the current calendar month (UTC)."""
+        """Start of the current calendar month (UTC; whole microseconds)."""
 
     @_builtins.property
     def period_charged(self) -> _money_pb2.Money:
@@ -1129,12 +1135,12 @@ class LedgerEntry(_message.Message):
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp:
         """When the fact happened: the outcome's time, the settlement time, the
-        time of the reversal or draw.
+        time of the reversal or draw (whole microseconds).
         """
 
     @_builtins.property
     def recorded_at(self) -> _timestamp_pb2.Timestamp:
-        """When the service appended the transaction."""
+        """When the service appended the transaction (whole microseconds)."""
 
     @_builtins.property
     def postings(self) -> _containers.RepeatedCompositeFieldContainer[Global___Posting]:
@@ -1219,11 +1225,11 @@ class Customer(_message.Message):
     """The rate card that prices its outcomes."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
-        """When the customer was first put."""
+        """When the customer was first put (whole microseconds)."""
 
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
-        """When the customer was last changed."""
+        """When the customer was last changed (whole microseconds)."""
 
     def __init__(
         self,
@@ -1291,7 +1297,8 @@ class Price(_message.Message):
     @_builtins.property
     def settlement_window(self) -> _duration_pb2.Duration:
         """How long a pending outcome of this type waits before it settles by
-        itself: 0 to 90 days. Absent means 24 hours.
+        itself: 0 to 90 days. Absent means 24 hours. Whole microseconds: a finer
+        duration is refused (INVALID_ARGUMENT).
         """
 
     def __init__(
@@ -1330,6 +1337,7 @@ class PutRateCardRequest(_message.Message):
         """When this version comes into force (inclusive). Absent means the
         beginning of time for a rate card's first version, and now for later
         ones (a later version identical to the one in force is then a replay).
+        Whole microseconds: a finer time is refused (INVALID_ARGUMENT).
         """
 
     @_builtins.property
@@ -1368,7 +1376,7 @@ class RateCardVersion(_message.Message):
     """ISO 4217 currency code of every price."""
     @_builtins.property
     def effective_from(self) -> _timestamp_pb2.Timestamp:
-        """When this version comes into force (inclusive)."""
+        """When this version comes into force (inclusive; whole microseconds)."""
 
     @_builtins.property
     def prices(self) -> _containers.RepeatedCompositeFieldContainer[Global___Price]:

@@ -46,6 +46,12 @@ class RatingServiceStub:
     9.3 billion. A call that would take a balance past that range fails
     with FAILED_PRECONDITION and reason `AMOUNT_OUT_OF_RANGE`, and writes
     nothing.
+    * Times (`google.protobuf.Timestamp`) lie within 0001-01-01T00:00:00Z and
+    9999-12-31T23:59:59.999999Z, with `nanos` from 0 to 999,999,999. The
+    ledger keeps times and durations (`google.protobuf.Duration`) in whole
+    microseconds: a time or duration with a finer part (`nanos` not a
+    multiple of 1,000) is refused with INVALID_ARGUMENT naming the field
+    ("must be a whole number of microseconds"), never rounded.
     * An absent `occurred_at` or `at` means the server's current time.
     * Every mutating RPC is idempotent on the key named in its comment: a
     retry with the same payload returns the original result with
@@ -142,6 +148,12 @@ class RatingServiceServicer:
     9.3 billion. A call that would take a balance past that range fails
     with FAILED_PRECONDITION and reason `AMOUNT_OUT_OF_RANGE`, and writes
     nothing.
+    * Times (`google.protobuf.Timestamp`) lie within 0001-01-01T00:00:00Z and
+    9999-12-31T23:59:59.999999Z, with `nanos` from 0 to 999,999,999. The
+    ledger keeps times and durations (`google.protobuf.Duration`) in whole
+    microseconds: a time or duration with a finer part (`nanos` not a
+    multiple of 1,000) is refused with INVALID_ARGUMENT naming the field
+    ("must be a whole number of microseconds"), never rounded.
     * An absent `occurred_at` or `at` means the server's current time.
     * Every mutating RPC is idempotent on the key named in its comment: a
     retry with the same payload returns the original result with
@@ -338,6 +350,12 @@ class RatingService:
     9.3 billion. A call that would take a balance past that range fails
     with FAILED_PRECONDITION and reason `AMOUNT_OUT_OF_RANGE`, and writes
     nothing.
+    * Times (`google.protobuf.Timestamp`) lie within 0001-01-01T00:00:00Z and
+    9999-12-31T23:59:59.999999Z, with `nanos` from 0 to 999,999,999. The
+    ledger keeps times and durations (`google.protobuf.Duration`) in whole
+    microseconds: a time or duration with a finer part (`nanos` not a
+    multiple of 1,000) is refused with INVALID_ARGUMENT naming the field
+    ("must be a whole number of microseconds"), never rounded.
     * An absent `occurred_at` or `at` means the server's current time.
     * Every mutating RPC is idempotent on the key named in its comment: a
     retry with the same payload returns the original result with

@@ -47,6 +47,12 @@ class RatingServiceStub:
       9.3 billion. A call that would take a balance past that range fails
       with FAILED_PRECONDITION and reason `AMOUNT_OUT_OF_RANGE`, and writes
       nothing.
+    * Times (`google.protobuf.Timestamp`) lie within 0001-01-01T00:00:00Z and
+      9999-12-31T23:59:59.999999Z, with `nanos` from 0 to 999,999,999. The
+      ledger keeps times and durations (`google.protobuf.Duration`) in whole
+      microseconds: a time or duration with a finer part (`nanos` not a
+      multiple of 1,000) is refused with INVALID_ARGUMENT naming the field
+      ("must be a whole number of microseconds"), never rounded.
     * An absent `occurred_at` or `at` means the server's current time.
     * Every mutating RPC is idempotent on the key named in its comment: a
       retry with the same payload returns the original result with
@@ -138,6 +144,12 @@ class RatingServiceAsyncStub(RatingServiceStub):
       9.3 billion. A call that would take a balance past that range fails
       with FAILED_PRECONDITION and reason `AMOUNT_OUT_OF_RANGE`, and writes
       nothing.
+    * Times (`google.protobuf.Timestamp`) lie within 0001-01-01T00:00:00Z and
+      9999-12-31T23:59:59.999999Z, with `nanos` from 0 to 999,999,999. The
+      ledger keeps times and durations (`google.protobuf.Duration`) in whole
+      microseconds: a time or duration with a finer part (`nanos` not a
+      multiple of 1,000) is refused with INVALID_ARGUMENT naming the field
+      ("must be a whole number of microseconds"), never rounded.
     * An absent `occurred_at` or `at` means the server's current time.
     * Every mutating RPC is idempotent on the key named in its comment: a
       retry with the same payload returns the original result with
@@ -225,6 +237,12 @@ class RatingServiceServicer(metaclass=_abc_1.ABCMeta):
       9.3 billion. A call that would take a balance past that range fails
       with FAILED_PRECONDITION and reason `AMOUNT_OUT_OF_RANGE`, and writes
       nothing.
+    * Times (`google.protobuf.Timestamp`) lie within 0001-01-01T00:00:00Z and
+      9999-12-31T23:59:59.999999Z, with `nanos` from 0 to 999,999,999. The
+      ledger keeps times and durations (`google.protobuf.Duration`) in whole
+      microseconds: a time or duration with a finer part (`nanos` not a
+      multiple of 1,000) is refused with INVALID_ARGUMENT naming the field
+      ("must be a whole number of microseconds"), never rounded.
     * An absent `occurred_at` or `at` means the server's current time.
     * Every mutating RPC is idempotent on the key named in its comment: a
       retry with the same payload returns the original result with

@@ -49,7 +49,8 @@ export type RecordOutcomeRequest = Message<"rating.v1.RecordOutcomeRequest"> & {
 
   /**
    * When the outcome happened; it selects the rate-card version and the
-   * buckets. Absent means now. At most 5 minutes in the future.
+   * buckets. Absent means now. At most 5 minutes in the future. Whole
+   * microseconds: a finer time is refused (INVALID_ARGUMENT).
    *
    * @generated from field: google.protobuf.Timestamp occurred_at = 4;
    */
@@ -117,7 +118,7 @@ export type RecordOutcomeResponse = Message<"rating.v1.RecordOutcomeResponse"> &
   charged?: Money | undefined;
 
   /**
-   * The `effective_from` of the rate-card version used.
+   * The `effective_from` of the rate-card version used (whole microseconds).
    *
    * @generated from field: google.protobuf.Timestamp rate_card_version = 5;
    */
@@ -147,7 +148,7 @@ export type RecordOutcomeResponse = Message<"rating.v1.RecordOutcomeResponse"> &
 
   /**
    * When a pending outcome settles by itself unless reversed or confirmed
-   * first. Absent for an outcome recorded as confirmed.
+   * first (whole microseconds). Absent for an outcome recorded as confirmed.
    *
    * @generated from field: google.protobuf.Timestamp settles_at = 9;
    */
@@ -420,7 +421,8 @@ export type QuoteCostRequest = Message<"rating.v1.QuoteCostRequest"> & {
   quantity: bigint;
 
   /**
-   * The time to quote at; absent means now.
+   * The time to quote at; absent means now. Whole microseconds: a finer time
+   * is refused (INVALID_ARGUMENT).
    *
    * @generated from field: google.protobuf.Timestamp at = 4;
    */
@@ -505,7 +507,7 @@ export type QuoteCostResponse = Message<"rating.v1.QuoteCostResponse"> & {
   total?: Money | undefined;
 
   /**
-   * The `effective_from` of the rate-card version used.
+   * The `effective_from` of the rate-card version used (whole microseconds).
    *
    * @generated from field: google.protobuf.Timestamp rate_card_version = 5;
    */
@@ -689,7 +691,8 @@ export type CreateBucketRequest = Message<"rating.v1.CreateBucketRequest"> & {
   } | { case: undefined; value?: undefined };
 
   /**
-   * Start of validity (inclusive). Absent means now.
+   * Start of validity (inclusive). Absent means now. Whole microseconds: a
+   * finer time is refused (INVALID_ARGUMENT).
    *
    * @generated from field: google.protobuf.Timestamp valid_from = 6;
    */
@@ -697,7 +700,8 @@ export type CreateBucketRequest = Message<"rating.v1.CreateBucketRequest"> & {
 
   /**
    * End of validity (exclusive). Absent means one year (365 days) after
-   * `valid_from`. Must be after `valid_from`.
+   * `valid_from`. Must be after `valid_from`. Whole microseconds: a finer
+   * time is refused (INVALID_ARGUMENT).
    *
    * @generated from field: google.protobuf.Timestamp valid_until = 7;
    */
@@ -777,14 +781,14 @@ export type Bucket = Message<"rating.v1.Bucket"> & {
   held: bigint;
 
   /**
-   * Start of validity (inclusive).
+   * Start of validity (inclusive; whole microseconds).
    *
    * @generated from field: google.protobuf.Timestamp valid_from = 6;
    */
   validFrom?: Timestamp | undefined;
 
   /**
-   * End of validity (exclusive).
+   * End of validity (exclusive; whole microseconds).
    *
    * @generated from field: google.protobuf.Timestamp valid_until = 7;
    */
@@ -875,7 +879,7 @@ export type GetBalanceResponse = Message<"rating.v1.GetBalanceResponse"> & {
   buckets: Bucket[];
 
   /**
-   * Start of the current calendar month (UTC).
+   * Start of the current calendar month (UTC; whole microseconds).
    *
    * @generated from field: google.protobuf.Timestamp period_start = 2;
    */
@@ -1098,14 +1102,14 @@ export type LedgerEntry = Message<"rating.v1.LedgerEntry"> & {
 
   /**
    * When the fact happened: the outcome's time, the settlement time, the
-   * time of the reversal or draw.
+   * time of the reversal or draw (whole microseconds).
    *
    * @generated from field: google.protobuf.Timestamp occurred_at = 10;
    */
   occurredAt?: Timestamp | undefined;
 
   /**
-   * When the service appended the transaction.
+   * When the service appended the transaction (whole microseconds).
    *
    * @generated from field: google.protobuf.Timestamp recorded_at = 11;
    */
@@ -1206,14 +1210,14 @@ export type Customer = Message<"rating.v1.Customer"> & {
   rateCardId: string;
 
   /**
-   * When the customer was first put.
+   * When the customer was first put (whole microseconds).
    *
    * @generated from field: google.protobuf.Timestamp create_time = 4;
    */
   createTime?: Timestamp | undefined;
 
   /**
-   * When the customer was last changed.
+   * When the customer was last changed (whole microseconds).
    *
    * @generated from field: google.protobuf.Timestamp update_time = 5;
    */
@@ -1279,7 +1283,8 @@ export type Price = Message<"rating.v1.Price"> & {
 
   /**
    * How long a pending outcome of this type waits before it settles by
-   * itself: 0 to 90 days. Absent means 24 hours.
+   * itself: 0 to 90 days. Absent means 24 hours. Whole microseconds: a finer
+   * duration is refused (INVALID_ARGUMENT).
    *
    * @generated from field: google.protobuf.Duration settlement_window = 3;
    */
@@ -1310,6 +1315,7 @@ export type PutRateCardRequest = Message<"rating.v1.PutRateCardRequest"> & {
    * When this version comes into force (inclusive). Absent means the
    * beginning of time for a rate card's first version, and now for later
    * ones (a later version identical to the one in force is then a replay).
+   * Whole microseconds: a finer time is refused (INVALID_ARGUMENT).
    *
    * @generated from field: google.protobuf.Timestamp effective_from = 2;
    */
@@ -1352,7 +1358,7 @@ export type RateCardVersion = Message<"rating.v1.RateCardVersion"> & {
   rateCardId: string;
 
   /**
-   * When this version comes into force (inclusive).
+   * When this version comes into force (inclusive; whole microseconds).
    *
    * @generated from field: google.protobuf.Timestamp effective_from = 2;
    */
@@ -1646,6 +1652,12 @@ export const LedgerEntryKindSchema: GenEnum<LedgerEntryKind> = /*@__PURE__*/
  *   9.3 billion. A call that would take a balance past that range fails
  *   with FAILED_PRECONDITION and reason `AMOUNT_OUT_OF_RANGE`, and writes
  *   nothing.
+ * * Times (`google.protobuf.Timestamp`) lie within 0001-01-01T00:00:00Z and
+ *   9999-12-31T23:59:59.999999Z, with `nanos` from 0 to 999,999,999. The
+ *   ledger keeps times and durations (`google.protobuf.Duration`) in whole
+ *   microseconds: a time or duration with a finer part (`nanos` not a
+ *   multiple of 1,000) is refused with INVALID_ARGUMENT naming the field
+ *   ("must be a whole number of microseconds"), never rounded.
  * * An absent `occurred_at` or `at` means the server's current time.
  * * Every mutating RPC is idempotent on the key named in its comment: a
  *   retry with the same payload returns the original result with
