@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -213,6 +215,16 @@ stripe_meter_events = Table(
         postgresql_where=text("sent_at IS NULL"),
     ),
     Index("ix_stripe_meter_events_customer_period", "customer_id", "event_name", "period"),
+)
+
+# ---- the API's secret: page tokens are signed with it (migration 0004 draws it) -------
+
+page_token_key = Table(
+    "page_token_key",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("secret", LargeBinary(32), nullable=False),
+    CheckConstraint("id = 1", name="page_token_key_one_row"),
 )
 
 APPEND_ONLY_TABLES = ("ledger_entries", "ledger_postings")
