@@ -74,11 +74,13 @@ async def start(settings: Settings, clock: Clock = system_clock) -> Service:
     try:
         # Calls and sweeps never use an instant earlier than the ledger's latest.
         ledger_clock = MonotonicClock(clock, floor=await store.read(latest_recorded_at))
+        page_token_key = await bootstrap.page_token_key(store)
         bound = await create_server(
             store,
             settings.listen,
             max_concurrent_rpcs=settings.max_concurrent_rpcs,
             max_message_bytes=settings.max_message_bytes,
+            page_token_key=page_token_key,
             reuse_port=settings.reuse_port,
             clock=ledger_clock,
         )

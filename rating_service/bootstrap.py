@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from rating_service.config import Settings
 from rating_service.ledger.engine import Engines, create_engines
 from rating_service.ledger.migrate import require_current, upgrade
+from rating_service.ledger.repositories.page_token_key import read_page_token_key
 from rating_service.reporter.gateway import Gateway
 from rating_service.reporter.service import RunningReporter, make_gateway, start_reporter
 from rating_service.service.clock import Clock
@@ -39,6 +40,11 @@ async def open_store(settings: Settings, *, migrate: bool) -> LedgerStore:
     store = LedgerStore(open_engines(settings))
     store.start()
     return store
+
+
+async def page_token_key(store: LedgerStore) -> bytes:
+    """The key the API signs page tokens with: the same for every server sharing the ledger."""
+    return await store.read(read_page_token_key)
 
 
 @asynccontextmanager

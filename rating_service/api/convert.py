@@ -14,12 +14,12 @@ from datetime import datetime
 from rating_client.v1 import rating_pb2 as pb
 
 from rating_service.api.errors import to_status
+from rating_service.api.page_tokens import PageTokens
 from rating_service.api.wire import (
     duration_in,
     duration_out,
     money_in,
     money_out,
-    page_token_in,
     set_money,
     set_time,
     stamp_in,
@@ -201,11 +201,11 @@ def get_balance_in(request: pb.GetBalanceRequest) -> GetBalance:
     return GetBalance(customer_id=request.customer_id)
 
 
-def list_entries_in(request: pb.ListLedgerEntriesRequest) -> ListLedgerEntries:
+def list_entries_in(request: pb.ListLedgerEntriesRequest, tokens: PageTokens) -> ListLedgerEntries:
     return ListLedgerEntries(
         customer_id=request.customer_id,
         page_size=request.page_size,
-        after=page_token_in(request.page_token),
+        after=tokens.read(request.customer_id, request.page_token),
     )
 
 

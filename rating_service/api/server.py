@@ -48,6 +48,7 @@ async def create_server(
     *,
     max_concurrent_rpcs: int,
     max_message_bytes: int,
+    page_token_key: bytes,
     reuse_port: bool = False,
     clock: Clock = system_clock,
 ) -> BoundServer:
@@ -55,7 +56,7 @@ async def create_server(
 
     ``max_concurrent_rpcs`` bounds the RatingService calls running at once (see ``admission``);
     ``max_message_bytes`` the requests: grpc refuses a larger one as RESOURCE_EXHAUSTED from its
-    length prefix, before reading it.
+    length prefix, before reading it. ``page_token_key`` signs page tokens (``page_tokens``).
     """
     admission = Admission(f"/{SERVICE_NAME}/", max_concurrent_rpcs)
     # Applied when each service is added, not as grpc.aio interceptors (see interceptors.py).
@@ -73,7 +74,7 @@ async def create_server(
         ],
     )
     add_servicer(
-        RatingServicer(store, clock),
+        RatingServicer(store, page_token_key, clock),
         RATING_SERVICE,
         server,
         (*interceptors, ErrorInterceptor(), RequestParser(RATING_SERVICE)),

@@ -11,8 +11,9 @@ from __future__ import annotations
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
 
-from rating_service.api import convert, wire
+from rating_service.api import convert
 from rating_service.api.interceptors import Context
+from rating_service.api.page_tokens import PageTokens
 from rating_service.domain.commands import RecordOutcome, require_batch_size
 from rating_service.domain.errors import InvalidArgument
 from rating_service.service.clock import Clock, system_clock
@@ -20,9 +21,12 @@ from rating_service.service.store import LedgerStore
 
 
 class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
-    def __init__(self, store: LedgerStore, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, store: LedgerStore, page_token_key: bytes, clock: Clock = system_clock
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._page_tokens = PageTokens(page_token_key, "ListLedgerEntries")
 
     async def RecordOutcome(
         self, request: pb.RecordOutcomeRequest, context: Context
@@ -83,13 +87,14 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
     async def ListLedgerEntries(
         self, request: pb.ListLedgerEntriesRequest, context: Context
     ) -> pb.ListLedgerEntriesResponse:
-        cmd = convert.list_entries_in(request)
+        cmd = convert.list_entries_in(request, self._page_tokens)
         cmd.validate()
         size = cmd.limit
         # One entry more than a page says whether another page follows.
         found = await self._store.list_entries(cmd.customer_id, after=cmd.after, limit=size + 1)
         page = found[:size]
-        token = wire.page_token_out(page[-1].sequence) if len(found) > size else ""
+        more = len(found) > size
+        token = self._page_tokens.issue(cmd.customer_id, page[-1].sequence) if more else ""
         return pb.ListLedgerEntriesResponse(
             entries=[convert.entry_out(e) for e in page], next_page_token=token
         )

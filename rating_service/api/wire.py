@@ -1,15 +1,13 @@
-"""The wire formats of scalar values: Money, Timestamp, Duration and page tokens.
+"""The wire formats of scalar values: Money, Timestamp and Duration (page tokens: ``page_tokens``).
 
 A value the proto can carry but the domain cannot hold (nanos out of range,
 mixed signs, a time outside 0001-01-01 .. 9999-12-31, a time or a duration
-finer than the microsecond the ledger keeps, a token the service never issued)
-is refused here as InvalidArgument naming the field; every rule about what a
+finer than the microsecond the ledger keeps) is refused here as InvalidArgument naming the field; every rule about what a
 request may ask lives in the domain commands.
 """
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime, timedelta
 
 from google.protobuf import duration_pb2, timestamp_pb2
@@ -115,28 +113,3 @@ def duration_out(delta: timedelta) -> duration_pb2.Duration:
     duration = duration_pb2.Duration()
     duration.FromTimedelta(delta)
     return duration
-
-
-INT64_MAX = 2**63 - 1
-
-
-def page_token_out(sequence: int) -> str:
-    """The opaque token of the page that follows the entry ``sequence``."""
-    return base64.urlsafe_b64encode(f"after:{sequence}".encode()).decode()
-
-
-def page_token_in(token: str) -> int:
-    """The sequence a token returned by ``page_token_out`` continues after; 0 for no token."""
-    if not token:
-        return 0
-    try:
-        prefix, _, sequence = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if prefix != "after" or not (sequence.isascii() and sequence.isdigit()):
-            raise ValueError(token)
-        if int(sequence) > INT64_MAX:
-            raise ValueError(token)
-        return int(sequence)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidArgument.field(
-            "page_token", "is not a token returned by ListLedgerEntries"
-        ) from None
