@@ -1002,7 +1002,11 @@ class ListLedgerEntriesRequest(_message.Message):
     page_size: _builtins.int
     """Entries per page: 1 to 1,000; 0 means 100."""
     page_token: _builtins.str
-    """The `next_page_token` of the previous page; empty for the first page."""
+    """The `next_page_token` of the previous page; empty for the first page.
+    A token is bound to the customer it was issued for: one that was
+    altered, that was given for another customer, or that carries anything
+    more is refused with INVALID_ARGUMENT naming `page_token`.
+    """
     def __init__(
         self,
         *,
@@ -1027,7 +1031,9 @@ class ListLedgerEntriesResponse(_message.Message):
     ENTRIES_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
-    """Opaque token for the next page; empty on the last page."""
+    """Opaque token for the next page; empty on the last page. Valid for this
+    `customer_id` only, on every server sharing the ledger, across restarts.
+    """
     @_builtins.property
     def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___LedgerEntry]:
         """Entries in sequence order."""

@@ -950,6 +950,9 @@ export type ListLedgerEntriesRequest = Message<"rating.v1.ListLedgerEntriesReque
 
   /**
    * The `next_page_token` of the previous page; empty for the first page.
+   * A token is bound to the customer it was issued for: one that was
+   * altered, that was given for another customer, or that carries anything
+   * more is refused with INVALID_ARGUMENT naming `page_token`.
    *
    * @generated from field: string page_token = 3;
    */
@@ -977,7 +980,8 @@ export type ListLedgerEntriesResponse = Message<"rating.v1.ListLedgerEntriesResp
   entries: LedgerEntry[];
 
   /**
-   * Opaque token for the next page; empty on the last page.
+   * Opaque token for the next page; empty on the last page. Valid for this
+   * `customer_id` only, on every server sharing the ledger, across restarts.
    *
    * @generated from field: string next_page_token = 2;
    */
