@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
-from support import customer_on_rate_card, usd
+from serving import serving
+from support import customer_on_rate_card, record, usd
 
-from rating_service.app import Service, start
 from rating_service.config import Settings, SettingsError
 
 Stub = rating_pb2_grpc.RatingServiceStub
@@ -82,9 +82,11 @@ def assert_bounded_refusal(status: status_pb2.Status, field: str) -> None:
     assert max(len(s.encode()) for s in strings_of(status)) <= ECHO_BYTES
 
 
-def too_many_attributes(count: int = 20_000) -> dict[str, str]:
-    """Attributes whose keys are too long: one violation each (about 6 MiB of request)."""
-    return {f"{i:05d}" + "k" * 300: "v" for i in range(count)}
+def flooded(customer: str, outcome_id: str = "conv-1") -> pb.RecordOutcomeRequest:
+    """An outcome with 20,000 attributes whose keys are too long: one violation each (~6 MiB)."""
+    request = record(customer, outcome_id)
+    request.attributes.update({f"{i:05d}" + "k" * 300: "v" for i in range(20_000)})
+    return request
 
 
 # ---- an error echoes at most 256 bytes ------------------------------------------------
@@ -113,15 +115,9 @@ async def test_a_1_mib_currency_code_is_refused_with_at_most_256_bytes_of_it(
 async def test_thousands_of_violations_still_reach_the_caller_with_the_reason(stub: Stub) -> None:
     """20,000 bad attributes: the BadRequest lists the first ones, the trailer stays small."""
     customer = await customer_on_rate_card(stub)
-    request = pb.RecordOutcomeRequest(
-        customer_id=customer,
-        outcome_id="conv-1",
-        outcome_type="resolution",
-        attributes=too_many_attributes(),
-    )
 
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await stub.RecordOutcome(request)
+        await stub.RecordOutcome(flooded(customer))
 
     status = status_of(raised.value)
     assert_bounded_refusal(status, "attributes")
@@ -133,15 +129,7 @@ async def test_a_batch_item_with_thousands_of_violations_gets_a_bounded_status(
 ) -> None:
     """RecordOutcomes: the item's own status is bounded the same way; its neighbour is recorded."""
     customer = await customer_on_rate_card(stub)
-    bad = pb.RecordOutcomeRequest(
-        customer_id=customer,
-        outcome_id="conv-1",
-        outcome_type="resolution",
-        attributes=too_many_attributes(),
-    )
-    good = pb.RecordOutcomeRequest(
-        customer_id=customer, outcome_id="conv-2", outcome_type="resolution"
-    )
+    bad, good = flooded(customer, "conv-1"), record(customer, "conv-2")
 
     response = await stub.RecordOutcomes(pb.RecordOutcomesRequest(requests=[bad, good]))
 
@@ -240,13 +228,9 @@ async def test_rating_max_message_bytes_sets_the_largest_request(tmp_path: Path)
             "RATING_MAX_MESSAGE_BYTES": "65536",
         }
     )
-    running = await start(settings)
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-            at_limit = await raw_call(channel, "GetBalance", get_balance_of_size(65536))
-            past_it = await raw_call(channel, "GetBalance", get_balance_of_size(65537))
-    finally:
-        await running.stop(grace=1.0)
+    async with serving(settings) as (_, channel):
+        at_limit = await raw_call(channel, "GetBalance", get_balance_of_size(65536))
+        past_it = await raw_call(channel, "GetBalance", get_balance_of_size(65537))
 
     assert at_limit.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert past_it.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -274,36 +258,29 @@ async def test_a_burst_of_1000_calls_on_one_new_channel_is_accepted(stub: Stub) 
     assert [a for a in answers if isinstance(a, Exception)] == []
 
 
-@pytest.fixture
-async def one_call_server(tmp_path: Path) -> AsyncIterator[Service]:
-    """A server that admits one RatingService call at a time."""
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'rating.db'}",
-        listen="127.0.0.1:0",
-        max_concurrent_rpcs=1,
-    )
-    running = await start(settings)
-    yield running
-    await running.stop(grace=1.0)
-
-
 async def test_past_the_limit_a_call_is_shed_with_overloaded_and_health_still_answers(
-    one_call_server: Service, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One GetBalance held inside its handler fills the limit: the next is RESOURCE_EXHAUSTED /
     OVERLOADED, the health service (outside the limit) answers SERVING; once it ends, calls pass."""
     entered, release = asyncio.Event(), asyncio.Event()
-    get_balance = one_call_server.store.get_balance
+    one_call = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'rating.db'}",
+        listen="127.0.0.1:0",
+        max_concurrent_rpcs=1,
+    )
 
-    async def held_get_balance(*args: Any) -> Any:
-        entered.set()
-        await release.wait()
-        return await get_balance(*args)
+    async with serving(one_call) as (service, channel):
+        get_balance = service.store.get_balance
 
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{one_call_server.port}") as channel:
+        async def held_get_balance(*args: Any) -> Any:
+            entered.set()
+            await release.wait()
+            return await get_balance(*args)
+
         stub = rating_pb2_grpc.RatingServiceStub(channel)
         customer = await customer_on_rate_card(stub)
-        monkeypatch.setattr(one_call_server.store, "get_balance", held_get_balance)
+        monkeypatch.setattr(service.store, "get_balance", held_get_balance)
         first = asyncio.ensure_future(stub.GetBalance(pb.GetBalanceRequest(customer_id=customer)))
         await entered.wait()
 

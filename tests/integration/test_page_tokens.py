@@ -13,9 +13,9 @@ import grpc
 import pytest
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
+from serving import serving
 from support import customer_on_rate_card, fresh_postgres_database, record, violated_fields
 
-from rating_service.app import start
 from rating_service.config import Settings
 
 Stub = rating_pb2_grpc.RatingServiceStub
@@ -24,12 +24,8 @@ Stub = rating_pb2_grpc.RatingServiceStub
 @contextlib.asynccontextmanager
 async def server_on(database_url: str) -> AsyncIterator[Stub]:
     """A server on ``database_url`` (migrating it), stopped on exit."""
-    service = await start(Settings(database_url=database_url, listen="127.0.0.1:0"))
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
-            yield rating_pb2_grpc.RatingServiceStub(channel)
-    finally:
-        await service.stop(grace=1.0)
+    async with serving(Settings(database_url=database_url, listen="127.0.0.1:0")) as (_, channel):
+        yield rating_pb2_grpc.RatingServiceStub(channel)
 
 
 async def customer_with_entries(stub: Stub, customer: str, outcomes: int = 3) -> str:

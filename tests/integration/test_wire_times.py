@@ -9,7 +9,6 @@ and have nanos within 0 .. 999,999,999.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -43,52 +42,44 @@ def price(window: duration_pb2.Duration | None = None) -> pb.Price:
     return p
 
 
-# Each Timestamp field of a request, as (rpc, build(stamp) -> request, the field's name).
-TIMESTAMP_FIELDS: list[tuple[str, Callable[[timestamp_pb2.Timestamp], Message], str]] = [
+def bucket(**times: timestamp_pb2.Timestamp) -> pb.CreateBucketRequest:
+    return pb.CreateBucketRequest(
+        customer_id=CUSTOMER, bucket_id="b", outcome_type="resolution", quantity=1, **times
+    )
+
+
+BUCKET = pb.CreateBucketRequest(
+    customer_id=CUSTOMER, bucket_id="b", outcome_type="resolution", quantity=1
+)
+# Each Timestamp field of a request: (rpc, a request without it, the field's name).
+TIMESTAMP_FIELDS: list[tuple[str, Message, str]] = [
     (
         "RecordOutcome",
-        lambda at: pb.RecordOutcomeRequest(
-            customer_id=CUSTOMER, outcome_id="o", outcome_type="resolution", occurred_at=at
-        ),
+        pb.RecordOutcomeRequest(customer_id=CUSTOMER, outcome_id="o", outcome_type="resolution"),
         "occurred_at",
     ),
     (
         "QuoteCost",
-        lambda at: pb.QuoteCostRequest(
-            customer_id=CUSTOMER, outcome_type="resolution", quantity=1, at=at
-        ),
+        pb.QuoteCostRequest(customer_id=CUSTOMER, outcome_type="resolution", quantity=1),
         "at",
     ),
-    (
-        "CreateBucket",
-        lambda at: pb.CreateBucketRequest(
-            customer_id=CUSTOMER,
-            bucket_id="b",
-            outcome_type="resolution",
-            quantity=1,
-            valid_from=at,
-        ),
-        "valid_from",
-    ),
-    (
-        "CreateBucket",
-        lambda at: pb.CreateBucketRequest(
-            customer_id=CUSTOMER,
-            bucket_id="b",
-            outcome_type="resolution",
-            quantity=1,
-            valid_until=at,
-        ),
-        "valid_until",
-    ),
+    ("CreateBucket", BUCKET, "valid_from"),
+    ("CreateBucket", BUCKET, "valid_until"),
     (
         "PutRateCard",
-        lambda at: pb.PutRateCardRequest(
-            rate_card_id="card", currency_code="USD", prices=[price()], effective_from=at
-        ),
+        pb.PutRateCardRequest(rate_card_id="card", currency_code="USD", prices=[price()]),
         "effective_from",
     ),
 ]
+
+
+def at_time(request: Message, field: str, at: timestamp_pb2.Timestamp) -> Message:
+    """A copy of ``request`` with its Timestamp ``field`` set to ``at``."""
+    timed = type(request)()
+    timed.CopyFrom(request)
+    getattr(timed, field).CopyFrom(at)
+    return timed
+
 
 UNKEEPABLE_TIMESTAMPS = {
     "before-year-1": stamp(FIRST_SECOND - 1),
@@ -116,7 +107,7 @@ async def refusal(call: Any) -> grpc.aio.AioRpcError:
 
 @pytest.mark.usefixtures("acme")
 @pytest.mark.parametrize(
-    ("rpc", "build", "field"),
+    ("rpc", "request_", "field"),
     [pytest.param(*f, id=f"{f[0]}.{f[2]}") for f in TIMESTAMP_FIELDS],
 )
 @pytest.mark.parametrize(
@@ -125,11 +116,11 @@ async def refusal(call: Any) -> grpc.aio.AioRpcError:
 async def test_a_timestamp_the_ledger_cannot_keep_is_refused_naming_its_field(
     stub: Stub,
     rpc: str,
-    build: Callable[[timestamp_pb2.Timestamp], Message],
+    request_: Message,
     field: str,
     at: timestamp_pb2.Timestamp,
 ) -> None:
-    error = await refusal(getattr(stub, rpc)(build(at)))
+    error = await refusal(getattr(stub, rpc)(at_time(request_, field, at)))
 
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert violated_fields(error) == [field]
