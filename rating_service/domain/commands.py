@@ -262,6 +262,9 @@ class PutCustomer:
         stripe: FieldViolation | None = None
         if len(self.stripe_customer_id) > 255:
             stripe = FieldViolation("stripe_customer_id", "must be at most 255 characters")
+        elif any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in self.stripe_customer_id):
+            # No Stripe id has one, and PostgreSQL cannot store a NUL in text (was INTERNAL).
+            stripe = FieldViolation("stripe_customer_id", "must not contain control characters")
         raise_if_any(
             identifier_violation("customer_id", self.customer_id),
             identifier_violation("rate_card_id", self.rate_card_id, required=False),

@@ -316,6 +316,12 @@ def test_a_stripe_customer_id_over_255_characters_names_it() -> None:
     assert violated(PutCustomer("acme", "c" * 256, "").validate) == ["stripe_customer_id"]
 
 
+@pytest.mark.parametrize("stripe_id", ["cus_\x00", "cus_\n1", "cus_\x9f"])
+def test_a_stripe_customer_id_with_a_control_character_names_it(stripe_id: str) -> None:
+    """No Stripe id has one, and PostgreSQL cannot store a NUL: refused, not INTERNAL."""
+    assert violated(PutCustomer("acme", stripe_id, "").validate) == ["stripe_customer_id"]
+
+
 @pytest.mark.parametrize(("requested", "served"), [(0, 100), (1, 1), (1000, 1000)])
 def test_page_size_0_means_the_default_and_up_to_1000_is_served(
     requested: int, served: int
