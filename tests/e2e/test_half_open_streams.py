@@ -142,9 +142,11 @@ async def test_half_open_streams_starve_neither_the_health_service_nor_a_fresh_c
 
     assert health.status == health_pb2.HealthCheckResponse.SERVING
     assert balance.ledger_sequence == 0
-    # Each connection held (all but a straggler in a hundred of) as many streams as the
-    # server lets one hold, and none was let go meanwhile: the premise, not a timing.
+    # Each connection held (nearly) as many streams as the server lets one hold, and none was
+    # let go meanwhile: the premise, not a timing. When 2,000 streams arrive at once, grpc
+    # itself answers a few of them CANCELLED at once (up to 62 of 2,000 seen on CI machines),
+    # so one in ten may be missing; more than 1,000 held still fills the RPC limit.
     expected = min(HALF_OPEN, connections * MAX_STREAMS_PER_CONNECTION)
-    assert expected - expected // 100 <= held <= expected
+    assert expected - expected // 10 <= held <= expected
     await asyncio.gather(*(holder.settled() for holder in holders))
     assert sum(holder.held for holder in holders) >= held
