@@ -24,6 +24,7 @@ LAYERS = {
     "bootstrap": 4,
     "app": 4,
     "cli": 4,
+    "status": 4,
     "__main__": 4,
     "testing": 4,
 }

@@ -8,6 +8,7 @@ statement the reporter needs lives in this package, one module per concern:
     _meter_events   planning a ledger range into meter events; unsent, sent
     _credit_grants  buckets still owed a credit grant; the grant once made
     _summaries      read-only: the backlog, what reconciliation compares, priced types
+    _standing       read-only: each customer's reporting lag and parking, for an operator
 """
 
 from rating_service.ledger.outbox._credit_grants import (
@@ -29,6 +30,7 @@ from rating_service.ledger.outbox._meter_events import (
     unsent_event_names,
     unsent_events,
 )
+from rating_service.ledger.outbox._standing import ReportingStanding, reporting_standing
 from rating_service.ledger.outbox._summaries import (
     Backlog,
     BucketGrant,
@@ -45,6 +47,7 @@ __all__ = [
     "CustomerWork",
     "GrantToCreate",
     "PeriodUsage",
+    "ReportingStanding",
     "UnsentEvent",
     "backlog",
     "bucket_grants",
@@ -56,6 +59,7 @@ __all__ = [
     "plan_customer",
     "priced_outcome_types",
     "record_grant",
+    "reporting_standing",
     "unpark_all",
     "unsent_event_names",
     "unsent_events",
