@@ -22,6 +22,7 @@ from rating_service.domain.buckets import BucketSource
 from rating_service.domain.usage import grant_idempotency_key, stripe_timestamp
 from rating_service.ledger import outbox
 from rating_service.ledger.lease import Lease
+from rating_service.reporter import lag
 from rating_service.reporter.currency import minor_units
 from rating_service.reporter.gateway import (
     CreditGrantSpec,
@@ -156,6 +157,9 @@ class Reporter:
         BACKLOG.labels("meter_events").set(backlog.events_unsent)
         BACKLOG.labels("credit_grants").set(backlog.grants_uncreated)
         PARKED.set(len(backlog.parked))
+        lag.observe(
+            await self._store.read(lambda c: outbox.reporting_standing(c, None)), self._clock()
+        )
         return backlog
 
     async def _plan(self) -> int:

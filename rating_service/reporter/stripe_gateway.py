@@ -45,6 +45,7 @@ from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 import stripe
+from prometheus_client import Counter
 
 from rating_service.service.clock import Clock, system_clock
 
@@ -97,6 +98,14 @@ class _Session:
 
 class _AlreadyDelivered(PermanentStripeError):
     """A duplicate meter event identifier: success when sending meter events, a surprise elsewhere."""
+
+
+CALLS = Counter(
+    "rating_stripe_calls",
+    "Requests sent to Stripe, by endpoint and outcome (ok, duplicate: an identifier Stripe "
+    "already had, transient: retried later, permanent)",
+    ["endpoint", "outcome"],
+)
 
 
 class StripeGateway:
@@ -355,10 +364,12 @@ class StripeGateway:
     async def _call(self, action: str, request: Callable[[], Awaitable[_Result]]) -> _Result:
         """Send one request through the rate limit; SDK and network errors become gateway errors."""
         await self._limiter.acquire()
+        endpoint = _endpoint(request)
         try:
-            return await request()
+            result = await request()
         except (stripe.StripeError, *NETWORK_ERRORS) as error:
             verdict = classify_stripe_error(error, action=action)
+            CALLS.labels(endpoint, _outcome(verdict)).inc()
             if verdict is None:
                 raise _AlreadyDelivered(
                     f"{action}: Stripe has this meter event already",
@@ -366,6 +377,8 @@ class StripeGateway:
                     status=getattr(error, "http_status", None) or 0,
                 ) from error
             raise verdict from error
+        CALLS.labels(endpoint, "ok").inc()
+        return result
 
     async def _all_pages(
         self, action: str, fetch: Callable[[str | None], Awaitable[stripe.ListObject[_Item]]]
@@ -379,6 +392,20 @@ class StripeGateway:
             if not page.has_more or not page.data:
                 return items
             after = str(page.data[-1]["id"])
+
+
+def _endpoint(request: Callable[[], Awaitable[object]]) -> str:
+    """``CreditGrant.create``, ``MeterEventStream.create``: the SDK service and method called,
+    a label with as few values as Stripe has endpoints (never an id)."""
+    method = request.func if isinstance(request, partial) else request
+    service = type(getattr(method, "__self__", None)).__name__.removesuffix("Service")
+    return f"{service}.{getattr(method, '__name__', 'call').removesuffix('_async')}"
+
+
+def _outcome(verdict: TransientStripeError | PermanentStripeError | None) -> str:
+    if verdict is None:
+        return "duplicate"
+    return "transient" if isinstance(verdict, TransientStripeError) else "permanent"
 
 
 if TYPE_CHECKING:
