@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 
+from rating_service import logs
 from rating_service.config import Settings, SettingsError
 from rating_service.reporter.settings import ReporterSettingsError
 from rating_service.service.clock import system_clock
@@ -164,11 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, ReporterSettingsError) as error:
         print(f"rating-service: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logs.configure(settings.log_level, settings.log_format)
     if args.command == "serve":
         from rating_service.api.server import ListenError
         from rating_service.app import serve

@@ -10,6 +10,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from rating_client.v1 import rating_pb2
 
+from rating_service.api.access_log import AccessLog
 from rating_service.api.admission import Admission
 from rating_service.api.errors import ErrorInterceptor
 from rating_service.api.interceptors import add_servicer
@@ -62,7 +63,7 @@ async def create_server(
     # Applied when each service is added, not as grpc.aio interceptors (see interceptors.py).
     # The first is the outermost. RatingService's handlers raise, and ErrorInterceptor answers
     # their errors (and RequestParser's, innermost), so drain and metrics see the final code.
-    interceptors = (MetricsInterceptor(), admission)
+    interceptors = (AccessLog(), MetricsInterceptor(), admission)
     server = grpc.aio.server(
         options=[
             ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION),
