@@ -48,6 +48,7 @@ import stripe
 from prometheus_client import Counter
 
 from rating_service.service.clock import Clock, system_clock
+from rating_service.tracing import client_span
 
 from . import _stripe_wire as wire
 from ._ratelimit import TokenBucket
@@ -278,7 +279,9 @@ class StripeGateway:
                 params["starting_after"] = after
             return await self._client.v1.billing.credit_grants.list_async(params)
 
-        return await self._all_pages(f"listing credit grants of {stripe_customer_id}", page)
+        return await self._all_pages(
+            f"listing credit grants of {stripe_customer_id}", page, "CreditGrant.list"
+        )
 
     # Meters
 
@@ -291,7 +294,7 @@ class StripeGateway:
                 params["starting_after"] = after
             return await self._client.v1.billing.meters.list_async(params)
 
-        meters = await self._all_pages("listing meters", page)
+        meters = await self._all_pages("listing meters", page, "Meter.list")
         return {m.event_name: m.id for m in meters if m.status == "active"}
 
     async def create_meter(self, event_name: str, display_name: str) -> str:
@@ -347,7 +350,7 @@ class StripeGateway:
             return await self._client.v1.billing.meters.event_summaries.list_async(meter_id, params)
 
         summaries = await self._all_pages(
-            f"reading meter {meter_id} for {stripe_customer_id}", page
+            f"reading meter {meter_id} for {stripe_customer_id}", page, "MeterEventSummary.list"
         )
         total = sum((Decimal(str(s.aggregated_value)) for s in summaries), Decimal(0))
         # Our meters receive whole values only; a fraction means someone else reported to
@@ -361,12 +364,15 @@ class StripeGateway:
         # stripe's AIOHTTPClient.close_async has no annotations.
         await self._http_client.close_async()  # type: ignore[no-untyped-call]
 
-    async def _call(self, action: str, request: Callable[[], Awaitable[_Result]]) -> _Result:
+    async def _call(
+        self, action: str, request: Callable[[], Awaitable[_Result]], endpoint: str = ""
+    ) -> _Result:
         """Send one request through the rate limit; SDK and network errors become gateway errors."""
         await self._limiter.acquire()
-        endpoint = _endpoint(request)
+        endpoint = endpoint or _endpoint(request)
         try:
-            result = await request()
+            with client_span(f"stripe {endpoint}", {"stripe.endpoint": endpoint}):
+                result = await request()
         except (stripe.StripeError, *NETWORK_ERRORS) as error:
             verdict = classify_stripe_error(error, action=action)
             CALLS.labels(endpoint, _outcome(verdict)).inc()
@@ -381,13 +387,16 @@ class StripeGateway:
         return result
 
     async def _all_pages(
-        self, action: str, fetch: Callable[[str | None], Awaitable[stripe.ListObject[_Item]]]
+        self,
+        action: str,
+        fetch: Callable[[str | None], Awaitable[stripe.ListObject[_Item]]],
+        endpoint: str,
     ) -> list[_Item]:
         """Every item of a Stripe list, one request per page (``starting_after`` the last id)."""
         items: list[_Item] = []
         after: str | None = None
         while True:
-            page = await self._call(action, partial(fetch, after))
+            page = await self._call(action, partial(fetch, after), endpoint)
             items.extend(page.data)
             if not page.has_more or not page.data:
                 return items
@@ -396,7 +405,8 @@ class StripeGateway:
 
 def _endpoint(request: Callable[[], Awaitable[object]]) -> str:
     """``CreditGrant.create``, ``MeterEventStream.create``: the SDK service and method called,
-    a label with as few values as Stripe has endpoints (never an id)."""
+    a label with as few values as Stripe has endpoints (never an id). A request that is not
+    an SDK method (a page of a list) names its endpoint itself."""
     method = request.func if isinstance(request, partial) else request
     service = type(getattr(method, "__self__", None)).__name__.removesuffix("Service")
     return f"{service}.{getattr(method, '__name__', 'call').removesuffix('_async')}"
