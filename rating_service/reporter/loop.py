@@ -41,6 +41,9 @@ PLAN_LIMIT = 1000
 """Entries planned per job: small enough that a job never holds the writer long."""
 
 SENT = Counter("rating_stripe_meter_events_sent", "Meter events Stripe accepted")
+CANCELLED = Counter(
+    "rating_stripe_meter_events_cancelled", "Meter events cancelled in Stripe after a reversal"
+)
 RETRIES = Counter("rating_stripe_transient_errors", "Stripe calls that failed and will be retried")
 BACKLOG = Gauge("rating_stripe_backlog", "Work not yet in Stripe", ["kind"])
 PARKED = Gauge("rating_stripe_parked_customers", "Customers whose reporting waits for a fix")
@@ -56,12 +59,19 @@ LEASE = "stripe-reporter"
 class PassResult:
     planned_entries: int = 0
     events_sent: int = 0
+    events_cancelled: int = 0
     grants_created: int = 0
     parked: int = 0
 
     @property
     def did_work(self) -> bool:
-        return bool(self.planned_entries or self.events_sent or self.grants_created or self.parked)
+        return bool(
+            self.planned_entries
+            or self.events_sent
+            or self.events_cancelled
+            or self.grants_created
+            or self.parked
+        )
 
 
 class Reporter:
@@ -242,6 +252,7 @@ class Reporter:
         if not pending:
             return
         meters = await self._existing_meters(pending)
+        await self._cancel(meters, result)
         while events := await self._store.read(lambda c: outbox.unsent_events(c, PAGE, meters)):
             unverified = {e.customer_id: e.stripe_customer_id for e in events if not e.verified}
             rejected = {
@@ -252,6 +263,41 @@ class Reporter:
             ready = [e for e in events if e.customer_id not in rejected]
             if ready:
                 await self._send(ready, result)
+
+    async def _cancel(self, meters: set[str], result: PassResult) -> None:
+        """Make the cancels reversals planned; each one frees its replacement to be sent.
+
+        A cancel Stripe refuses (the event's 24 hours ran out meanwhile) turns the
+        reversals it carried into their month's debt, so they still reach Stripe.
+        """
+        while cancels := await self._store.read(lambda c: outbox.pending_cancels(c, PAGE, meters)):
+            for cancel in cancels:
+                try:
+                    done = await self._gateway.cancel_meter_event(
+                        cancel.event_name, cancel.identifier
+                    )
+                except PermanentStripeError as error:
+                    await self._park(cancel.customer_id, error, result)
+                    continue
+                if done:
+                    await self._store.write(
+                        partial(
+                            outbox.mark_cancelled, identifier=cancel.identifier, now=self._clock()
+                        )
+                    )
+                    CANCELLED.inc()
+                    result.events_cancelled += 1
+                else:
+                    owed = await self._store.write(
+                        partial(outbox.cancel_refused, identifier=cancel.identifier)
+                    )
+                    log.warning(
+                        "Stripe refused to cancel meter event %s of customer %r: "
+                        "%d reversed units are owed by its month instead",
+                        cancel.identifier,
+                        cancel.customer_id,
+                        owed,
+                    )
 
     async def _send(self, events: Sequence[outbox.UnsentEvent], result: PassResult) -> None:
         now = self._clock()

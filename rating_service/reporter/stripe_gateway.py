@@ -51,6 +51,8 @@ from rating_service.service.clock import Clock, system_clock
 from . import _stripe_wire as wire
 from ._ratelimit import TokenBucket
 from ._stripe_errors import (
+    ALREADY_CANCELLED,
+    CANCEL_REFUSED,
     DUPLICATE_METER_EVENT,
     NETWORK_ERRORS,
     SESSION_EXPIRED,
@@ -217,6 +219,38 @@ class StripeGateway:
     def _forget_session(self, token: str) -> None:
         if self._session is not None and self._session.token == token:
             self._session = None
+
+    async def cancel_meter_event(self, event_name: str, identifier: str) -> bool:
+        """Cancel one meter event (``POST /v2/billing/meter_event_adjustments``, ``type=cancel``).
+
+        True when Stripe has it cancelled: now, or already (a retry after a
+        lost answer: the idempotency key replays the first answer within 24
+        hours, and past them Stripe's refusal says "already been canceled", an
+        assumption, see the test server). False when Stripe refuses it for
+        good: received 24 hours ago or more, or an identifier it does not have.
+        """
+        try:
+            await self._call(
+                f"cancelling meter event {identifier}",
+                partial(
+                    self._client.v2.billing.meter_event_adjustments.create_async,
+                    {
+                        "event_name": event_name,
+                        "type": "cancel",
+                        "cancel": {"identifier": identifier},
+                    },
+                    {"idempotency_key": f"cancel-meter-event:{identifier}"},
+                ),
+            )
+        except PermanentStripeError as error:
+            if error.status != 400:
+                raise
+            if ALREADY_CANCELLED in str(error):
+                return True
+            if error.code in (CANCEL_REFUSED, "resource_missing"):
+                return False
+            raise
+        return True
 
     # Credit grants
 
