@@ -232,6 +232,8 @@ stripe_owed_credits = Table(
     Column("period", String(7), nullable=False),
     Column("number", Integer, nullable=False),  # 1, 2...: a late reversal adds another
     Column("units", BigInteger, nullable=False),
+    Column("unit_price_nanos", BigInteger, nullable=False),  # the meter's price at month end
+    Column("currency", String(3), nullable=False),
     Column("planned_at", BigInteger, nullable=False),
     Column("grant_id", String(255), nullable=True),  # set once Stripe has the grant
     PrimaryKeyConstraint("customer_id", "event_name", "period", "number"),

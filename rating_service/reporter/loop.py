@@ -19,7 +19,11 @@ from functools import partial
 from prometheus_client import Counter, Gauge
 
 from rating_service.domain.buckets import BucketSource
-from rating_service.domain.usage import grant_idempotency_key, stripe_timestamp
+from rating_service.domain.usage import (
+    grant_idempotency_key,
+    owed_credit_key,
+    stripe_timestamp,
+)
 from rating_service.ledger import outbox
 from rating_service.ledger.lease import Lease
 from rating_service.reporter.currency import minor_units
@@ -105,7 +109,16 @@ class Reporter:
         """One full pass; TransientStripeError propagates (the caller backs off)."""
         result = PassResult()
         result.planned_entries = await self._plan()
+        await self._store.write(
+            partial(
+                outbox.close_months,
+                now=self._clock(),
+                grace=self._settings.month_close_grace,
+                meters=self._settings.meters,
+            )
+        )
         await self._create_grants(result)
+        await self._create_owed_credits(result)
         await self._send_usage(result)
         await self.refresh_gauges()
         return result
@@ -241,6 +254,65 @@ class Reporter:
                 name=f"{grant.quantity} x {grant.outcome_type} ({grant.bucket_id})"[:100],
                 metadata={"rating_customer_id": grant.customer_id, "bucket_id": grant.bucket_id},
                 price_ids=tuple(self._settings.prices.get(grant.outcome_type, ())),
+            )
+        )
+
+    async def _create_owed_credits(self, result: PassResult) -> None:
+        """Credit grants for what closed months owe back (domain/usage.py, policy step 4)."""
+        while owed := await self._store.read(lambda c: outbox.owed_credits_to_create(c, PAGE)):
+            for credit in owed:
+                if not credit.verified and not await self._verified(
+                    credit.customer_id, credit.stripe_customer_id, result
+                ):
+                    continue
+                try:
+                    grant_id = await self._create_owed_credit(credit)
+                except PermanentStripeError as error:
+                    await self._park(credit.customer_id, error, result)
+                    continue
+                await self._store.write(
+                    partial(
+                        outbox.record_owed_credit,
+                        customer_id=credit.customer_id,
+                        event_name=credit.event_name,
+                        period=credit.period,
+                        number=credit.number,
+                        grant_id=grant_id,
+                    )
+                )
+                result.grants_created += 1
+
+    async def _create_owed_credit(self, credit: outbox.OwedCredit) -> str:
+        amount = minor_units(credit.unit_price_nanos * credit.units, credit.currency)
+        if amount <= 0:
+            return ""  # nothing to give back (a free outcome type)
+        key = owed_credit_key(credit.customer_id, credit.event_name, credit.period, credit.number)
+        outcome_types = [
+            t for t in self._settings.prices if self._settings.event_name(t) == credit.event_name
+        ]
+        return await self._gateway.create_credit_grant(
+            CreditGrantSpec(
+                idempotency_key=key,
+                stripe_customer_id=credit.stripe_customer_id,
+                amount_minor=amount,
+                currency=credit.currency.lower(),
+                # Not prepaid: usage billed and then reversed, given back as a discount.
+                category="promotional",
+                effective_at=self._clock(),
+                expires_at=None,
+                name=(
+                    f"{credit.units} x {credit.event_name} reversed after billing, {credit.period}"
+                )[:100],
+                metadata={
+                    "rating_customer_id": credit.customer_id,
+                    "owed_back": key,
+                    "period": credit.period,
+                    "event_name": credit.event_name,
+                    "units": str(credit.units),
+                },
+                price_ids=tuple(p for t in sorted(outcome_types) for p in self._settings.prices[t])[
+                    :20
+                ],
             )
         )
 

@@ -255,13 +255,15 @@ class StripeGateway:
     # Credit grants
 
     async def create_credit_grant(self, grant: CreditGrantSpec) -> str:
-        """The grant's id: the one already made for this bucket, or a new one."""
+        """The grant's id: the one already made for this bucket (or owed-back credit), or a new one."""
         keys = wire.grant_keys(grant)
         for existing in await self._grants(grant.stripe_customer_id):
             if wire.is_grant_for(existing, keys):
                 return existing.id
         created = await self._call(
-            f"creating a credit grant for {grant.stripe_customer_id} (bucket {keys['bucket_id']})",
+            f"creating a credit grant for {grant.stripe_customer_id} ("
+            + (f"bucket {keys['bucket_id']}" if "bucket_id" in keys else keys["owed_back"])
+            + ")",
             partial(
                 self._client.v1.billing.credit_grants.create_async,
                 wire.grant_params(grant),

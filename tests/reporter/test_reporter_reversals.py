@@ -233,19 +233,36 @@ async def test_a_reversal_a_day_later_is_paid_off_by_the_months_next_usage(
     assert (await world.in_ledger(), world.in_stripe()) == (7, 7)
 
 
-async def test_reconcile_shows_a_debt_not_yet_paid_off(world: World) -> None:
-    """Reported usage reversed a day later with no later usage: reconciliation shows it owed."""
+async def test_what_a_month_still_owes_back_when_it_closes_becomes_a_credit_of_exactly_that(
+    world: World,
+) -> None:
+    """Open month: the debt is no drift. Closed (end + 1 h grace): one grant of 2 x 0.99 USD."""
     outcomes = await world.record(5)
     await world.report()
     world.clock.advance(timedelta(hours=25))
     await world.reverse(outcomes[:2])
     await world.report()
+    assert (await reconcile(world.service.store, world.gateway, SETTINGS, world.clock())).ok
+    now = world.clock()
+    world.clock.advance(
+        datetime(now.year + now.month // 12, now.month % 12 + 1, 1, 1, 0, 1, tzinfo=UTC) - now
+    )
+    before = await reconcile(world.service.store, world.gateway, SETTINGS, world.clock())
 
-    result = await reconcile(world.service.store, world.gateway, SETTINGS, world.clock())
+    await world.report()
+    await world.report()
 
-    assert [(d.customer_id, d.kind, d.ledger, d.stripe) for d in result.differences] == [
-        (CUSTOMER, "usage", "3", "5")
+    after = await reconcile(world.service.store, world.gateway, SETTINGS, world.clock())
+    grants = world.server.state.grants_for(STRIPE_ID)
+    assert [(d.kind, d.ledger, d.stripe, d.note) for d in before.differences] == [
+        ("usage", "3", "5", "2 owed back, not yet credited")
     ]
+    assert [(g["amount"]["monetary"], g["expires_at"]) for g in grants] == [
+        ({"currency": "usd", "value": 198}, None)
+    ]
+    assert grants[0]["applicability_config"]["scope"] == {"price_type": "metered"}
+    assert after.ok, after.differences
+    assert world.in_stripe() == 5
 
 
 async def test_reconcile_reports_no_difference_once_the_debt_is_paid(world: World) -> None:

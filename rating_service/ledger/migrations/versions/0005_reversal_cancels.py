@@ -41,6 +41,8 @@ def upgrade() -> None:
         sa.Column("period", sa.String(length=7), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("units", sa.BigInteger(), nullable=False),
+        sa.Column("unit_price_nanos", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("planned_at", sa.BigInteger(), nullable=False),
         sa.Column("grant_id", sa.String(length=255), nullable=True),
         sa.PrimaryKeyConstraint("customer_id", "event_name", "period", "number"),
