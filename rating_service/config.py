@@ -49,7 +49,8 @@ class Settings:
     """RATING_LOG_FORMAT: ``json`` (one object a line, for a log shipper) or ``text``."""
     reporter: ReporterSettings = field(default_factory=ReporterSettings)
     """STRIPE_API_KEY, STRIPE_API_BASE, STRIPE_METER_EVENTS_BASE, RATING_STRIPE_METERS,
-    RATING_STRIPE_PRICES, RATING_STRIPE_WINDOW, RATING_STRIPE_RATE, RATING_RECONCILE_INTERVAL:
+    RATING_STRIPE_PRICES, RATING_STRIPE_WINDOW, RATING_STRIPE_MONTH_CLOSE_GRACE,
+    RATING_STRIPE_RATE, RATING_RECONCILE_INTERVAL:
     what the Stripe reporter needs beyond the ledger (it runs when STRIPE_API_KEY is set)."""
 
     @classmethod
@@ -78,6 +79,9 @@ class Settings:
                     k: tuple(v.split("|")) for k, v in _pairs(env, "RATING_STRIPE_PRICES").items()
                 },
                 window=timedelta(seconds=_number(env, "RATING_STRIPE_WINDOW", 60, minimum=1)),
+                month_close_grace=timedelta(
+                    seconds=_number(env, "RATING_STRIPE_MONTH_CLOSE_GRACE", 3600, minimum=0)
+                ),
                 requests_per_second=_number(env, "RATING_STRIPE_RATE", 20.0, minimum=0.1),
                 reconcile_interval=_number(env, "RATING_RECONCILE_INTERVAL", 3600.0, minimum=0),
             ),

@@ -192,6 +192,8 @@ stripe_usage_periods = Table(
     Column("period", String(7), nullable=False),  # YYYY-MM
     Column("planned", BigInteger, nullable=False),  # usage planned for Stripe
     Column("debt", BigInteger, nullable=False),  # reversals not yet netted (domain/usage.py)
+    # Units owed back once the period closed, as credit grants (stripe_owed_credits).
+    Column("credited", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("customer_id", "event_name", "period"),
 )
 
@@ -208,6 +210,10 @@ stripe_meter_events = Table(
     Column("last_sequence", BigInteger, nullable=False),
     Column("planned_at", BigInteger, nullable=False),
     Column("sent_at", BigInteger, nullable=True),
+    # A replacement names the event it replaces; it is sent once that one is cancelled.
+    Column("replaces", String(100), nullable=True),
+    Column("cancel_planned_at", BigInteger, nullable=True),  # a reversal cancels this event
+    Column("cancelled_at", BigInteger, nullable=True),  # Stripe confirmed the cancel
     Index(
         "ix_stripe_meter_events_unsent",
         "planned_at",
@@ -215,6 +221,22 @@ stripe_meter_events = Table(
         postgresql_where=text("sent_at IS NULL"),
     ),
     Index("ix_stripe_meter_events_customer_period", "customer_id", "event_name", "period"),
+    Index("ix_stripe_meter_events_carrier", "customer_id", "event_name", "last_sequence"),
+)
+
+stripe_owed_credits = Table(
+    "stripe_owed_credits",
+    metadata,
+    Column("customer_id", ID, nullable=False),
+    Column("event_name", String(100), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("number", Integer, nullable=False),  # 1, 2...: a late reversal adds another
+    Column("units", BigInteger, nullable=False),
+    Column("unit_price_nanos", BigInteger, nullable=False),  # the meter's price at month end
+    Column("currency", String(3), nullable=False),
+    Column("planned_at", BigInteger, nullable=False),
+    Column("grant_id", String(255), nullable=True),  # set once Stripe has the grant
+    PrimaryKeyConstraint("customer_id", "event_name", "period", "number"),
 )
 
 # ---- the API's secret: page tokens are signed with it (migration 0004 draws it) -------

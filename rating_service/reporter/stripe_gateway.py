@@ -53,6 +53,8 @@ from rating_service.tracing import client_span
 from . import _stripe_wire as wire
 from ._ratelimit import TokenBucket
 from ._stripe_errors import (
+    ALREADY_CANCELLED,
+    CANCEL_REFUSED,
     DUPLICATE_METER_EVENT,
     NETWORK_ERRORS,
     SESSION_EXPIRED,
@@ -228,16 +230,50 @@ class StripeGateway:
         if self._session is not None and self._session.token == token:
             self._session = None
 
+    async def cancel_meter_event(self, event_name: str, identifier: str) -> bool:
+        """Cancel one meter event (``POST /v2/billing/meter_event_adjustments``, ``type=cancel``).
+
+        True when Stripe has it cancelled: now, or already (a retry after a
+        lost answer: the idempotency key replays the first answer within 24
+        hours, and past them Stripe's refusal says "already been canceled", an
+        assumption, see the test server). False when Stripe refuses it for
+        good: received 24 hours ago or more, or an identifier it does not have.
+        """
+        try:
+            await self._call(
+                f"cancelling meter event {identifier}",
+                partial(
+                    self._client.v2.billing.meter_event_adjustments.create_async,
+                    {
+                        "event_name": event_name,
+                        "type": "cancel",
+                        "cancel": {"identifier": identifier},
+                    },
+                    {"idempotency_key": f"cancel-meter-event:{identifier}"},
+                ),
+            )
+        except PermanentStripeError as error:
+            if error.status != 400:
+                raise
+            if ALREADY_CANCELLED in str(error):
+                return True
+            if error.code in (CANCEL_REFUSED, "resource_missing"):
+                return False
+            raise
+        return True
+
     # Credit grants
 
     async def create_credit_grant(self, grant: CreditGrantSpec) -> str:
-        """The grant's id: the one already made for this bucket, or a new one."""
+        """The grant's id: the one already made for this bucket (or owed-back credit), or a new one."""
         keys = wire.grant_keys(grant)
         for existing in await self._grants(grant.stripe_customer_id):
             if wire.is_grant_for(existing, keys):
                 return existing.id
         created = await self._call(
-            f"creating a credit grant for {grant.stripe_customer_id} (bucket {keys['bucket_id']})",
+            f"creating a credit grant for {grant.stripe_customer_id} ("
+            + (f"bucket {keys['bucket_id']}" if "bucket_id" in keys else keys["owed_back"])
+            + ")",
             partial(
                 self._client.v1.billing.credit_grants.create_async,
                 wire.grant_params(grant),
