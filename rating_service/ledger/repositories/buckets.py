@@ -107,12 +107,12 @@ _MARK_VOIDED = (
         buckets.c.bucket_id == bindparam("b_bucket_id"),
     )
     .values(
-        voided_at=bindparam("at"),
-        void_sequence=bindparam("sequence"),
-        void_units=bindparam("units"),
-        void_fingerprint=bindparam("fingerprint"),
+        voided_at=bindparam("v_at"),
+        void_sequence=bindparam("v_sequence"),
+        void_units=bindparam("v_units"),
+        void_fingerprint=bindparam("v_fingerprint"),
         # Closed for the expiry sweep too; a unit given back to it later expires at once.
-        expired_sequence=bindparam("sequence"),
+        expired_sequence=bindparam("v_sequence"),
     )
 )
 _EXPIRING = (
@@ -243,10 +243,10 @@ class Buckets:
                 {
                     "b_customer_id": customer_id,
                     "b_bucket_id": bucket_id,
-                    "at": to_micros(void.at),
-                    "sequence": void.sequence,
-                    "units": void.units,
-                    "fingerprint": void.fingerprint,
+                    "v_at": to_micros(void.at),
+                    "v_sequence": void.sequence,
+                    "v_units": void.units,
+                    "v_fingerprint": void.fingerprint,
                 }
             ],
         )

@@ -85,11 +85,11 @@ _INSERT_REQUEST = spend_control_requests.insert()
 _SET_CONTROLS = (
     update(customers)
     .where(customers.c.customer_id == bindparam("c_customer_id"))
-    .values(
-        spend_currency=bindparam("currency"),
-        spend_thresholds=bindparam("thresholds"),
-        spend_hard_limit=bindparam("hard_limit"),
-        spend_updated_at=bindparam("updated_at"),
+    .values(  # an UPDATE's own bind names may not be its columns' names
+        spend_currency=bindparam("s_currency"),
+        spend_thresholds=bindparam("s_thresholds"),
+        spend_hard_limit=bindparam("s_hard_limit"),
+        spend_updated_at=bindparam("s_updated_at"),
     )
 )
 _FIRED = select(spend_alerts.c.threshold_nanos).where(
@@ -161,10 +161,10 @@ class Spend:
             [
                 {
                     "c_customer_id": customer_id,
-                    "currency": controls.currency,
-                    "thresholds": json.dumps(list(controls.alert_thresholds)),
-                    "hard_limit": controls.hard_limit,
-                    "updated_at": to_micros(controls.updated_at),
+                    "s_currency": controls.currency,
+                    "s_thresholds": json.dumps(list(controls.alert_thresholds)),
+                    "s_hard_limit": controls.hard_limit,
+                    "s_updated_at": to_micros(controls.updated_at),
                 }
             ],
         )
