@@ -117,9 +117,11 @@ async def test_pending_charges_count_against_the_limit_and_each_batch_item_is_he
 
 
 async def test_an_outcome_a_bucket_covers_costs_nothing_and_is_never_refused(stub: Stub) -> None:
-    """A zero limit refuses every billable outcome, yet the bucket's 5 units are all drawn."""
+    """USD 1.00 already charged, then a limit of USD 0.50 (already passed): every billable
+    outcome is refused, yet the bucket's 5 units are all drawn."""
     customer = await customer_on_rate_card(stub, price="1.00")
-    await stub.PutSpendControls(controls(customer, "nothing", hard_limit="0"))
+    await stub.RecordOutcome(record(customer, "before-the-limit"))
+    await stub.PutSpendControls(controls(customer, "below-spend", hard_limit="0.50"))
     await create_bucket(stub, customer, "prepaid", 5)
 
     covered = [await stub.RecordOutcome(record(customer, f"conv-{i}")) for i in range(5)]
