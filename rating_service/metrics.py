@@ -27,6 +27,11 @@ COMMIT_RETRIES = Counter(
     "Ledger transactions run again after the database aborted them as a deadlock or "
     "serialization failure (replicas sharing PostgreSQL); nothing of them was written",
 )
+SPEND_ALERTS = Counter(
+    "rating_spend_alerts",
+    "Spend alerts raised (a customer's month reached one of its alert thresholds), counted by "
+    "the process whose transaction raised them, once committed",
+)
 COMMIT_FAILURES = Counter(
     "rating_ledger_commit_failures",
     "Ledger transactions that failed to commit (callers got UNAVAILABLE)",

@@ -28,6 +28,7 @@ from grpc_status import rpc_status
 from rating_service.api.interceptors import Context, Unary, UnaryInterceptor
 from rating_service.domain import errors
 from rating_service.ledger.writer import StoreOverloaded, StoreUnavailable
+from rating_service.service.alert_feed import AlertFeedClosed
 from rating_service.service.clock import ClockBehind
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ CODES: dict[type[Exception], grpc.StatusCode] = {
     StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
     StoreOverloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
+    AlertFeedClosed: grpc.StatusCode.UNAVAILABLE,
     ClockBehind: grpc.StatusCode.UNAVAILABLE,
     Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
@@ -74,6 +76,7 @@ _REASONS: dict[type[Exception], str] = {
     StoreUnavailable: "STORE_UNAVAILABLE",
     StoreOverloaded: "OVERLOADED",
     ShuttingDown: "SHUTTING_DOWN",
+    AlertFeedClosed: "SHUTTING_DOWN",
     ClockBehind: "CLOCK_BEHIND",
     Overloaded: "OVERLOADED",
 }

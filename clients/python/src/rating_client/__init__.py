@@ -23,10 +23,12 @@ from rating_client._errors import (
 )
 from rating_client._money import decimal_to_money, money_to_decimal
 from rating_client._types import (
+    Alert,
     Balance,
     Bucket,
     BucketLine,
     BucketSource,
+    BucketVoid,
     Confirmation,
     Consumption,
     Customer,
@@ -40,14 +42,17 @@ from rating_client._types import (
     RateCardVersion,
     RecordState,
     Reversal,
+    SpendControls,
 )
 
 __all__ = [
+    "Alert",
     "AlreadyExistsError",
     "Balance",
     "Bucket",
     "BucketLine",
     "BucketSource",
+    "BucketVoid",
     "Confirmation",
     "Consumption",
     "Customer",
@@ -69,6 +74,7 @@ __all__ = [
     "RecordState",
     "ResourceExhaustedError",
     "Reversal",
+    "SpendControls",
     "UnauthenticatedError",
     "UnavailableError",
     "UnexpectedError",

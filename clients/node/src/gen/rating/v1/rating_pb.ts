@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rating/v1/rating.proto.
  */
 export const file_rating_v1_rating: GenFile = /*@__PURE__*/
-  fileDesc("ChZyYXRpbmcvdjEvcmF0aW5nLnByb3RvEglyYXRpbmcudjEipgIKFFJlY29yZE91dGNvbWVSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhIKCm91dGNvbWVfaWQYAiABKAkSFAoMb3V0Y29tZV90eXBlGAMgASgJEi8KC29jY3VycmVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgVzdGF0ZRgFIAEoDjIXLnJhdGluZy52MS5PdXRjb21lU3RhdGUSQwoKYXR0cmlidXRlcxgGIAMoCzIvLnJhdGluZy52MS5SZWNvcmRPdXRjb21lUmVxdWVzdC5BdHRyaWJ1dGVzRW50cnkaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEizQIKFVJlY29yZE91dGNvbWVSZXNwb25zZRIXCg9sZWRnZXJfc2VxdWVuY2UYASABKAMSJgoKdW5pdF9wcmljZRgCIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5EhoKEnVuaXRzX2Zyb21fYnVja2V0cxgDIAEoAxIjCgdjaGFyZ2VkGAQgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSNQoRcmF0ZV9jYXJkX3ZlcnNpb24YBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKBXN0YXRlGAYgASgOMhcucmF0aW5nLnYxLk91dGNvbWVTdGF0ZRIQCghyZXBsYXllZBgHIAEoCBIRCglidWNrZXRfaWQYCCABKAkSLgoKc2V0dGxlc19hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSgoVUmVjb3JkT3V0Y29tZXNSZXF1ZXN0EjEKCHJlcXVlc3RzGAEgAygLMh8ucmF0aW5nLnYxLlJlY29yZE91dGNvbWVSZXF1ZXN0InoKE1JlY29yZE91dGNvbWVSZXN1bHQSNAoIcmVzcG9uc2UYASABKAsyIC5yYXRpbmcudjEuUmVjb3JkT3V0Y29tZVJlc3BvbnNlSAASIwoFZXJyb3IYAiABKAsyEi5nb29nbGUucnBjLlN0YXR1c0gAQggKBnJlc3VsdCJJChZSZWNvcmRPdXRjb21lc1Jlc3BvbnNlEi8KB3Jlc3VsdHMYASADKAsyHi5yYXRpbmcudjEuUmVjb3JkT3V0Y29tZVJlc3VsdCJAChVDb25maXJtT3V0Y29tZVJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSEgoKb3V0Y29tZV9pZBgCIAEoCSJrChZDb25maXJtT3V0Y29tZVJlc3BvbnNlEhcKD2xlZGdlcl9zZXF1ZW5jZRgBIAEoAxImCgVzdGF0ZRgCIAEoDjIXLnJhdGluZy52MS5PdXRjb21lU3RhdGUSEAoIcmVwbGF5ZWQYAyABKAgiUAoVUmV2ZXJzZU91dGNvbWVSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhIKCm91dGNvbWVfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIqkBChZSZXZlcnNlT3V0Y29tZVJlc3BvbnNlEhcKD2xlZGdlcl9zZXF1ZW5jZRgBIAEoAxImCgVzdGF0ZRgCIAEoDjIXLnJhdGluZy52MS5PdXRjb21lU3RhdGUSFgoOdW5pdHNfcmV0dXJuZWQYAyABKAMSJAoIcmVmdW5kZWQYBCABKAsyEi5nb29nbGUudHlwZS5Nb25leRIQCghyZXBsYXllZBgFIAEoCCJ3ChBRdW90ZUNvc3RSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhQKDG91dGNvbWVfdHlwZRgCIAEoCRIQCghxdWFudGl0eRgDIAEoAxImCgJhdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQQoKQnVja2V0TGluZRIRCglidWNrZXRfaWQYASABKAkSDQoFdW5pdHMYAiABKAMSEQoJcmVtYWluaW5nGAMgASgDIuoBChFRdW90ZUNvc3RSZXNwb25zZRImCgp1bml0X3ByaWNlGAEgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSFQoNdW5pdHNfY292ZXJlZBgCIAEoAxIWCg51bml0c19iaWxsYWJsZRgDIAEoAxIhCgV0b3RhbBgEIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5EjUKEXJhdGVfY2FyZF92ZXJzaW9uGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIkCgVsaW5lcxgGIAMoCzIVLnJhdGluZy52MS5CdWNrZXRMaW5lIooBChRDb25zdW1lQnVja2V0UmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJEhQKDG91dGNvbWVfdHlwZRgDIAEoCRIQCghxdWFudGl0eRgEIAEoAxIRCglidWNrZXRfaWQYBSABKAkSDgoGcmVhc29uGAYgASgJIpMBChVDb25zdW1lQnVja2V0UmVzcG9uc2USEAoIY29uc3VtZWQYASABKAMSJAoFbGluZXMYAiADKAsyFS5yYXRpbmcudjEuQnVja2V0TGluZRIXCg9yZW1haW5pbmdfdG90YWwYAyABKAMSFwoPbGVkZ2VyX3NlcXVlbmNlGAQgASgDEhAKCHJlcGxheWVkGAUgASgIItoCChNDcmVhdGVCdWNrZXRSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhEKCWJ1Y2tldF9pZBgCIAEoCRIUCgxvdXRjb21lX3R5cGUYAyABKAkSEgoIcXVhbnRpdHkYBCABKANIABIlCgdmdW5kaW5nGAUgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXlIABIuCgp2YWxpZF9mcm9tGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt2YWxpZF91bnRpbBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoKdW5pdF9wcmljZRgIIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5EicKBnNvdXJjZRgJIAEoDjIXLnJhdGluZy52MS5CdWNrZXRTb3VyY2USEAoIcHJpb3JpdHkYCiABKAVCBgoEc2l6ZSL8AgoGQnVja2V0EhEKCWJ1Y2tldF9pZBgBIAEoCRIUCgxvdXRjb21lX3R5cGUYAiABKAkSEAoIcXVhbnRpdHkYAyABKAMSEQoJcmVtYWluaW5nGAQgASgDEgwKBGhlbGQYBSABKAMSLgoKdmFsaWRfZnJvbRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdmFsaWRfdW50aWwYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKCnVuaXRfcHJpY2UYCCABKAsyEi5nb29nbGUudHlwZS5Nb25leRInCgZzb3VyY2UYCSABKA4yFy5yYXRpbmcudjEuQnVja2V0U291cmNlEicKBnN0YXR1cxgKIAEoDjIXLnJhdGluZy52MS5CdWNrZXRTdGF0dXMSEAoIcHJpb3JpdHkYCyABKAUSEAoIcmVwbGF5ZWQYDCABKAgSFwoPbGVkZ2VyX3NlcXVlbmNlGA0gASgDIigKEUdldEJhbGFuY2VSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJIo4CChJHZXRCYWxhbmNlUmVzcG9uc2USIgoHYnVja2V0cxgBIAMoCzIRLnJhdGluZy52MS5CdWNrZXQSMAoMcGVyaW9kX3N0YXJ0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9wZXJpb2Rfb3V0Y29tZXMYAyABKAMSKgoOcGVyaW9kX2NoYXJnZWQYBCABKAsyEi5nb29nbGUudHlwZS5Nb25leRIYChBwZW5kaW5nX291dGNvbWVzGAUgASgDEioKDnBlbmRpbmdfY2hhcmdlGAYgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSFwoPbGVkZ2VyX3NlcXVlbmNlGAcgASgDIlYKGExpc3RMZWRnZXJFbnRyaWVzUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJdChlMaXN0TGVkZ2VyRW50cmllc1Jlc3BvbnNlEicKB2VudHJpZXMYASADKAsyFi5yYXRpbmcudjEuTGVkZ2VyRW50cnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjkKB1Bvc3RpbmcSDwoHYWNjb3VudBgBIAEoCRINCgVhc3NldBgCIAEoCRIOCgZhbW91bnQYAyABKAkikAMKC0xlZGdlckVudHJ5EhAKCHNlcXVlbmNlGAEgASgDEhYKDnRyYW5zYWN0aW9uX2lkGAIgASgJEigKBGtpbmQYAyABKA4yGi5yYXRpbmcudjEuTGVkZ2VyRW50cnlLaW5kEhMKC2N1c3RvbWVyX2lkGAQgASgJEhIKCm91dGNvbWVfaWQYBSABKAkSEgoKcmVxdWVzdF9pZBgGIAEoCRIRCglidWNrZXRfaWQYByABKAkSDQoFdW5pdHMYCCABKAMSIgoGYW1vdW50GAkgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSLwoLb2NjdXJyZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3JlY29yZGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIkCghwb3N0aW5ncxgMIAMoCzISLnJhdGluZy52MS5Qb3N0aW5nEhQKDG91dGNvbWVfdHlwZRgNIAEoCRIMCgRoYXNoGA4gASgJIlsKElB1dEN1c3RvbWVyUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIaChJzdHJpcGVfY3VzdG9tZXJfaWQYAiABKAkSFAoMcmF0ZV9jYXJkX2lkGAMgASgJIrMBCghDdXN0b21lchITCgtjdXN0b21lcl9pZBgBIAEoCRIaChJzdHJpcGVfY3VzdG9tZXJfaWQYAiABKAkSFAoMcmF0ZV9jYXJkX2lkGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTgoTUHV0Q3VzdG9tZXJSZXNwb25zZRIlCghjdXN0b21lchgBIAEoCzITLnJhdGluZy52MS5DdXN0b21lchIQCghyZXBsYXllZBgCIAEoCCJ7CgVQcmljZRIUCgxvdXRjb21lX3R5cGUYASABKAkSJgoKdW5pdF9wcmljZRgCIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5EjQKEXNldHRsZW1lbnRfd2luZG93GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIpcBChJQdXRSYXRlQ2FyZFJlcXVlc3QSFAoMcmF0ZV9jYXJkX2lkGAEgASgJEjIKDmVmZmVjdGl2ZV9mcm9tGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1jdXJyZW5jeV9jb2RlGAMgASgJEiAKBnByaWNlcxgEIAMoCzIQLnJhdGluZy52MS5QcmljZSKUAQoPUmF0ZUNhcmRWZXJzaW9uEhQKDHJhdGVfY2FyZF9pZBgBIAEoCRIyCg5lZmZlY3RpdmVfZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNY3VycmVuY3lfY29kZRgDIAEoCRIgCgZwcmljZXMYBCADKAsyEC5yYXRpbmcudjEuUHJpY2UiVAoTUHV0UmF0ZUNhcmRSZXNwb25zZRIrCgd2ZXJzaW9uGAEgASgLMhoucmF0aW5nLnYxLlJhdGVDYXJkVmVyc2lvbhIQCghyZXBsYXllZBgCIAEoCCq4AQoMT3V0Y29tZVN0YXRlEh0KGU9VVENPTUVfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdPVVRDT01FX1NUQVRFX0NPTkZJUk1FRBABEhkKFU9VVENPTUVfU1RBVEVfUEVORElORxACEhkKFU9VVENPTUVfU1RBVEVfU0VUVExFRBADEhoKFk9VVENPTUVfU1RBVEVfUkVMRUFTRUQQBBIaChZPVVRDT01FX1NUQVRFX1JFVkVSU0VEEAUqiAEKDEJ1Y2tldFNvdXJjZRIdChlCVUNLRVRfU09VUkNFX1VOU1BFQ0lGSUVEEAASGgoWQlVDS0VUX1NPVVJDRV9QVVJDSEFTRRABEh4KGkJVQ0tFVF9TT1VSQ0VfUkVBTExPQ0FUSU9OEAISHQoZQlVDS0VUX1NPVVJDRV9QUk9NT1RJT05BTBADKpwBCgxCdWNrZXRTdGF0dXMSHQoZQlVDS0VUX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFEJVQ0tFVF9TVEFUVVNfQUNUSVZFEAESGwoXQlVDS0VUX1NUQVRVU19TQ0hFRFVMRUQQAhIZChVCVUNLRVRfU1RBVFVTX0VYUElSRUQQAxIbChdCVUNLRVRfU1RBVFVTX0VYSEFVU1RFRBAEKsACCg9MZWRnZXJFbnRyeUtpbmQSIQodTEVER0VSX0VOVFJZX0tJTkRfVU5TUEVDSUZJRUQQABIiCh5MRURHRVJfRU5UUllfS0lORF9PVVRDT01FX0hFTEQQARIjCh9MRURHRVJfRU5UUllfS0lORF9PVVRDT01FX1JBVEVEEAISJgoiTEVER0VSX0VOVFJZX0tJTkRfT1VUQ09NRV9SRUxFQVNFRBADEiYKIkxFREdFUl9FTlRSWV9LSU5EX09VVENPTUVfUkVWRVJTRUQQBBIkCiBMRURHRVJfRU5UUllfS0lORF9CVUNLRVRfQ1JFQVRFRBAFEiUKIUxFREdFUl9FTlRSWV9LSU5EX0JVQ0tFVF9DT05TVU1FRBAGEiQKIExFREdFUl9FTlRSWV9LSU5EX0JVQ0tFVF9FWFBJUkVEEAcyjgcKDVJhdGluZ1NlcnZpY2USUgoNUmVjb3JkT3V0Y29tZRIfLnJhdGluZy52MS5SZWNvcmRPdXRjb21lUmVxdWVzdBogLnJhdGluZy52MS5SZWNvcmRPdXRjb21lUmVzcG9uc2USVQoOUmVjb3JkT3V0Y29tZXMSIC5yYXRpbmcudjEuUmVjb3JkT3V0Y29tZXNSZXF1ZXN0GiEucmF0aW5nLnYxLlJlY29yZE91dGNvbWVzUmVzcG9uc2USVQoOQ29uZmlybU91dGNvbWUSIC5yYXRpbmcudjEuQ29uZmlybU91dGNvbWVSZXF1ZXN0GiEucmF0aW5nLnYxLkNvbmZpcm1PdXRjb21lUmVzcG9uc2USVQoOUmV2ZXJzZU91dGNvbWUSIC5yYXRpbmcudjEuUmV2ZXJzZU91dGNvbWVSZXF1ZXN0GiEucmF0aW5nLnYxLlJldmVyc2VPdXRjb21lUmVzcG9uc2USRgoJUXVvdGVDb3N0EhsucmF0aW5nLnYxLlF1b3RlQ29zdFJlcXVlc3QaHC5yYXRpbmcudjEuUXVvdGVDb3N0UmVzcG9uc2USUgoNQ29uc3VtZUJ1Y2tldBIfLnJhdGluZy52MS5Db25zdW1lQnVja2V0UmVxdWVzdBogLnJhdGluZy52MS5Db25zdW1lQnVja2V0UmVzcG9uc2USQQoMQ3JlYXRlQnVja2V0Eh4ucmF0aW5nLnYxLkNyZWF0ZUJ1Y2tldFJlcXVlc3QaES5yYXRpbmcudjEuQnVja2V0EkkKCkdldEJhbGFuY2USHC5yYXRpbmcudjEuR2V0QmFsYW5jZVJlcXVlc3QaHS5yYXRpbmcudjEuR2V0QmFsYW5jZVJlc3BvbnNlEl4KEUxpc3RMZWRnZXJFbnRyaWVzEiMucmF0aW5nLnYxLkxpc3RMZWRnZXJFbnRyaWVzUmVxdWVzdBokLnJhdGluZy52MS5MaXN0TGVkZ2VyRW50cmllc1Jlc3BvbnNlEkwKC1B1dEN1c3RvbWVyEh0ucmF0aW5nLnYxLlB1dEN1c3RvbWVyUmVxdWVzdBoeLnJhdGluZy52MS5QdXRDdXN0b21lclJlc3BvbnNlEkwKC1B1dFJhdGVDYXJkEh0ucmF0aW5nLnYxLlB1dFJhdGVDYXJkUmVxdWVzdBoeLnJhdGluZy52MS5QdXRSYXRlQ2FyZFJlc3BvbnNlQlQKFWNvbS5leGFtcGxlLnJhdGluZy52MUILUmF0aW5nUHJvdG9QAVosZXhhbXBsZS5jb20vcmF0aW5nL2dlbi9nby9yYXRpbmcvdjE7cmF0aW5ndjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_google_rpc_status, file_google_type_money]);
+  fileDesc("ChZyYXRpbmcvdjEvcmF0aW5nLnByb3RvEglyYXRpbmcudjEipgIKFFJlY29yZE91dGNvbWVSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhIKCm91dGNvbWVfaWQYAiABKAkSFAoMb3V0Y29tZV90eXBlGAMgASgJEi8KC29jY3VycmVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgVzdGF0ZRgFIAEoDjIXLnJhdGluZy52MS5PdXRjb21lU3RhdGUSQwoKYXR0cmlidXRlcxgGIAMoCzIvLnJhdGluZy52MS5SZWNvcmRPdXRjb21lUmVxdWVzdC5BdHRyaWJ1dGVzRW50cnkaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEizQIKFVJlY29yZE91dGNvbWVSZXNwb25zZRIXCg9sZWRnZXJfc2VxdWVuY2UYASABKAMSJgoKdW5pdF9wcmljZRgCIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5EhoKEnVuaXRzX2Zyb21fYnVja2V0cxgDIAEoAxIjCgdjaGFyZ2VkGAQgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSNQoRcmF0ZV9jYXJkX3ZlcnNpb24YBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKBXN0YXRlGAYgASgOMhcucmF0aW5nLnYxLk91dGNvbWVTdGF0ZRIQCghyZXBsYXllZBgHIAEoCBIRCglidWNrZXRfaWQYCCABKAkSLgoKc2V0dGxlc19hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSgoVUmVjb3JkT3V0Y29tZXNSZXF1ZXN0EjEKCHJlcXVlc3RzGAEgAygLMh8ucmF0aW5nLnYxLlJlY29yZE91dGNvbWVSZXF1ZXN0InoKE1JlY29yZE91dGNvbWVSZXN1bHQSNAoIcmVzcG9uc2UYASABKAsyIC5yYXRpbmcudjEuUmVjb3JkT3V0Y29tZVJlc3BvbnNlSAASIwoFZXJyb3IYAiABKAsyEi5nb29nbGUucnBjLlN0YXR1c0gAQggKBnJlc3VsdCJJChZSZWNvcmRPdXRjb21lc1Jlc3BvbnNlEi8KB3Jlc3VsdHMYASADKAsyHi5yYXRpbmcudjEuUmVjb3JkT3V0Y29tZVJlc3VsdCJAChVDb25maXJtT3V0Y29tZVJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSEgoKb3V0Y29tZV9pZBgCIAEoCSJrChZDb25maXJtT3V0Y29tZVJlc3BvbnNlEhcKD2xlZGdlcl9zZXF1ZW5jZRgBIAEoAxImCgVzdGF0ZRgCIAEoDjIXLnJhdGluZy52MS5PdXRjb21lU3RhdGUSEAoIcmVwbGF5ZWQYAyABKAgiUAoVUmV2ZXJzZU91dGNvbWVSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhIKCm91dGNvbWVfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIqkBChZSZXZlcnNlT3V0Y29tZVJlc3BvbnNlEhcKD2xlZGdlcl9zZXF1ZW5jZRgBIAEoAxImCgVzdGF0ZRgCIAEoDjIXLnJhdGluZy52MS5PdXRjb21lU3RhdGUSFgoOdW5pdHNfcmV0dXJuZWQYAyABKAMSJAoIcmVmdW5kZWQYBCABKAsyEi5nb29nbGUudHlwZS5Nb25leRIQCghyZXBsYXllZBgFIAEoCCJ3ChBRdW90ZUNvc3RSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhQKDG91dGNvbWVfdHlwZRgCIAEoCRIQCghxdWFudGl0eRgDIAEoAxImCgJhdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQQoKQnVja2V0TGluZRIRCglidWNrZXRfaWQYASABKAkSDQoFdW5pdHMYAiABKAMSEQoJcmVtYWluaW5nGAMgASgDIpcCChFRdW90ZUNvc3RSZXNwb25zZRImCgp1bml0X3ByaWNlGAEgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSFQoNdW5pdHNfY292ZXJlZBgCIAEoAxIWCg51bml0c19iaWxsYWJsZRgDIAEoAxIhCgV0b3RhbBgEIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5EjUKEXJhdGVfY2FyZF92ZXJzaW9uGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIkCgVsaW5lcxgGIAMoCzIVLnJhdGluZy52MS5CdWNrZXRMaW5lEisKD2xpbWl0X3JlbWFpbmluZxgHIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5IooBChRDb25zdW1lQnVja2V0UmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJEhQKDG91dGNvbWVfdHlwZRgDIAEoCRIQCghxdWFudGl0eRgEIAEoAxIRCglidWNrZXRfaWQYBSABKAkSDgoGcmVhc29uGAYgASgJIpMBChVDb25zdW1lQnVja2V0UmVzcG9uc2USEAoIY29uc3VtZWQYASABKAMSJAoFbGluZXMYAiADKAsyFS5yYXRpbmcudjEuQnVja2V0TGluZRIXCg9yZW1haW5pbmdfdG90YWwYAyABKAMSFwoPbGVkZ2VyX3NlcXVlbmNlGAQgASgDEhAKCHJlcGxheWVkGAUgASgIItoCChNDcmVhdGVCdWNrZXRSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhEKCWJ1Y2tldF9pZBgCIAEoCRIUCgxvdXRjb21lX3R5cGUYAyABKAkSEgoIcXVhbnRpdHkYBCABKANIABIlCgdmdW5kaW5nGAUgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXlIABIuCgp2YWxpZF9mcm9tGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt2YWxpZF91bnRpbBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoKdW5pdF9wcmljZRgIIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5EicKBnNvdXJjZRgJIAEoDjIXLnJhdGluZy52MS5CdWNrZXRTb3VyY2USEAoIcHJpb3JpdHkYCiABKAVCBgoEc2l6ZSL8AgoGQnVja2V0EhEKCWJ1Y2tldF9pZBgBIAEoCRIUCgxvdXRjb21lX3R5cGUYAiABKAkSEAoIcXVhbnRpdHkYAyABKAMSEQoJcmVtYWluaW5nGAQgASgDEgwKBGhlbGQYBSABKAMSLgoKdmFsaWRfZnJvbRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdmFsaWRfdW50aWwYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKCnVuaXRfcHJpY2UYCCABKAsyEi5nb29nbGUudHlwZS5Nb25leRInCgZzb3VyY2UYCSABKA4yFy5yYXRpbmcudjEuQnVja2V0U291cmNlEicKBnN0YXR1cxgKIAEoDjIXLnJhdGluZy52MS5CdWNrZXRTdGF0dXMSEAoIcHJpb3JpdHkYCyABKAUSEAoIcmVwbGF5ZWQYDCABKAgSFwoPbGVkZ2VyX3NlcXVlbmNlGA0gASgDIigKEUdldEJhbGFuY2VSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJIo4CChJHZXRCYWxhbmNlUmVzcG9uc2USIgoHYnVja2V0cxgBIAMoCzIRLnJhdGluZy52MS5CdWNrZXQSMAoMcGVyaW9kX3N0YXJ0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9wZXJpb2Rfb3V0Y29tZXMYAyABKAMSKgoOcGVyaW9kX2NoYXJnZWQYBCABKAsyEi5nb29nbGUudHlwZS5Nb25leRIYChBwZW5kaW5nX291dGNvbWVzGAUgASgDEioKDnBlbmRpbmdfY2hhcmdlGAYgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSFwoPbGVkZ2VyX3NlcXVlbmNlGAcgASgDIlYKGExpc3RMZWRnZXJFbnRyaWVzUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJdChlMaXN0TGVkZ2VyRW50cmllc1Jlc3BvbnNlEicKB2VudHJpZXMYASADKAsyFi5yYXRpbmcudjEuTGVkZ2VyRW50cnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjkKB1Bvc3RpbmcSDwoHYWNjb3VudBgBIAEoCRINCgVhc3NldBgCIAEoCRIOCgZhbW91bnQYAyABKAkikAMKC0xlZGdlckVudHJ5EhAKCHNlcXVlbmNlGAEgASgDEhYKDnRyYW5zYWN0aW9uX2lkGAIgASgJEigKBGtpbmQYAyABKA4yGi5yYXRpbmcudjEuTGVkZ2VyRW50cnlLaW5kEhMKC2N1c3RvbWVyX2lkGAQgASgJEhIKCm91dGNvbWVfaWQYBSABKAkSEgoKcmVxdWVzdF9pZBgGIAEoCRIRCglidWNrZXRfaWQYByABKAkSDQoFdW5pdHMYCCABKAMSIgoGYW1vdW50GAkgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSLwoLb2NjdXJyZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3JlY29yZGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIkCghwb3N0aW5ncxgMIAMoCzISLnJhdGluZy52MS5Qb3N0aW5nEhQKDG91dGNvbWVfdHlwZRgNIAEoCRIMCgRoYXNoGA4gASgJIlsKElB1dEN1c3RvbWVyUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIaChJzdHJpcGVfY3VzdG9tZXJfaWQYAiABKAkSFAoMcmF0ZV9jYXJkX2lkGAMgASgJIrMBCghDdXN0b21lchITCgtjdXN0b21lcl9pZBgBIAEoCRIaChJzdHJpcGVfY3VzdG9tZXJfaWQYAiABKAkSFAoMcmF0ZV9jYXJkX2lkGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTgoTUHV0Q3VzdG9tZXJSZXNwb25zZRIlCghjdXN0b21lchgBIAEoCzITLnJhdGluZy52MS5DdXN0b21lchIQCghyZXBsYXllZBgCIAEoCCJ7CgVQcmljZRIUCgxvdXRjb21lX3R5cGUYASABKAkSJgoKdW5pdF9wcmljZRgCIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5EjQKEXNldHRsZW1lbnRfd2luZG93GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIpcBChJQdXRSYXRlQ2FyZFJlcXVlc3QSFAoMcmF0ZV9jYXJkX2lkGAEgASgJEjIKDmVmZmVjdGl2ZV9mcm9tGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1jdXJyZW5jeV9jb2RlGAMgASgJEiAKBnByaWNlcxgEIAMoCzIQLnJhdGluZy52MS5QcmljZSKUAQoPUmF0ZUNhcmRWZXJzaW9uEhQKDHJhdGVfY2FyZF9pZBgBIAEoCRIyCg5lZmZlY3RpdmVfZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNY3VycmVuY3lfY29kZRgDIAEoCRIgCgZwcmljZXMYBCADKAsyEC5yYXRpbmcudjEuUHJpY2UiVAoTUHV0UmF0ZUNhcmRSZXNwb25zZRIrCgd2ZXJzaW9uGAEgASgLMhoucmF0aW5nLnYxLlJhdGVDYXJkVmVyc2lvbhIQCghyZXBsYXllZBgCIAEoCCJLChFWb2lkQnVja2V0UmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIRCglidWNrZXRfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIqgBChJWb2lkQnVja2V0UmVzcG9uc2USIQoGYnVja2V0GAEgASgLMhEucmF0aW5nLnYxLkJ1Y2tldBIVCg11bml0c19leHBpcmVkGAIgASgDEhcKD2xlZGdlcl9zZXF1ZW5jZRgDIAEoAxItCgl2b2lkX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHJlcGxheWVkGAUgASgIIpgBChdQdXRTcGVuZENvbnRyb2xzUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJEiwKEGFsZXJ0X3RocmVzaG9sZHMYAyADKAsyEi5nb29nbGUudHlwZS5Nb25leRImCgpoYXJkX2xpbWl0GAQgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkiqwEKDVNwZW5kQ29udHJvbHMSEwoLY3VzdG9tZXJfaWQYASABKAkSLAoQYWxlcnRfdGhyZXNob2xkcxgCIAMoCzISLmdvb2dsZS50eXBlLk1vbmV5EiYKCmhhcmRfbGltaXQYAyABKAsyEi5nb29nbGUudHlwZS5Nb25leRIvCgt1cGRhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiXgoYUHV0U3BlbmRDb250cm9sc1Jlc3BvbnNlEjAKDnNwZW5kX2NvbnRyb2xzGAEgASgLMhgucmF0aW5nLnYxLlNwZW5kQ29udHJvbHMSEAoIcmVwbGF5ZWQYAiABKAgiQQoSV2F0Y2hBbGVydHNSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhYKDmFmdGVyX2FsZXJ0X2lkGAIgASgDIvEBChNXYXRjaEFsZXJ0c1Jlc3BvbnNlEhAKCGFsZXJ0X2lkGAEgASgDEhMKC2N1c3RvbWVyX2lkGAIgASgJEjAKDHBlcmlvZF9zdGFydBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJQoJdGhyZXNob2xkGAQgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSKgoOcGVyaW9kX2NoYXJnZWQYBSABKAsyEi5nb29nbGUudHlwZS5Nb25leRIuCgpjcm9zc2VkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCq4AQoMT3V0Y29tZVN0YXRlEh0KGU9VVENPTUVfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdPVVRDT01FX1NUQVRFX0NPTkZJUk1FRBABEhkKFU9VVENPTUVfU1RBVEVfUEVORElORxACEhkKFU9VVENPTUVfU1RBVEVfU0VUVExFRBADEhoKFk9VVENPTUVfU1RBVEVfUkVMRUFTRUQQBBIaChZPVVRDT01FX1NUQVRFX1JFVkVSU0VEEAUqiAEKDEJ1Y2tldFNvdXJjZRIdChlCVUNLRVRfU09VUkNFX1VOU1BFQ0lGSUVEEAASGgoWQlVDS0VUX1NPVVJDRV9QVVJDSEFTRRABEh4KGkJVQ0tFVF9TT1VSQ0VfUkVBTExPQ0FUSU9OEAISHQoZQlVDS0VUX1NPVVJDRV9QUk9NT1RJT05BTBADKrYBCgxCdWNrZXRTdGF0dXMSHQoZQlVDS0VUX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFEJVQ0tFVF9TVEFUVVNfQUNUSVZFEAESGwoXQlVDS0VUX1NUQVRVU19TQ0hFRFVMRUQQAhIZChVCVUNLRVRfU1RBVFVTX0VYUElSRUQQAxIbChdCVUNLRVRfU1RBVFVTX0VYSEFVU1RFRBAEEhgKFEJVQ0tFVF9TVEFUVVNfVk9JREVEEAUq5QIKD0xlZGdlckVudHJ5S2luZBIhCh1MRURHRVJfRU5UUllfS0lORF9VTlNQRUNJRklFRBAAEiIKHkxFREdFUl9FTlRSWV9LSU5EX09VVENPTUVfSEVMRBABEiMKH0xFREdFUl9FTlRSWV9LSU5EX09VVENPTUVfUkFURUQQAhImCiJMRURHRVJfRU5UUllfS0lORF9PVVRDT01FX1JFTEVBU0VEEAMSJgoiTEVER0VSX0VOVFJZX0tJTkRfT1VUQ09NRV9SRVZFUlNFRBAEEiQKIExFREdFUl9FTlRSWV9LSU5EX0JVQ0tFVF9DUkVBVEVEEAUSJQohTEVER0VSX0VOVFJZX0tJTkRfQlVDS0VUX0NPTlNVTUVEEAYSJAogTEVER0VSX0VOVFJZX0tJTkRfQlVDS0VUX0VYUElSRUQQBxIjCh9MRURHRVJfRU5UUllfS0lORF9CVUNLRVRfVk9JREVEEAgyhgkKDVJhdGluZ1NlcnZpY2USUgoNUmVjb3JkT3V0Y29tZRIfLnJhdGluZy52MS5SZWNvcmRPdXRjb21lUmVxdWVzdBogLnJhdGluZy52MS5SZWNvcmRPdXRjb21lUmVzcG9uc2USVQoOUmVjb3JkT3V0Y29tZXMSIC5yYXRpbmcudjEuUmVjb3JkT3V0Y29tZXNSZXF1ZXN0GiEucmF0aW5nLnYxLlJlY29yZE91dGNvbWVzUmVzcG9uc2USVQoOQ29uZmlybU91dGNvbWUSIC5yYXRpbmcudjEuQ29uZmlybU91dGNvbWVSZXF1ZXN0GiEucmF0aW5nLnYxLkNvbmZpcm1PdXRjb21lUmVzcG9uc2USVQoOUmV2ZXJzZU91dGNvbWUSIC5yYXRpbmcudjEuUmV2ZXJzZU91dGNvbWVSZXF1ZXN0GiEucmF0aW5nLnYxLlJldmVyc2VPdXRjb21lUmVzcG9uc2USRgoJUXVvdGVDb3N0EhsucmF0aW5nLnYxLlF1b3RlQ29zdFJlcXVlc3QaHC5yYXRpbmcudjEuUXVvdGVDb3N0UmVzcG9uc2USUgoNQ29uc3VtZUJ1Y2tldBIfLnJhdGluZy52MS5Db25zdW1lQnVja2V0UmVxdWVzdBogLnJhdGluZy52MS5Db25zdW1lQnVja2V0UmVzcG9uc2USQQoMQ3JlYXRlQnVja2V0Eh4ucmF0aW5nLnYxLkNyZWF0ZUJ1Y2tldFJlcXVlc3QaES5yYXRpbmcudjEuQnVja2V0EkkKCkdldEJhbGFuY2USHC5yYXRpbmcudjEuR2V0QmFsYW5jZVJlcXVlc3QaHS5yYXRpbmcudjEuR2V0QmFsYW5jZVJlc3BvbnNlEl4KEUxpc3RMZWRnZXJFbnRyaWVzEiMucmF0aW5nLnYxLkxpc3RMZWRnZXJFbnRyaWVzUmVxdWVzdBokLnJhdGluZy52MS5MaXN0TGVkZ2VyRW50cmllc1Jlc3BvbnNlEkwKC1B1dEN1c3RvbWVyEh0ucmF0aW5nLnYxLlB1dEN1c3RvbWVyUmVxdWVzdBoeLnJhdGluZy52MS5QdXRDdXN0b21lclJlc3BvbnNlEkwKC1B1dFJhdGVDYXJkEh0ucmF0aW5nLnYxLlB1dFJhdGVDYXJkUmVxdWVzdBoeLnJhdGluZy52MS5QdXRSYXRlQ2FyZFJlc3BvbnNlEkkKClZvaWRCdWNrZXQSHC5yYXRpbmcudjEuVm9pZEJ1Y2tldFJlcXVlc3QaHS5yYXRpbmcudjEuVm9pZEJ1Y2tldFJlc3BvbnNlElsKEFB1dFNwZW5kQ29udHJvbHMSIi5yYXRpbmcudjEuUHV0U3BlbmRDb250cm9sc1JlcXVlc3QaIy5yYXRpbmcudjEuUHV0U3BlbmRDb250cm9sc1Jlc3BvbnNlEk4KC1dhdGNoQWxlcnRzEh0ucmF0aW5nLnYxLldhdGNoQWxlcnRzUmVxdWVzdBoeLnJhdGluZy52MS5XYXRjaEFsZXJ0c1Jlc3BvbnNlMAFCVAoVY29tLmV4YW1wbGUucmF0aW5nLnYxQgtSYXRpbmdQcm90b1ABWixleGFtcGxlLmNvbS9yYXRpbmcvZ2VuL2dvL3JhdGluZy92MTtyYXRpbmd2MWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_google_rpc_status, file_google_type_money]);
 
 /**
  * Request of `RecordOutcome`.
@@ -519,6 +519,16 @@ export type QuoteCostResponse = Message<"rating.v1.QuoteCostResponse"> & {
    * @generated from field: repeated rating.v1.BucketLine lines = 6;
    */
   lines: BucketLine[];
+
+  /**
+   * What may still be charged this calendar month (UTC) before the hard limit
+   * of `PutSpendControls` refuses outcomes: the limit minus the month's
+   * charged and pending amounts, never below zero. Absent when the customer
+   * has no hard limit.
+   *
+   * @generated from field: google.type.Money limit_remaining = 7;
+   */
+  limitRemaining?: Money | undefined;
 };
 
 /**
@@ -1419,6 +1429,303 @@ export const PutRateCardResponseSchema: GenMessage<PutRateCardResponse> = /*@__P
   messageDesc(file_rating_v1_rating, 28);
 
 /**
+ * Request of `VoidBucket`.
+ *
+ * @generated from message rating.v1.VoidBucketRequest
+ */
+export type VoidBucketRequest = Message<"rating.v1.VoidBucketRequest"> & {
+  /**
+   * Required. The customer who owns the bucket.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * Required. The bucket to void: with `customer_id`, the idempotency key.
+   *
+   * @generated from field: string bucket_id = 2;
+   */
+  bucketId: string;
+
+  /**
+   * Why it is voided, for example `refunded`. At most 256 bytes. Part of the
+   * idempotent payload.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message rating.v1.VoidBucketRequest.
+ * Use `create(VoidBucketRequestSchema)` to create a new message.
+ */
+export const VoidBucketRequestSchema: GenMessage<VoidBucketRequest> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 29);
+
+/**
+ * Response of `VoidBucket`.
+ *
+ * @generated from message rating.v1.VoidBucketResponse
+ */
+export type VoidBucketResponse = Message<"rating.v1.VoidBucketResponse"> & {
+  /**
+   * The bucket after the void: `remaining` 0, status `BUCKET_STATUS_VOIDED`.
+   *
+   * @generated from field: rating.v1.Bucket bucket = 1;
+   */
+  bucket?: Bucket | undefined;
+
+  /**
+   * Undrawn units that expired with the void (>= 0): the `units` of the
+   * `BUCKET_VOIDED` entry.
+   *
+   * @generated from field: int64 units_expired = 2;
+   */
+  unitsExpired: bigint;
+
+  /**
+   * The position of the `BUCKET_VOIDED` entry in the customer's ledger.
+   *
+   * @generated from field: int64 ledger_sequence = 3;
+   */
+  ledgerSequence: bigint;
+
+  /**
+   * When the bucket was voided (whole microseconds).
+   *
+   * @generated from field: google.protobuf.Timestamp void_time = 4;
+   */
+  voidTime?: Timestamp | undefined;
+
+  /**
+   * True when this answers a retry of a void already made.
+   *
+   * @generated from field: bool replayed = 5;
+   */
+  replayed: boolean;
+};
+
+/**
+ * Describes the message rating.v1.VoidBucketResponse.
+ * Use `create(VoidBucketResponseSchema)` to create a new message.
+ */
+export const VoidBucketResponseSchema: GenMessage<VoidBucketResponse> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 30);
+
+/**
+ * Request of `PutSpendControls`.
+ *
+ * @generated from message rating.v1.PutSpendControlsRequest
+ */
+export type PutSpendControlsRequest = Message<"rating.v1.PutSpendControlsRequest"> & {
+  /**
+   * Required. The customer whose controls these are.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * Required. The caller's unique id of this change, typically a UUIDv4:
+   * the idempotency key, unique per customer.
+   *
+   * @generated from field: string request_id = 2;
+   */
+  requestId: string;
+
+  /**
+   * Amounts of a calendar month's charges whose crossing raises an alert:
+   * 0 to 20 of them, each more than 0 and distinct, in the currency of the
+   * customer's rate card (all in one currency). Empty: no alerts.
+   *
+   * @generated from field: repeated google.type.Money alert_thresholds = 3;
+   */
+  alertThresholds: Money[];
+
+  /**
+   * The most a calendar month (UTC) may be charged, settled and pending
+   * together: an outcome whose charge would take the month's charged plus
+   * pending amount past it is refused with FAILED_PRECONDITION and reason
+   * `SPEND_LIMIT_REACHED` (an outcome a bucket covers costs nothing and is
+   * never refused). At least 0, in the thresholds' currency. Absent: no
+   * limit.
+   *
+   * @generated from field: google.type.Money hard_limit = 4;
+   */
+  hardLimit?: Money | undefined;
+};
+
+/**
+ * Describes the message rating.v1.PutSpendControlsRequest.
+ * Use `create(PutSpendControlsRequestSchema)` to create a new message.
+ */
+export const PutSpendControlsRequestSchema: GenMessage<PutSpendControlsRequest> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 31);
+
+/**
+ * A customer's spend controls.
+ *
+ * @generated from message rating.v1.SpendControls
+ */
+export type SpendControls = Message<"rating.v1.SpendControls"> & {
+  /**
+   * The customer.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * The alert thresholds, in increasing order.
+   *
+   * @generated from field: repeated google.type.Money alert_thresholds = 2;
+   */
+  alertThresholds: Money[];
+
+  /**
+   * The hard limit; absent when there is none.
+   *
+   * @generated from field: google.type.Money hard_limit = 3;
+   */
+  hardLimit?: Money | undefined;
+
+  /**
+   * When these controls were put (whole microseconds).
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 4;
+   */
+  updateTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message rating.v1.SpendControls.
+ * Use `create(SpendControlsSchema)` to create a new message.
+ */
+export const SpendControlsSchema: GenMessage<SpendControls> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 32);
+
+/**
+ * Response of `PutSpendControls`.
+ *
+ * @generated from message rating.v1.PutSpendControlsResponse
+ */
+export type PutSpendControlsResponse = Message<"rating.v1.PutSpendControlsResponse"> & {
+  /**
+   * The controls as this call set them.
+   *
+   * @generated from field: rating.v1.SpendControls spend_controls = 1;
+   */
+  spendControls?: SpendControls | undefined;
+
+  /**
+   * True when this answers a retry of a change already made.
+   *
+   * @generated from field: bool replayed = 2;
+   */
+  replayed: boolean;
+};
+
+/**
+ * Describes the message rating.v1.PutSpendControlsResponse.
+ * Use `create(PutSpendControlsResponseSchema)` to create a new message.
+ */
+export const PutSpendControlsResponseSchema: GenMessage<PutSpendControlsResponse> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 33);
+
+/**
+ * Request of `WatchAlerts`.
+ *
+ * @generated from message rating.v1.WatchAlertsRequest
+ */
+export type WatchAlertsRequest = Message<"rating.v1.WatchAlertsRequest"> & {
+  /**
+   * Optional: only this customer's alerts; empty means every customer's.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * Stream the alerts whose `alert_id` is greater than this: 0 streams every
+   * alert from the first; a watcher that reconnects passes the last
+   * `alert_id` it received. At least 0.
+   *
+   * @generated from field: int64 after_alert_id = 2;
+   */
+  afterAlertId: bigint;
+};
+
+/**
+ * Describes the message rating.v1.WatchAlertsRequest.
+ * Use `create(WatchAlertsRequestSchema)` to create a new message.
+ */
+export const WatchAlertsRequestSchema: GenMessage<WatchAlertsRequest> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 34);
+
+/**
+ * One spend alert: a customer's charges of a month reached one of its alert
+ * thresholds.
+ *
+ * @generated from message rating.v1.WatchAlertsResponse
+ */
+export type WatchAlertsResponse = Message<"rating.v1.WatchAlertsResponse"> & {
+  /**
+   * The alert's id: 1, 2, 3, ... across every customer of the ledger, with
+   * no gap, in the order alerts were raised.
+   *
+   * @generated from field: int64 alert_id = 1;
+   */
+  alertId: bigint;
+
+  /**
+   * The customer whose charges crossed the threshold.
+   *
+   * @generated from field: string customer_id = 2;
+   */
+  customerId: string;
+
+  /**
+   * Start of the calendar month (UTC) whose charges crossed it.
+   *
+   * @generated from field: google.protobuf.Timestamp period_start = 3;
+   */
+  periodStart?: Timestamp | undefined;
+
+  /**
+   * The threshold crossed.
+   *
+   * @generated from field: google.type.Money threshold = 4;
+   */
+  threshold?: Money | undefined;
+
+  /**
+   * The month's charged amount (settled outcomes, net of reversals, as
+   * `GetBalance.period_charged`) just after the charge that crossed it: at
+   * least `threshold`.
+   *
+   * @generated from field: google.type.Money period_charged = 5;
+   */
+  periodCharged?: Money | undefined;
+
+  /**
+   * When the charge that crossed it was appended to the ledger (whole
+   * microseconds).
+   *
+   * @generated from field: google.protobuf.Timestamp crossed_at = 6;
+   */
+  crossedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message rating.v1.WatchAlertsResponse.
+ * Use `create(WatchAlertsResponseSchema)` to create a new message.
+ */
+export const WatchAlertsResponseSchema: GenMessage<WatchAlertsResponse> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 35);
+
+/**
  * The state of an outcome.
  *
  * @generated from enum rating.v1.OutcomeState
@@ -1557,6 +1864,14 @@ export enum BucketStatus {
    * @generated from enum value: BUCKET_STATUS_EXHAUSTED = 4;
    */
   EXHAUSTED = 4,
+
+  /**
+   * Ended early by `VoidBucket`: nothing can be drawn from it; units still
+   * held by pending outcomes are counted in `held`.
+   *
+   * @generated from enum value: BUCKET_STATUS_VOIDED = 5;
+   */
+  VOIDED = 5,
 }
 
 /**
@@ -1627,6 +1942,14 @@ export enum LedgerEntryKind {
    * @generated from enum value: LEDGER_ENTRY_KIND_BUCKET_EXPIRED = 7;
    */
   BUCKET_EXPIRED = 7,
+
+  /**
+   * A bucket was voided (`VoidBucket`): its undrawn units expired at once.
+   * `units` is how many (0 when none was left).
+   *
+   * @generated from enum value: LEDGER_ENTRY_KIND_BUCKET_VOIDED = 8;
+   */
+  BUCKET_VOIDED = 8,
 }
 
 /**
@@ -1805,6 +2128,55 @@ export const RatingService: GenService<{
     methodKind: "unary";
     input: typeof PutRateCardRequestSchema;
     output: typeof PutRateCardResponseSchema;
+  },
+  /**
+   * Ends a bucket now: its undrawn units expire at once (a `BUCKET_VOIDED`
+   * ledger entry), and no outcome or `ConsumeBucket` draws from it again (a
+   * draw naming it fails with FAILED_PRECONDITION and reason
+   * `BUCKET_NOT_ACTIVE`). Units that pending outcomes hold stay theirs: an
+   * outcome that settles stays covered, and the unit of one that is released
+   * (or of a covered outcome reversed later) expires instead of returning to
+   * the bucket. A bucket whose validity has already ended cannot be voided
+   * (`BUCKET_NOT_ACTIVE`). Idempotent on (`customer_id`, `bucket_id`):
+   * voiding it again with the same `reason` answers with `replayed = true`,
+   * with another `reason` fails with `IDEMPOTENCY_KEY_REUSED`.
+   *
+   * @generated from rpc rating.v1.RatingService.VoidBucket
+   */
+  voidBucket: {
+    methodKind: "unary";
+    input: typeof VoidBucketRequestSchema;
+    output: typeof VoidBucketResponseSchema;
+  },
+  /**
+   * Sets a customer's monthly spend controls: the amounts whose crossing
+   * raises an alert (see `WatchAlerts`) and an optional hard limit past which
+   * outcomes are refused. Replaces the previous controls as a whole.
+   * Idempotent on (`customer_id`, `request_id`).
+   *
+   * @generated from rpc rating.v1.RatingService.PutSpendControls
+   */
+  putSpendControls: {
+    methodKind: "unary";
+    input: typeof PutSpendControlsRequestSchema;
+    output: typeof PutSpendControlsResponseSchema;
+  },
+  /**
+   * Streams spend alerts in `alert_id` order: every alert after
+   * `after_alert_id` already raised, then each new one as it is raised, until
+   * the caller cancels. An alert is raised exactly once per customer,
+   * threshold and calendar month, in the same ledger transaction as the
+   * charge that crossed it, so one crossed while nobody watched is delivered
+   * by the next watch. A watcher resumes after the last `alert_id` it
+   * received. When the server shuts down the stream ends with UNAVAILABLE
+   * (reason `SHUTTING_DOWN`): watch again, on this or another server.
+   *
+   * @generated from rpc rating.v1.RatingService.WatchAlerts
+   */
+  watchAlerts: {
+    methodKind: "server_streaming";
+    input: typeof WatchAlertsRequestSchema;
+    output: typeof WatchAlertsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_rating_v1_rating, 0);
