@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from rating_service import bootstrap
 from rating_service.api.server import BoundServer, create_server
-from rating_service.config import Settings
+from rating_service.config import Settings, require_auth_or_loopback
 from rating_service.ledger.history import latest_recorded_at
 from rating_service.reporter.service import RunningReporter
 from rating_service.service.clock import Clock, ClockBehind, MonotonicClock, system_clock
@@ -71,6 +71,16 @@ async def _sweep(store: LedgerStore, interval: float, clock: Clock) -> None:
 
 
 async def start(settings: Settings, clock: Clock = system_clock) -> Service:
+    """Open the ledger and start serving; bad auth or TLS settings raise ``SettingsError`` first."""
+    require_auth_or_loopback(settings)
+    tokens = bootstrap.token_table(settings)
+    credentials = bootstrap.server_credentials(settings)
+    if tokens is None:
+        log.warning(
+            "auth is off: every caller may call every RPC on %s (set RATING_AUTH_TOKENS_FILE "
+            "to require tokens)",
+            settings.listen,
+        )
     store = await bootstrap.open_store(settings, migrate=True)
     try:
         # Calls and sweeps never use an instant earlier than the ledger's latest.
@@ -82,6 +92,8 @@ async def start(settings: Settings, clock: Clock = system_clock) -> Service:
             max_concurrent_rpcs=settings.max_concurrent_rpcs,
             max_message_bytes=settings.max_message_bytes,
             page_token_key=page_token_key,
+            tokens=tokens,
+            credentials=credentials,
             reuse_port=settings.reuse_port,
             clock=ledger_clock,
         )
@@ -109,17 +121,32 @@ async def serve(settings: Settings) -> int:
     service = await start(settings)
     host = settings.listen.rsplit(":", 1)[0]
     log.info(
-        "rating-service listening on %s:%d (%s)", host, service.port, _redact(settings.database_url)
+        "rating-service listening on %s:%d (%s; %s; %s)",
+        host,
+        service.port,
+        _redact(settings.database_url),
+        ("mutual TLS" if settings.tls_client_ca else "TLS") if settings.tls_cert else "plaintext",
+        f"tokens from {settings.auth_tokens_file}" if settings.auth_tokens_file else "auth off",
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, _reload_tokens, service, settings)
     await stopping.wait()
     log.info("shutting down: finishing calls in flight (up to %.0f s)", settings.shutdown_grace)
     await service.stop(settings.shutdown_grace)
     log.info("stopped")
     return 0
+
+
+def _reload_tokens(service: Service, settings: Settings) -> None:
+    """SIGHUP: read the tokens file again (a bad one leaves the callers in force as they were)."""
+    authenticator = service.bound.authenticator
+    if authenticator is None or not settings.auth_tokens_file:
+        log.warning("SIGHUP ignored: auth is off (RATING_AUTH_TOKENS_FILE is not set)")
+        return
+    authenticator.reload(settings.auth_tokens_file)
 
 
 def _redact(url: str) -> str:

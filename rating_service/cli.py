@@ -174,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         except ListenError as error:
             print(f"rating-service: {error}", file=sys.stderr)
             return 1
+        except SettingsError as error:  # auth or TLS settings that cannot serve
+            print(f"rating-service: {error}", file=sys.stderr)
+            return 2
     from rating_service.ledger.migrate import SchemaNotCurrent
 
     try:

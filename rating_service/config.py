@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,18 @@ class Settings:
     """RATING_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR (WARNING drops the per-call lines)."""
     log_format: LogFormat = "json"
     """RATING_LOG_FORMAT: ``json`` (one object a line, for a log shipper) or ``text``."""
+    auth_tokens_file: str | None = None
+    """RATING_AUTH_TOKENS_FILE: the callers' token digests and scopes (``api.auth``); auth is on
+    whenever it is set, and SIGHUP re-reads it."""
+    auth_off: bool = False
+    """RATING_AUTH=off: serve unauthenticated on a non-loopback address (never implied)."""
+    tls_cert: str | None = None
+    """RATING_TLS_CERT: the server's certificate chain (PEM); with RATING_TLS_KEY, TLS is on."""
+    tls_key: str | None = None
+    """RATING_TLS_KEY: the private key (PEM) of RATING_TLS_CERT."""
+    tls_client_ca: str | None = None
+    """RATING_TLS_CLIENT_CA: CA certificates (PEM); a client must present a certificate signed
+    by one of them (mutual TLS). Needs RATING_TLS_CERT."""
     reporter: ReporterSettings = field(default_factory=ReporterSettings)
     """STRIPE_API_KEY, STRIPE_API_BASE, STRIPE_METER_EVENTS_BASE, RATING_STRIPE_METERS,
     RATING_STRIPE_PRICES, RATING_STRIPE_WINDOW, RATING_STRIPE_MONTH_CLOSE_GRACE,
@@ -57,6 +70,28 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         api_base = env.get("STRIPE_API_BASE") or None
+        auth = (env.get("RATING_AUTH") or "").lower()
+        if auth not in ("", "on", "off"):
+            raise SettingsError(f"RATING_AUTH={env['RATING_AUTH']!r} must be 'on' or 'off'")
+        tokens_file = env.get("RATING_AUTH_TOKENS_FILE") or None
+        if auth == "off" and tokens_file:
+            raise SettingsError(
+                "RATING_AUTH=off contradicts RATING_AUTH_TOKENS_FILE (auth is on whenever it is "
+                "set): unset one of them"
+            )
+        if auth == "on" and not tokens_file:
+            raise SettingsError("RATING_AUTH=on needs RATING_AUTH_TOKENS_FILE")
+        tls_cert = env.get("RATING_TLS_CERT") or None
+        tls_key = env.get("RATING_TLS_KEY") or None
+        tls_client_ca = env.get("RATING_TLS_CLIENT_CA") or None
+        if (tls_cert is None) != (tls_key is None):
+            raise SettingsError(
+                "RATING_TLS_CERT and RATING_TLS_KEY go together: set both or neither"
+            )
+        if tls_client_ca and not tls_cert:
+            raise SettingsError(
+                "RATING_TLS_CLIENT_CA needs TLS: set RATING_TLS_CERT and RATING_TLS_KEY too"
+            )
         return cls(
             database_url=env.get("RATING_DATABASE_URL") or DEFAULT_DATABASE_URL,
             listen=env.get("RATING_LISTEN") or DEFAULT_LISTEN,
@@ -70,6 +105,11 @@ class Settings:
             reuse_port=(env.get("RATING_REUSE_PORT") or "").lower() in ("1", "true", "yes"),
             log_level=_choice(env, "RATING_LOG_LEVEL", LOG_LEVELS, "INFO").upper(),
             log_format=_log_format(env),
+            auth_tokens_file=tokens_file,
+            auth_off=auth == "off",
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            tls_client_ca=tls_client_ca,
             reporter=ReporterSettings(
                 api_key=env.get("STRIPE_API_KEY") or None,
                 api_base=api_base,
@@ -97,6 +137,28 @@ def _choice(env: Mapping[str, str], name: str, choices: Sequence[str], default: 
 
 def _log_format(env: Mapping[str, str]) -> LogFormat:
     return "text" if _choice(env, "RATING_LOG_FORMAT", FORMATS, "json") == "text" else "json"
+
+
+def is_loopback(listen: str) -> bool:
+    """Whether ``listen``'s host is a loopback address: 127.0.0.0/8, ::1 or localhost."""
+    host = listen.rsplit(":", 1)[0].strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name or an empty host (every interface)
+
+
+def require_auth_or_loopback(settings: Settings) -> None:
+    """Refuse to serve unauthenticated beyond loopback unless RATING_AUTH=off says so."""
+    if settings.auth_tokens_file or settings.auth_off or is_loopback(settings.listen):
+        return
+    raise SettingsError(
+        f"RATING_LISTEN={settings.listen} is not a loopback address and auth is off: set "
+        "RATING_AUTH_TOKENS_FILE (see README, Authentication), or RATING_AUTH=off to serve "
+        "without tokens on purpose"
+    )
 
 
 def _pairs(env: Mapping[str, str], name: str) -> dict[str, str]:

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram, start_http_server
 
-RPCS = Counter("rating_rpcs", "gRPC calls answered, by method and status code", ["method", "code"])
+RPCS = Counter(
+    "rating_rpcs",
+    "gRPC calls answered, by method, status code and caller (its name in the tokens file; "
+    "'anonymous' when auth is off, 'unauthenticated' for calls without a known token)",
+    ["method", "code", "caller"],
+)
 RPC_SECONDS = Histogram(
     "rating_rpc_seconds",
-    "Time to answer a gRPC call, by method",
-    ["method"],
+    "Time to answer a gRPC call, by method and caller",
+    ["method", "caller"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )
 COMMIT_BATCH = Histogram(

@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 
-from rating_service.api.interceptors import Context, Unary, UnaryInterceptor
+from rating_service.api.interceptors import CALLER, Context, Unary, UnaryInterceptor
 
 log = logging.getLogger("rating_service.access")
 
@@ -35,8 +35,8 @@ def request_id_of(context: Context) -> str:
 
 
 def caller_of(context: Context) -> str:
-    """The authenticated caller's name; ``anonymous`` when no one was authenticated."""
-    return "anonymous"
+    """The authenticated caller's name (``auth``); ``anonymous`` when auth is off."""
+    return CALLER.get()
 
 
 class AccessLog(UnaryInterceptor):

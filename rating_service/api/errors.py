@@ -25,7 +25,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from rating_service.api.interceptors import Context, Unary, UnaryInterceptor
+from rating_service.api.interceptors import CALLER, Context, Unary, UnaryInterceptor
 from rating_service.domain import errors
 from rating_service.ledger.writer import StoreOverloaded, StoreUnavailable
 from rating_service.service.alert_feed import AlertFeedClosed
@@ -58,6 +58,23 @@ class Overloaded(Exception):
         )
 
 
+class Unauthenticated(Exception):
+    """No token, or one the tokens file does not hold; the call wrote nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "missing or unknown credentials: send the metadata 'authorization: Bearer <token>'"
+        )
+
+
+class PermissionDenied(Exception):
+    """The caller's token lacks the method's scope (``metadata["required_scope"]``)."""
+
+    def __init__(self, method: str, required_scope: str) -> None:
+        super().__init__(f"{method} needs the scope {required_scope!r}; the call wrote nothing")
+        self.metadata = {"required_scope": required_scope}
+
+
 CODES: dict[type[Exception], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     errors.NotFound: grpc.StatusCode.NOT_FOUND,
@@ -69,6 +86,8 @@ CODES: dict[type[Exception], grpc.StatusCode] = {
     AlertFeedClosed: grpc.StatusCode.UNAVAILABLE,
     ClockBehind: grpc.StatusCode.UNAVAILABLE,
     Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
 }
 """An error's code is that of the nearest class of its hierarchy named here (see ``code_of``)."""
 
@@ -79,6 +98,8 @@ _REASONS: dict[type[Exception], str] = {
     AlertFeedClosed: "SHUTTING_DOWN",
     ClockBehind: "CLOCK_BEHIND",
     Overloaded: "OVERLOADED",
+    Unauthenticated: "UNAUTHENTICATED",
+    PermissionDenied: "PERMISSION_DENIED",
 }
 """The reasons of the errors that are not DomainErrors (those carry their own)."""
 
@@ -142,7 +163,8 @@ def to_status(error: Exception) -> status_pb2.Status:
     elif code is None:
         reason, message, metadata = "INTERNAL", "internal error; the call wrote nothing", {}
     else:
-        reason, message, metadata = _nearest(_REASONS, error) or code.name, str(error), {}
+        reason, message = _nearest(_REASONS, error) or code.name, str(error)
+        metadata = getattr(error, "metadata", {})
     info = error_details_pb2.ErrorInfo(
         reason=reason,
         domain=DOMAIN,
@@ -189,7 +211,9 @@ class ErrorInterceptor(UnaryInterceptor):
                 raise
             except Exception as error:
                 if not is_expected(error):
-                    log.error("unexpected failure in %s", method, exc_info=error)
+                    log.error(
+                        "unexpected failure in %s (caller %s)", method, CALLER.get(), exc_info=error
+                    )
                 await abort_with(context, rpc_status.to_status(to_status(error)))
 
         return answered

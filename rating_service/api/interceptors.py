@@ -17,6 +17,7 @@ parsing fails before any wrapper runs (see ``parsing``).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from typing import Any, TypeAlias
 
 import grpc
@@ -26,6 +27,12 @@ from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 Unary = Callable[[Any, Context], Awaitable[Any]]
 
+ANONYMOUS = "anonymous"
+"""The caller of every call when auth is off (serving unauthenticated on loopback)."""
+CALLER: ContextVar[str] = ContextVar("caller", default=ANONYMOUS)
+"""The name of the current call's caller, for metrics and logs: set by ``auth.Authenticator``
+(never the token). grpc.aio runs each call in its own task, so a value never leaks to another."""
+
 
 class UnaryInterceptor:
     """Subclasses say how to ``wrap`` a method's handler and which methods it ``applies_to``."""
@@ -33,6 +40,10 @@ class UnaryInterceptor:
     parses_requests = False
     """True when the handler this wraps is given the request's bytes and ``wrap`` parses them:
     the method is then registered with an identity deserializer (see ``add_servicer``)."""
+
+    wraps_request_streams = False
+    """True when ``wrap`` also suits client-streaming methods (it never reads the request):
+    authorization must hold for every method, whatever its kind."""
 
     def applies_to(self, method: str) -> bool:
         return True
@@ -57,16 +68,18 @@ def _handler(
     deserializer: Callable[[bytes], Any] | None = message_factory.GetMessageClass(
         rpc.input_type
     ).FromString
-    if not rpc.client_streaming:
-        # A server-streaming handler is a coroutine too (it writes with ``context.write``),
-        # so the unary wrappers apply to it unchanged.
-        method = f"/{rpc.containing_service.full_name}/{rpc.name}"
-        applied = [i for i in interceptors if i.applies_to(method)]
-        # The first interceptor is the outermost, as in grpc.aio.server(interceptors=...).
-        for interceptor in reversed(applied):
-            behaviour = interceptor.wrap(method, behaviour)
-        if any(i.parses_requests for i in applied):
-            deserializer = None  # grpc hands over the bytes
+    method = f"/{rpc.containing_service.full_name}/{rpc.name}"
+    applied = [i for i in interceptors if i.applies_to(method)]
+    if rpc.client_streaming:
+        # The request is a stream: only the wrappers that never read it apply (authorization).
+        applied = [i for i in applied if i.wraps_request_streams]
+    # A server-streaming handler is a coroutine too (it writes with ``context.write``),
+    # so the unary wrappers apply to it unchanged.
+    # The first interceptor is the outermost, as in grpc.aio.server(interceptors=...).
+    for interceptor in reversed(applied):
+        behaviour = interceptor.wrap(method, behaviour)
+    if not rpc.client_streaming and any(i.parses_requests for i in applied):
+        deserializer = None  # grpc hands over the bytes
     return _KINDS[rpc.client_streaming, rpc.server_streaming](
         behaviour,
         request_deserializer=deserializer,

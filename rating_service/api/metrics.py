@@ -1,4 +1,6 @@
-"""The RPC metrics: every unary call counted by method and final status code, and timed.
+"""The RPC metrics: every unary call counted by method, final status code and caller, and timed.
+
+The caller is the name ``auth.Authenticator`` found for the call's token (never the token).
 
 The collectors themselves live in ``rating_service.metrics``.
 """
@@ -12,7 +14,7 @@ from typing import Any
 import grpc
 from prometheus_client import Counter
 
-from rating_service.api.interceptors import Context, Unary, UnaryInterceptor
+from rating_service.api.interceptors import CALLER, Context, Unary, UnaryInterceptor
 from rating_service.metrics import RPC_SECONDS, RPCS
 
 
@@ -22,29 +24,30 @@ def _code_label(code: object) -> str:
 
 
 class MetricsInterceptor(UnaryInterceptor):
-    """Counts and times every unary call by its method and final status code."""
+    """Counts and times every unary call by its method, final status code and caller."""
 
     def wrap(self, method: str, inner: Unary) -> Unary:
         name = method.rsplit("/", 1)[-1]
-        # The labelled children are looked up once (per status code, on its first
+        # The labelled children are looked up once (per status code and caller, on its first
         # call), not on every call: ``labels()`` costs as much as the counting.
-        counters: dict[object, Counter] = {}
-        observe: Callable[[float], None] | None = None
+        counters: dict[tuple[object, str], Counter] = {}
+        observers: dict[str, Callable[[float], None]] = {}
         clock = time.perf_counter
+        caller_of = CALLER.get
 
         async def timed(request: Any, context: Context) -> Any:
-            nonlocal observe
             started = clock()
             try:
                 return await inner(request, context)
             finally:
-                code = context.code()
-                counter = counters.get(code)
+                code, caller = context.code(), caller_of()
+                counter = counters.get((code, caller))
                 if counter is None:
-                    counter = counters[code] = RPCS.labels(name, _code_label(code))
+                    counter = counters[code, caller] = RPCS.labels(name, _code_label(code), caller)
                 counter.inc()
+                observe = observers.get(caller)
                 if observe is None:
-                    observe = RPC_SECONDS.labels(name).observe
+                    observe = observers[caller] = RPC_SECONDS.labels(name, caller).observe
                 observe(clock() - started)
 
         return timed

@@ -1,4 +1,8 @@
-"""The gRPC server: RatingService, the standard health service and server reflection."""
+"""The gRPC server: RatingService, the standard health service and server reflection.
+
+With a token table, every RatingService call needs a token with its method's scope
+(``auth``); health and reflection stay open. With credentials, the port is TLS.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from rating_client.v1 import rating_pb2
 
 from rating_service.api.access_log import AccessLog
 from rating_service.api.admission import Admission
+from rating_service.api.auth import Authenticator, TokenTable
 from rating_service.api.errors import ErrorInterceptor
 from rating_service.api.interceptors import UnaryInterceptor, add_servicer
 from rating_service.api.metrics import MetricsInterceptor
@@ -43,6 +48,8 @@ class BoundServer:
     port: int
     health: HealthServicer
     admission: Admission
+    authenticator: Authenticator | None
+    """None when auth is off; else the one whose token table SIGHUP replaces."""
 
 
 async def create_server(
@@ -52,6 +59,8 @@ async def create_server(
     max_concurrent_rpcs: int,
     max_message_bytes: int,
     page_token_key: bytes,
+    tokens: TokenTable | None = None,
+    credentials: grpc.ServerCredentials | None = None,
     reuse_port: bool = False,
     clock: Clock = system_clock,
 ) -> BoundServer:
@@ -60,13 +69,21 @@ async def create_server(
     ``max_concurrent_rpcs`` bounds the RatingService calls running at once (see ``admission``);
     ``max_message_bytes`` the requests: grpc refuses a larger one as RESOURCE_EXHAUSTED from its
     length prefix, before reading it. ``page_token_key`` signs page tokens (``page_tokens``).
+    ``tokens``: the callers RatingService admits (None: everyone, auth off). ``credentials``:
+    TLS (None: plaintext).
     """
     admission = Admission(f"/{SERVICE_NAME}/", max_concurrent_rpcs)
     # Applied when each service is added, not as grpc.aio interceptors (see interceptors.py).
     # The first is the outermost. RatingService's handlers raise, and ErrorInterceptor answers
     # their errors (and RequestParser's, innermost), so drain and metrics see the final code.
     tracing: tuple[UnaryInterceptor, ...] = (TracingInterceptor(),) if TRACER else ()
-    interceptors = (AccessLog(), *tracing, MetricsInterceptor(), admission)
+    metrics = MetricsInterceptor()
+    outer = (AccessLog(), *tracing, metrics)
+    interceptors = (*outer, admission)
+    # Authorization comes before admission and parsing: a refused call is not counted
+    # against the limit, not parsed, and costs one hash. It wraps streaming methods too.
+    authenticator = None if tokens is None else Authenticator(f"/{SERVICE_NAME}/", tokens)
+    guards = interceptors if authenticator is None else (*outer, authenticator, admission)
     server = grpc.aio.server(
         options=[
             ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION),
@@ -81,7 +98,7 @@ async def create_server(
         RatingServicer(store, page_token_key, clock),
         RATING_SERVICE,
         server,
-        (*interceptors, ErrorInterceptor(), RequestParser(RATING_SERVICE)),
+        (*guards, ErrorInterceptor(), RequestParser(RATING_SERVICE)),
     )
     health = HealthServicer()
     add_servicer(health, HEALTH_SERVICE, server, interceptors)
@@ -89,11 +106,14 @@ async def create_server(
         (SERVICE_NAME, HEALTH_SERVICE.full_name, reflection.SERVICE_NAME), server
     )
     try:
-        port = server.add_insecure_port(listen)
+        if credentials is None:
+            port = server.add_insecure_port(listen)
+        else:
+            port = server.add_secure_port(listen, credentials)
     except RuntimeError as error:
         raise ListenError(f"cannot listen on {listen}: {error}") from None
     if port == 0:
         raise ListenError(f"cannot listen on {listen}: the address is in use or invalid")
     await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
-    return BoundServer(server, port, health, admission)
+    return BoundServer(server, port, health, admission, authenticator)
