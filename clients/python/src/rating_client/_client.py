@@ -65,9 +65,14 @@ class RatingClient:
     """Typed async client of rating.v1.RatingService.
 
     Use it as ``async with RatingClient("host:port") as client: ...``. Given a
-    ``channel`` (e.g. a secure one), the client uses it and leaves closing it
-    to its owner; otherwise it opens an insecure channel to ``target`` and
-    closes it on exit. Failures raise ``RatingError`` subclasses.
+    ``channel``, the client uses it and leaves closing it to its owner;
+    otherwise it opens a channel to ``target`` and closes it on exit: TLS when
+    ``tls`` is true or any of ``root_certificates`` (PEM of the CA that signed
+    the server's certificate; default the system's), ``certificate_chain`` and
+    ``private_key`` (the client's certificate, for mutual TLS) is given, else
+    plaintext. ``token`` is sent with every call as ``authorization: Bearer
+    <token>`` (a server with RATING_AUTH_TOKENS_FILE requires it). Failures raise
+    ``RatingError`` subclasses.
     """
 
     def __init__(
@@ -75,6 +80,11 @@ class RatingClient:
         target: str = "127.0.0.1:50051",
         *,
         channel: grpc.aio.Channel | None = None,
+        token: str | None = None,
+        tls: bool = False,
+        root_certificates: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        private_key: bytes | None = None,
         timeout: float = 10.0,
         max_attempts: int = 5,
         initial_backoff: float = 0.05,
@@ -86,8 +96,26 @@ class RatingClient:
             raise ValueError("max_attempts must be at least 1")
         if initial_backoff < 0 or max_backoff < initial_backoff:
             raise ValueError("backoffs must satisfy 0 <= initial_backoff <= max_backoff")
+        if (certificate_chain is None) != (private_key is None):
+            raise ValueError("give both certificate_chain and private_key, or neither")
+        if token is not None and (not token or any(c in token for c in " \r\n")):
+            raise ValueError("token must be non-empty, without spaces or line breaks")
+        secure = tls or root_certificates is not None or certificate_chain is not None
+        if channel is not None and secure:
+            raise ValueError("TLS settings apply to the channel the client opens, not to channel")
         self._owns_channel = channel is None
-        self._channel = grpc.aio.insecure_channel(target) if channel is None else channel
+        if channel is not None:
+            self._channel = channel
+        elif secure:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates, private_key, certificate_chain
+            )
+            self._channel = grpc.aio.secure_channel(target, credentials)
+        else:
+            self._channel = grpc.aio.insecure_channel(target)
+        self._metadata: tuple[tuple[str, str], ...] = (
+            () if token is None else (("authorization", f"Bearer {token}"),)
+        )
         self._stub = rating_pb2_grpc.RatingServiceStub(self._channel)
         self._timeout = timeout
         self._max_attempts = max_attempts
@@ -431,7 +459,9 @@ class RatingClient:
         attempt = 1
         while True:
             try:
-                reply = await method(request, timeout=max(deadline - loop.time(), 0.0))
+                reply = await method(
+                    request, timeout=max(deadline - loop.time(), 0.0), metadata=self._metadata
+                )
             except grpc.aio.AioRpcError as rpc_error:
                 error = error_from_rpc_error(rpc_error)
                 delay = self._backoff(attempt)
