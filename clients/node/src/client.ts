@@ -70,14 +70,32 @@ import {
 /** What a request may be given as: the message, or a plain object of its fields. */
 export type Request<Schema extends DescMessage> = MessageInitShape<Schema>;
 
+/** TLS settings of the connection the client opens (PEM text or bytes). */
+export interface TlsOptions {
+  /** The CA that signed the server's certificate; default Node's trusted CAs. */
+  ca?: string | Buffer;
+  /** The client's certificate chain, for mutual TLS (with `key`). */
+  cert?: string | Buffer;
+  /** The private key of `cert`. */
+  key?: string | Buffer;
+}
+
 /** Settings of a client; every one has a default. */
 export interface RatingClientOptions {
   /**
-   * A transport of the caller's own (TLS, interceptors, an in-memory fake in
+   * A transport of the caller's own (interceptors, an in-memory fake in
    * tests). The client then uses it as is, and `close()` leaves it alone.
-   * Without one, the client opens a plaintext HTTP/2 connection to `target`.
+   * Without one, the client opens an HTTP/2 connection to `target`:
+   * plaintext, or TLS when `tls` is given or `target` is an `https://` URL.
    */
   transport?: Transport;
+  /**
+   * Sent with every call as `authorization: Bearer <token>`: a server with
+   * RATING_AUTH_TOKENS_FILE answers UNAUTHENTICATED without it.
+   */
+  token?: string;
+  /** TLS for the connection the client opens (not with `transport`). */
+  tls?: TlsOptions;
   /** The deadline of each call, retries included, in milliseconds. Default 10,000. */
   timeoutMs?: number;
   /** How many times a call is sent at most (1: never retried). Default 5. */
@@ -119,6 +137,7 @@ export class RatingClient {
   private readonly maxAttempts: number;
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
+  private readonly headers: Record<string, string>;
 
   /**
    * @param target `host:port` of a plaintext server, or a URL
@@ -138,12 +157,24 @@ export class RatingClient {
     if (!(initialBackoffMs >= 0 && maxBackoffMs >= initialBackoffMs)) {
       throw new RangeError("backoffs must satisfy 0 <= initialBackoffMs <= maxBackoffMs");
     }
+    const { token, tls } = options;
+    if (token !== undefined && !/^[\x21-\x7e]+$/.test(token)) {
+      throw new RangeError("token must be non-empty printable ASCII without spaces");
+    }
+    if ((tls?.cert === undefined) !== (tls?.key === undefined)) {
+      throw new RangeError("give both tls.cert and tls.key, or neither");
+    }
     let transport = options.transport;
+    if (transport !== undefined && tls !== undefined) {
+      throw new RangeError("tls applies to the connection the client opens, not to transport");
+    }
     if (transport === undefined) {
-      const baseUrl = target.includes("://") ? target : `http://${target}`;
-      this.sessions = new Http2SessionManager(baseUrl);
+      const scheme = tls === undefined ? "http" : "https";
+      const baseUrl = target.includes("://") ? target : `${scheme}://${target}`;
+      this.sessions = new Http2SessionManager(baseUrl, undefined, tls && { ...tls });
       transport = createGrpcTransport({ baseUrl, sessionManager: this.sessions });
     }
+    this.headers = token === undefined ? {} : { authorization: `Bearer ${token}` };
     this.stub = createClient(RatingService, transport);
     this.timeoutMs = timeoutMs;
     this.maxAttempts = maxAttempts;
@@ -378,7 +409,7 @@ export class RatingClient {
       try {
         // Whole milliseconds (the grpc-timeout header's unit); 0 fails at once.
         const timeoutMs = Math.max(Math.floor(deadline - performance.now()), 0);
-        return await send(request, { timeoutMs, signal });
+        return await send(request, { timeoutMs, signal, headers: this.headers });
       } catch (thrown) {
         if (!(thrown instanceof ConnectError)) throw thrown;
         error = errorFromConnectError(thrown);

@@ -9,7 +9,13 @@
  * @module
  */
 
-export { RatingClient, type CallOptions, type RatingClientOptions, type Request } from "./client.js";
+export {
+  RatingClient,
+  type CallOptions,
+  type RatingClientOptions,
+  type Request,
+  type TlsOptions,
+} from "./client.js";
 export {
   AlreadyExistsError,
   DeadlineExceededError,

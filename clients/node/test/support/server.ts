@@ -39,6 +39,8 @@ export const PYTHON = process.env.RATING_PYTHON ?? join(PACKAGE_ROOT, "..", ".."
 /** A running server: its address (`127.0.0.1:port`) and how to stop it. */
 export interface RunningServer {
   readonly address: string;
+  /** The TLS settings a client needs, when the server was started with TLS. */
+  readonly tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
   readonly process: ChildProcess;
   /** What the server printed so far (for failure messages). */
   output(): string;
@@ -56,8 +58,19 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
+/** Settings of a test server beyond its database and address. */
+export interface ServerOptions {
+  /** Environment variables (RATING_AUTH_TOKENS_FILE, RATING_TLS_*). */
+  env?: Record<string, string>;
+  /** What a client needs to reach a TLS server (also used for the health probe). */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+}
+
 /** Spawn the server on `port` (default: a free one) without waiting for it. */
-export async function spawnServer(port?: number): Promise<RunningServer> {
+export async function spawnServer(
+  port?: number,
+  options: ServerOptions = {},
+): Promise<RunningServer> {
   const directory = await mkdtemp(join(tmpdir(), "rating-node-"));
   const address = `127.0.0.1:${port ?? (await freePort())}`;
   const env: NodeJS.ProcessEnv = Object.fromEntries(
@@ -66,6 +79,7 @@ export async function spawnServer(port?: number): Promise<RunningServer> {
   env.RATING_DATABASE_URL = `sqlite+aiosqlite:///${join(directory, "rating.db")}`;
   env.RATING_LISTEN = address;
   env.PYTHONUNBUFFERED = "1";
+  Object.assign(env, options.env);
   const child = spawn(PYTHON, ["-m", "rating_service", "serve"], {
     cwd: directory,
     env,
@@ -84,6 +98,7 @@ export async function spawnServer(port?: number): Promise<RunningServer> {
   });
   return {
     address,
+    tls: options.tls,
     process: child,
     output: () => output,
     async stop() {
@@ -99,8 +114,11 @@ export async function spawnServer(port?: number): Promise<RunningServer> {
 }
 
 /** Start the server and return once its health service answers SERVING. */
-export async function startServer(port?: number): Promise<RunningServer> {
-  const server = await spawnServer(port);
+export async function startServer(
+  port?: number,
+  options: ServerOptions = {},
+): Promise<RunningServer> {
+  const server = await spawnServer(port, options);
   try {
     await waitUntilServing(server);
   } catch (error) {
@@ -115,10 +133,9 @@ export async function waitUntilServing(
   server: RunningServer,
   timeoutMs = START_TIMEOUT_MS,
 ): Promise<void> {
-  const sessions = new Http2SessionManager(`http://${server.address}`);
-  const health = createHealthClient(
-    createGrpcTransport({ baseUrl: `http://${server.address}`, sessionManager: sessions }),
-  );
+  const baseUrl = `${server.tls === undefined ? "http" : "https"}://${server.address}`;
+  const sessions = new Http2SessionManager(baseUrl, undefined, server.tls && { ...server.tls });
+  const health = createHealthClient(createGrpcTransport({ baseUrl, sessionManager: sessions }));
   const deadline = performance.now() + timeoutMs;
   try {
     while (performance.now() < deadline) {
