@@ -27,7 +27,13 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     RATING_LISTEN=0.0.0.0:50051 \
+    RATING_HEALTH_LISTEN=127.0.0.1:50052 \
     RATING_DATABASE_URL=sqlite+aiosqlite:////data/rating.db
+# On 0.0.0.0 the server needs a tokens file (it refuses to start without one):
+# mount it and set RATING_AUTH_TOKENS_FILE, e.g.
+#   -v "$PWD/tokens:/run/secrets/rating-tokens:ro" -e RATING_AUTH_TOKENS_FILE=/run/secrets/rating-tokens
+# TLS: mount the PEM files and set RATING_TLS_CERT and RATING_TLS_KEY (and
+# RATING_TLS_CLIENT_CA for mutual TLS). See the README, "Authentication and TLS".
 
 RUN groupadd --system --gid 10001 rating \
     && useradd --system --uid 10001 --gid rating --home-dir /data --no-create-home \
@@ -43,9 +49,11 @@ VOLUME ["/data"]
 EXPOSE 50051
 
 # Asks the standard gRPC health service (overall status, service "") on the
-# port of RATING_LISTEN; healthy only when it answers SERVING within 2 s.
+# port of RATING_HEALTH_LISTEN (plaintext and tokenless whatever TLS the main
+# port requires; RATING_LISTEN's when unset); healthy only when it answers
+# SERVING within 2 s.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import grpc,os,sys; from grpc_health.v1 import health_pb2, health_pb2_grpc; port=os.environ.get('RATING_LISTEN', ':50051').rsplit(':', 1)[-1]; ch=grpc.insecure_channel('127.0.0.1:' + port); r=health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=''), timeout=2); sys.exit(0 if r.status == health_pb2.HealthCheckResponse.SERVING else 1)"]
+    CMD ["python", "-c", "import grpc,os,sys; from grpc_health.v1 import health_pb2, health_pb2_grpc; port=(os.environ.get('RATING_HEALTH_LISTEN') or os.environ.get('RATING_LISTEN', ':50051')).rsplit(':', 1)[-1]; ch=grpc.insecure_channel('127.0.0.1:' + port); r=health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=''), timeout=2); sys.exit(0 if r.status == health_pb2.HealthCheckResponse.SERVING else 1)"]
 
 # SIGTERM (docker stop) makes the server drain in-flight calls and exit 0.
 CMD ["rating-service", "serve"]

@@ -42,6 +42,8 @@ class Service:
         self.store.alert_feed.close()  # watches end (UNAVAILABLE) instead of holding the drain
         await self.bound.admission.drain(grace)
         await self.bound.server.stop(max(grace - (time.monotonic() - started), 0.5))
+        if self.bound.probe is not None:
+            await self.bound.probe.stop(0)
         if self.reporter is not None:
             await self.reporter.stop()
         self.sweeper.cancel()
@@ -94,10 +96,13 @@ async def start(settings: Settings, clock: Clock = system_clock) -> Service:
             page_token_key=page_token_key,
             tokens=tokens,
             credentials=credentials,
+            health_listen=settings.health_listen,
             reuse_port=settings.reuse_port,
             clock=ledger_clock,
         )
         await bound.server.start()
+        if bound.probe is not None:
+            await bound.probe.start()
     except BaseException:
         await store.close()
         raise
@@ -128,6 +133,8 @@ async def serve(settings: Settings) -> int:
         ("mutual TLS" if settings.tls_client_ca else "TLS") if settings.tls_cert else "plaintext",
         f"tokens from {settings.auth_tokens_file}" if settings.auth_tokens_file else "auth off",
     )
+    if service.bound.probe is not None:
+        log.info("health service alone (plaintext) on %s", settings.health_listen)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

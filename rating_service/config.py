@@ -29,6 +29,9 @@ class Settings:
     """RATING_LISTEN: host:port of the gRPC server (port 0 picks a free one)."""
     metrics_listen: str | None = None
     """RATING_METRICS_LISTEN: host:port for Prometheus metrics; off when unset."""
+    health_listen: str | None = None
+    """RATING_HEALTH_LISTEN: host:port serving the gRPC health service alone, in plaintext and
+    without tokens (the container's HEALTHCHECK), whatever TLS the main port requires."""
     sweep_interval: float = 1.0
     """RATING_SWEEP_INTERVAL: seconds between sweeps that settle due outcomes and expire buckets."""
     max_concurrent_rpcs: int = 2000
@@ -96,6 +99,7 @@ class Settings:
             database_url=env.get("RATING_DATABASE_URL") or DEFAULT_DATABASE_URL,
             listen=env.get("RATING_LISTEN") or DEFAULT_LISTEN,
             metrics_listen=env.get("RATING_METRICS_LISTEN") or None,
+            health_listen=env.get("RATING_HEALTH_LISTEN") or None,
             sweep_interval=_number(env, "RATING_SWEEP_INTERVAL", 1.0, minimum=0.01),
             max_concurrent_rpcs=int(_number(env, "RATING_MAX_CONCURRENT_RPCS", 2000, minimum=1)),
             max_message_bytes=int(

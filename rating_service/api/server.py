@@ -50,6 +50,9 @@ class BoundServer:
     admission: Admission
     authenticator: Authenticator | None
     """None when auth is off; else the one whose token table SIGHUP replaces."""
+    probe: grpc.aio.Server | None = None
+    """The health-only plaintext server on ``health_listen`` (None without one)."""
+    probe_port: int = 0
 
 
 async def create_server(
@@ -61,6 +64,7 @@ async def create_server(
     page_token_key: bytes,
     tokens: TokenTable | None = None,
     credentials: grpc.ServerCredentials | None = None,
+    health_listen: str | None = None,
     reuse_port: bool = False,
     clock: Clock = system_clock,
 ) -> BoundServer:
@@ -70,7 +74,8 @@ async def create_server(
     ``max_message_bytes`` the requests: grpc refuses a larger one as RESOURCE_EXHAUSTED from its
     length prefix, before reading it. ``page_token_key`` signs page tokens (``page_tokens``).
     ``tokens``: the callers RatingService admits (None: everyone, auth off). ``credentials``:
-    TLS (None: plaintext).
+    TLS (None: plaintext). ``health_listen``: also serve the health service alone there, in
+    plaintext and without tokens, for probes that cannot do the main port's TLS.
     """
     admission = Admission(f"/{SERVICE_NAME}/", max_concurrent_rpcs)
     # Applied when each service is added, not as grpc.aio interceptors (see interceptors.py).
@@ -105,6 +110,19 @@ async def create_server(
     reflection.enable_server_reflection(
         (SERVICE_NAME, HEALTH_SERVICE.full_name, reflection.SERVICE_NAME), server
     )
+    port = _bind(server, listen, credentials)
+    probe, probe_port = None, 0
+    if health_listen is not None:
+        probe = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        add_servicer(health, HEALTH_SERVICE, probe, (metrics,))
+        probe_port = _bind(probe, health_listen, None)
+    await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    await health.set("", health_pb2.HealthCheckResponse.SERVING)
+    return BoundServer(server, port, health, admission, authenticator, probe, probe_port)
+
+
+def _bind(server: grpc.aio.Server, listen: str, credentials: grpc.ServerCredentials | None) -> int:
+    """Bind ``listen`` (TLS with ``credentials``); the port, or ``ListenError``."""
     try:
         if credentials is None:
             port = server.add_insecure_port(listen)
@@ -114,6 +132,4 @@ async def create_server(
         raise ListenError(f"cannot listen on {listen}: {error}") from None
     if port == 0:
         raise ListenError(f"cannot listen on {listen}: the address is in use or invalid")
-    await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-    await health.set("", health_pb2.HealthCheckResponse.SERVING)
-    return BoundServer(server, port, health, admission, authenticator)
+    return port

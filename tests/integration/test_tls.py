@@ -14,6 +14,7 @@ import grpc
 import pytest
 from auth_support import Tokens, bearer, write_tokens
 from certificates import Pki
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
 from support import all_entries, customer_on_rate_card, record
@@ -157,3 +158,25 @@ async def test_unusable_tls_files_stop_the_start_naming_the_variable(
 
     with pytest.raises(SettingsError, match=f"RATING_{variable.upper()}: "):
         await start(Settings(**values))
+
+
+async def test_the_health_listener_serves_health_alone_in_plaintext(
+    database_url: str, pki: Pki
+) -> None:
+    """RATING_HEALTH_LISTEN answers the health service without TLS or a token, and nothing
+    else: RatingService is not there (UNIMPLEMENTED)."""
+    settings = tls_settings(database_url, pki, mutual=True)
+    running = await start(Settings(**{**settings.__dict__, "health_listen": "127.0.0.1:0"}))
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.bound.probe_port}") as probe:
+            reply = await health_pb2_grpc.HealthStub(probe).Check(
+                health_pb2.HealthCheckRequest(service="")
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as absent:
+                await rating_pb2_grpc.RatingServiceStub(probe).GetBalance(
+                    pb.GetBalanceRequest(customer_id="acme")
+                )
+    finally:
+        await running.stop(grace=1.0)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert absent.value.code() == grpc.StatusCode.UNIMPLEMENTED
