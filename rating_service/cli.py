@@ -1,4 +1,5 @@
-"""The ``rating-service`` command: serve, verify, migrate, status, report, reconcile, stripe setup."""
+"""The ``rating-service`` command: serve, verify, migrate, status, report, reconcile, stripe setup,
+token."""
 
 from __future__ import annotations
 
@@ -40,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "reconcile", help="compare Stripe's meter totals and credit grants with the ledger"
     )
+    token = commands.add_parser(
+        "token", help="make a new random token and print it with its tokens-file line"
+    )
+    token.add_argument("caller", help="the caller's name (logs and metrics show it)")
+    token.add_argument("scopes", help="comma-separated: record, consume, read, admin")
     stripe = commands.add_parser("stripe", help="Stripe set-up")
     stripe_commands = stripe.add_subparsers(dest="stripe_command", required=True, metavar="ACTION")
     setup = stripe_commands.add_parser(
@@ -157,8 +163,27 @@ def _needs_stripe(settings: Settings) -> bool:
     return False
 
 
+def _token(caller: str, scopes: str) -> int:
+    """A new token (printed once: only its digest is kept) and its tokens-file line."""
+    import secrets
+
+    from rating_service.api.auth import TokensFileError, parse_tokens, token_digest
+
+    token = secrets.token_urlsafe(32)
+    line = f"{caller} {token_digest(token)} {scopes}"
+    try:
+        parse_tokens(line, "the line")
+    except TokensFileError as error:
+        print(f"rating-service: {error}", file=sys.stderr)
+        return 2
+    print(f"token: {token}\nline:  {line}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "token":
+        return _token(args.caller, args.scopes)
     try:
         settings = Settings.from_env()
     except (SettingsError, ReporterSettingsError) as error:

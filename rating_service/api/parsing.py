@@ -20,7 +20,7 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError
 
-from rating_service.api.interceptors import Context, Unary, UnaryInterceptor
+from rating_service.api.interceptors import CALLER, Context, Unary, UnaryInterceptor
 from rating_service.domain.errors import FieldViolation, InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -82,9 +82,10 @@ class RequestParser(UnaryInterceptor):
             self._unlogged += 1
             return
         log.warning(
-            "refused a request to %s from %s that does not parse (%s)%s",
+            "refused a request to %s from %s (caller %s) that does not parse (%s)%s",
             method,
             context.peer(),
+            CALLER.get(),
             str(error)[:200],
             f"; {self._unlogged} more since the last such line" if self._unlogged else "",
         )

@@ -4,6 +4,8 @@ server refuses to start where it would serve the network without tokens."""
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -103,3 +105,30 @@ def test_with_rating_auth_off_the_server_serves_every_interface(launch: Launcher
 
     assert balance_code(server, "anything") == grpc.StatusCode.NOT_FOUND
     assert server.terminate() == 0
+
+
+def test_the_token_command_prints_a_token_and_the_line_that_admits_it(
+    launch: Launcher, tmp_path: Path
+) -> None:
+    """`rating-service token NAME SCOPES`: appended to the tokens file, its line admits its
+    token; a bad scope is refused with exit 2."""
+    made = subprocess.run(
+        [sys.executable, "-m", "rating_service", "token", "auditor", "read"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    token = made[0].removeprefix("token: ")
+    (tmp_path / "tokens").write_text(made[1].removeprefix("line:  ") + "\n")
+    server = launch(env={"RATING_AUTH_TOKENS_FILE": str(tmp_path / "tokens")})
+
+    assert balance_code(server, token) == grpc.StatusCode.NOT_FOUND
+    assert token not in (tmp_path / "tokens").read_text()
+    refused = subprocess.run(
+        [sys.executable, "-m", "rating_service", "token", "auditor", "write"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert "unknown scope 'write'" in refused.stderr
