@@ -249,6 +249,8 @@ async def test_the_caller_name_labels_metrics_and_logs_and_the_token_appears_now
     assert calls("PERMISSION_DENIED", "recorder") == denied_before + 1
     assert calls("UNAUTHENTICATED", "unauthenticated") == anonymous_before + 1
     assert "caller recorder" in caplog.text
+    access = [r for r in caplog.records if r.name == "rating_service.access"]
+    assert {getattr(r, "caller", None) for r in access} >= {"reader", "recorder", "unauthenticated"}
     everything = generate_latest(REGISTRY).decode() + caplog.text + "".join(messages)
     for token in [*tokens.by_caller.values(), "guess"]:
         assert token not in everything
