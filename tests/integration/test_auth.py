@@ -12,11 +12,11 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
 from auth_support import SCOPED_CALLERS, SendToken, Tokens, bearer, error_info, write_tokens
-from conftest import MovableClock
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client import REGISTRY, generate_latest
@@ -28,6 +28,9 @@ from rating_service.api.auth import SCOPES
 from rating_service.api.server import RATING_SERVICE, SERVICE_NAME
 from rating_service.app import Service, start
 from rating_service.config import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from conftest import MovableClock
 
 REFUSALS = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 
