@@ -67,8 +67,9 @@ def test_a_bad_line_is_refused_naming_the_file_and_the_line(text: str, complaint
 
 
 class Aborted(Exception):
-    def __init__(self, status: grpc.Status) -> None:
-        self.status = status
+    def __init__(self, code: grpc.StatusCode, trailing_metadata: tuple[Any, ...]) -> None:
+        self.code = code
+        self.trailing_metadata = trailing_metadata
 
 
 class CallContext:
@@ -83,8 +84,13 @@ class CallContext:
     def peer(self) -> str:
         return "ipv4:127.0.0.1:1"
 
-    async def abort_with_status(self, status: grpc.Status) -> None:
-        raise Aborted(status)
+    def trailing_metadata(self) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    async def abort(
+        self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[Any, ...]
+    ) -> None:
+        raise Aborted(code, trailing_metadata)
 
 
 async def test_a_method_missing_from_the_scope_table_is_refused_even_to_admin() -> None:
@@ -107,10 +113,8 @@ async def test_a_method_missing_from_the_scope_table_is_refused_even_to_admin() 
         await unknown(b"", context)
     assert await known(b"", context) == "answered"
     assert ran == [b""]
-    assert refused.value.status.code == grpc.StatusCode.PERMISSION_DENIED
-    details = [
-        d for key, d in refused.value.status.trailing_metadata if key == "grpc-status-details-bin"
-    ]
+    assert refused.value.code == grpc.StatusCode.PERMISSION_DENIED
+    details = [d for key, d in refused.value.trailing_metadata if key == "grpc-status-details-bin"]
     status = status_pb2.Status.FromString(details[0])
     info = error_details_pb2.ErrorInfo()
     status.details[0].Unpack(info)
