@@ -229,8 +229,8 @@ async def test_health_and_reflection_need_no_token(raw: grpc.aio.Channel) -> Non
 async def test_the_caller_name_labels_metrics_and_logs_and_the_token_appears_nowhere(
     raw: grpc.aio.Channel, tokens: Tokens, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Calls count under their caller's name; refusals are logged naming the caller; no token is
-    in a metric, a log line or an error message."""
+    """Calls count under their caller's name; refusals are logged naming the caller and keep the
+    request id; no token is in a metric, a log line or an error message."""
 
     def calls(code: str, caller: str) -> float:
         labels = {"method": "GetBalance", "code": code, "caller": caller}
@@ -247,6 +247,7 @@ async def test_the_caller_name_labels_metrics_and_logs_and_the_token_appears_now
         with pytest.raises(grpc.aio.AioRpcError) as failed:
             await stub.GetBalance(request, metadata=metadata)
         messages.append(f"{failed.value.details()} {failed.value.trailing_metadata()}")
+        assert "x-request-id" in dict(failed.value.trailing_metadata() or ())
 
     assert calls("NOT_FOUND", "reader") == found_before + 1
     assert calls("PERMISSION_DENIED", "recorder") == denied_before + 1
