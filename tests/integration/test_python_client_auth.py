@@ -69,7 +69,38 @@ async def test_the_client_sends_its_token_over_mutual_tls(
     async with client(service, pki, None) as anonymous:
         with pytest.raises(UnauthenticatedError) as refused:
             await anonymous.get_balance(customer_id="acme")
+        with pytest.raises(UnauthenticatedError):
+            await anext(anonymous.watch_alerts())
     assert refused.value.reason == "UNAUTHENTICATED"
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+async def test_the_client_sends_its_token_on_the_alert_stream(
+    secured: tuple[Service, Tokens, Pki],
+) -> None:
+    """WatchAlerts (server-streaming, scope read) carries the token too: the reader sees the
+    alert an admin's spend threshold raised."""
+    service, tokens, pki = secured
+    async with client(service, pki, tokens["operator"]) as admin:
+        await admin.put_rate_card(
+            rate_card_id="card", currency_code="USD", prices={"resolution": Decimal("0.99")}
+        )
+        await admin.put_customer(customer_id="acme", rate_card_id="card")
+        await admin.put_spend_controls(
+            customer_id="acme",
+            request_id="controls-1",
+            currency_code="USD",
+            alert_thresholds=[Decimal("0.50")],
+        )
+        await admin.record_outcome(
+            customer_id="acme", outcome_id="conv-1", outcome_type="resolution"
+        )
+
+    async with client(service, pki, tokens["reader"]) as reader:
+        alerts = reader.watch_alerts(customer_id="acme")
+        alert = await anext(alerts)
+        await alerts.aclose()
+    assert alert.customer_id == "acme"
 
 
 def test_the_client_refuses_half_a_client_certificate_or_a_bad_token() -> None:

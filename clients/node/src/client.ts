@@ -319,6 +319,7 @@ export class RatingClient {
     try {
       yield* this.stub.watchAlerts(create(WatchAlertsRequestSchema, request), {
         signal: options.signal,
+        headers: this.headers,
       });
     } catch (thrown) {
       if (!(thrown instanceof ConnectError)) throw thrown;

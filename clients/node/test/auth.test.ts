@@ -118,6 +118,29 @@ describe("a server with tokens and mutual TLS", () => {
     }
   });
 
+  it("sends the token on the alert stream too (WatchAlerts, scope read)", async () => {
+    const admin = client(made.tokens.operator);
+    const reader = client(made.tokens.reader);
+    const stop = new AbortController();
+    try {
+      await admin.putSpendControls({
+        customerId: "acme",
+        requestId: "controls-1",
+        alertThresholds: [decimalToMoney("0.50", "USD")],
+      });
+      await admin.recordOutcome({ customerId: "acme", outcomeId: "conv-1", outcomeType: "resolution" });
+      const alerts = reader.watchAlerts({ customerId: "acme" }, { signal: stop.signal });
+      const first = await alerts.next();
+      assert.equal(first.done, false);
+      assert.equal(first.value?.customerId, "acme");
+      stop.abort();
+      await alerts.return(undefined);
+    } finally {
+      admin.close();
+      reader.close();
+    }
+  });
+
   it("refuses a client without a token as UNAUTHENTICATED", async () => {
     const anonymous = client();
     try {

@@ -339,7 +339,8 @@ class RatingClient:
         with ``after_alert_id`` set to the last alert's id: nothing is lost or repeated.
         """
         call = self._stub.WatchAlerts(
-            pb.WatchAlertsRequest(customer_id=customer_id, after_alert_id=after_alert_id)
+            pb.WatchAlertsRequest(customer_id=customer_id, after_alert_id=after_alert_id),
+            metadata=self._metadata,
         )
         try:
             async for message in call:
