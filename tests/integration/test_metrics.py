@@ -57,10 +57,18 @@ def commit_samples() -> list[float]:
 async def test_each_group_commit_is_timed_and_sized(
     stub: rating_pb2_grpc.RatingServiceStub,
 ) -> None:
-    """A lone RecordOutcome is one commit: one more timing, one more batch of one call."""
+    """Every commit is both timed and sized, a RecordOutcome's among them.
+
+    The sweeper commits on its own schedule meanwhile, so the counts are compared with each
+    other, not with one: the samples are read with no await between them, and the writer
+    observes both metrics of a commit with none either (same event loop).
+    """
     customer = await customer_on_rate_card(stub)
     before = commit_samples()
 
     await stub.RecordOutcome(record(customer, "conv-1"))
 
-    assert [a - b for a, b in zip(commit_samples(), before, strict=True)] == [1, 1, 1]
+    timed, sized, calls = (a - b for a, b in zip(commit_samples(), before, strict=True))
+    assert timed == sized
+    assert sized >= 1
+    assert calls >= sized  # each commit carries at least one call
