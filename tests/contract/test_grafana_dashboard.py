@@ -36,7 +36,7 @@ def exported() -> dict[str, set[str]]:
         importlib.import_module(module)
     found: dict[str, set[str]] = {}
     # prometheus_client has no public way to list a collector's label names.
-    for name, collector in REGISTRY._names_to_collectors.items():  # noqa: SLF001
+    for name, collector in REGISTRY._names_to_collectors.items():
         if name.startswith("rating_"):
             found[name] = set(getattr(collector, "_labelnames", ()))
     return found
