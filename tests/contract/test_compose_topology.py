@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from rating_service.api.auth import load_tokens
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
 REPLICAS = ("rating-a", "rating-b")
@@ -111,12 +113,13 @@ def test_grafana_is_provisioned_with_the_dashboard_and_prometheus() -> None:
     assert source["url"] == "http://prometheus:9090"
 
 
-def test_the_replicas_tokens_file_exists() -> None:
+def test_the_replicas_tokens_file_is_one_the_service_accepts() -> None:
     for name in REPLICAS:
-        tokens = mounted(services()[name])[
-            services()[name]["environment"]["RATING_AUTH_TOKENS_FILE"]
-        ]
-        assert tokens.is_file()
+        environment = services()[name]["environment"]
+        tokens = mounted(services()[name])[environment["RATING_AUTH_TOKENS_FILE"]]
+        table = load_tokens(str(tokens))
+
+        assert [c.name for c in table.callers] == ["compose-admin"]
 
 
 def test_docker_compose_accepts_the_file() -> None:
