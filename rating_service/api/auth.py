@@ -2,8 +2,9 @@
 
 The tokens file names each caller once per line::
 
-    # <caller-name> <sha256-hex-of-token> <scope>[,<scope>...]
+    # <caller-name> <sha256-hex-of-token> <scope>[,<scope>...] [rate=<calls-per-second>]
     billing-worker 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 record,read
+    nightly-export 60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752 read rate=50
 
 It holds digests, never tokens, so reading it gives nobody a token. A caller
 sends ``authorization: Bearer <token>``; the token's SHA-256 is compared with
@@ -18,6 +19,12 @@ admission counts the call and before the request is parsed, so a flood of
 refused calls costs a metadata lookup and a hash each, and writes nothing.
 The caller's name (never the token) goes to the metrics and the logs through
 ``CALLER``.
+
+A caller with ``rate=`` may make that many calls a second on this server (a token bucket
+holding one second's worth, so a burst of that size passes); past it a call is
+RESOURCE_EXHAUSTED / ``RATE_LIMITED`` with a ``google.rpc.RetryInfo`` saying when to come
+back. The buckets are per process: with N replicas behind a balancer a caller gets up to N
+times its rate. A reload keeps a caller's bucket while its rate is unchanged.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -34,8 +42,15 @@ from typing import Any
 
 from grpc_status import rpc_status
 
-from rating_service.api.errors import PermissionDenied, Unauthenticated, abort_with, to_status
+from rating_service.api.errors import (
+    PermissionDenied,
+    RateLimited,
+    Unauthenticated,
+    abort_with,
+    to_status,
+)
 from rating_service.api.interceptors import CALLER, Context, Unary, UnaryInterceptor
+from rating_service.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +84,9 @@ UNASSIGNED = "unassigned"
 UNAUTHENTICATED = "unauthenticated"
 """The caller of a call refused for want of a known token."""
 
+MAX_RATE = 1_000_000.0
+"""The largest ``rate=`` a tokens file may give (a typo of more is refused, not obeyed)."""
+
 LOG_INTERVAL = 10.0
 """Seconds between two log lines about refused calls (a flood costs one line per interval)."""
 
@@ -86,6 +104,8 @@ class Caller:
     digest: bytes
     """SHA-256 of the token."""
     scopes: frozenset[str]
+    rate: float | None = None
+    """``rate=`` of its line: calls a second it may make on this server (None: no limit)."""
 
     def may(self, scope: str) -> bool:
         return scope in self.scopes or (ADMIN in self.scopes and scope in ALL_SCOPES)
@@ -126,12 +146,13 @@ def parse_tokens(text: str, source: str) -> TokenTable:
             return TokensFileError(f"{source}, line {number}: {why}")
 
         parts = line.split()
-        if len(parts) != 3:
+        if len(parts) not in (3, 4):
             raise bad(
-                f"expected '<caller-name> <sha256-hex-of-token> <scope>[,<scope>...]', "
-                f"found {len(parts)} fields"
+                f"expected '<caller-name> <sha256-hex-of-token> <scope>[,<scope>...] "
+                f"[rate=<calls-per-second>]', found {len(parts)} fields"
             )
-        name, digest_hex, scope_list = parts
+        name, digest_hex, scope_list, *options = parts
+        rate = _rate(options[0], bad) if options else None
         if not _CALLER_NAME.fullmatch(name):
             raise bad("the caller name must be 1 to 128 of A-Z a-z 0-9 _ . : @ -")
         if not _DIGEST.fullmatch(digest_hex.lower()):
@@ -147,8 +168,20 @@ def parse_tokens(text: str, source: str) -> TokenTable:
             raise bad(f"caller {name!r} has the same token as an earlier line")
         names.add(name)
         digests.add(digest)
-        callers.append(Caller(name, digest, scopes))
+        callers.append(Caller(name, digest, scopes, rate))
     return TokenTable(tuple(callers))
+
+
+def _rate(option: str, bad: Callable[[str], TokensFileError]) -> float:
+    """``rate=<calls-per-second>``: a positive number, at most ``MAX_RATE``."""
+    key, _, value = option.partition("=")
+    try:
+        rate = float(value) if key == "rate" else float("nan")
+    except ValueError:
+        rate = float("nan")
+    if not 0 < rate <= MAX_RATE:
+        raise bad(f"the fourth field must be rate=<calls per second, > 0 and <= {MAX_RATE:g}>")
+    return rate
 
 
 def load_tokens(path: str) -> TokenTable:
@@ -188,6 +221,8 @@ class Authenticator(UnaryInterceptor):
         self._clock = clock
         self._quiet_until = float("-inf")
         self._unlogged = 0
+        self._buckets: dict[str, TokenBucket] = {}
+        """Per caller with a ``rate=``, made on its first call."""
 
     def applies_to(self, method: str) -> bool:
         return method.startswith(self._prefix)
@@ -215,10 +250,24 @@ class Authenticator(UnaryInterceptor):
             self._note(method, UNAUTHENTICATED, context)
             return self._unauthenticated
         CALLER.set(caller.name)
-        if caller.may(scope):
+        if not caller.may(scope):
+            self._note(method, caller.name, context)
+            return refusal
+        if caller.rate is None:
+            return None
+        wait = self._bucket(caller).try_take()
+        if wait == 0:
             return None
         self._note(method, caller.name, context)
-        return refusal
+        return rpc_status.to_status(to_status(RateLimited(caller.name, caller.rate, wait)))
+
+    def _bucket(self, caller: Caller) -> TokenBucket:
+        bucket = self._buckets.get(caller.name)
+        if bucket is None or bucket.rate != caller.rate:
+            assert caller.rate is not None
+            burst = max(1, math.ceil(caller.rate))
+            bucket = self._buckets[caller.name] = TokenBucket(caller.rate, burst, clock=self._clock)
+        return bucket
 
     def wrap(self, method: str, inner: Unary) -> Unary:
         scope, refusal = self._scope_of(method)

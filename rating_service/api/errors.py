@@ -75,6 +75,19 @@ class PermissionDenied(Exception):
         self.metadata = {"required_scope": required_scope}
 
 
+class RateLimited(Exception):
+    """The caller is past its ``rate=`` of the tokens file; it may retry after ``retry_after``
+    seconds (a ``google.rpc.RetryInfo`` says so). The call wrote nothing."""
+
+    def __init__(self, caller: str, rate: float, retry_after: float) -> None:
+        super().__init__(
+            f"caller {caller!r} is past its limit of {rate:g} calls a second; retry in "
+            f"{retry_after:.3f} s (the call wrote nothing)"
+        )
+        self.retry_after = retry_after
+        self.metadata = {"caller": caller, "rate_per_second": f"{rate:g}"}
+
+
 CODES: dict[type[Exception], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     errors.NotFound: grpc.StatusCode.NOT_FOUND,
@@ -86,6 +99,7 @@ CODES: dict[type[Exception], grpc.StatusCode] = {
     AlertFeedClosed: grpc.StatusCode.UNAVAILABLE,
     ClockBehind: grpc.StatusCode.UNAVAILABLE,
     Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
 }
@@ -98,6 +112,7 @@ _REASONS: dict[type[Exception], str] = {
     AlertFeedClosed: "SHUTTING_DOWN",
     ClockBehind: "CLOCK_BEHIND",
     Overloaded: "OVERLOADED",
+    RateLimited: "RATE_LIMITED",
     Unauthenticated: "UNAUTHENTICATED",
     PermissionDenied: "PERMISSION_DENIED",
 }
@@ -178,6 +193,10 @@ def to_status(error: Exception) -> status_pb2.Status:
     if isinstance(error, errors.InvalidArgument):
         budget = STATUS_BYTES - status.ByteSize() - _EMPTY_BAD_REQUEST
         status.details.append(_bad_request(error.violations, budget))
+    if isinstance(error, RateLimited):
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromNanoseconds(max(1, round(error.retry_after * 1e9)))
+        status.details.append(_pack(retry))
     return status
 
 

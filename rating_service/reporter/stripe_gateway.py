@@ -9,7 +9,7 @@ Why it is built this way:
   transport (httpx) emits a DeprecationWarning on every POST. (aiohttp
   itself sends a GET again, once, when a kept-alive connection turns out to
   be closed; GETs are safe to repeat.)
-- **One request-rate limit** (``_ratelimit.TokenBucket``) in front of every
+- **One request-rate limit** (``rating_service.ratelimit.TokenBucket``) in front of every
   request, session renewals and list pages included, so the reporter stays
   under Stripe's limit (about 25 requests a second in a sandbox) instead of
   collecting 429s.
@@ -47,11 +47,11 @@ from typing import TYPE_CHECKING, TypeVar
 import stripe
 from prometheus_client import Counter
 
+from rating_service.ratelimit import TokenBucket
 from rating_service.service.clock import Clock, system_clock
 from rating_service.tracing import client_span
 
 from . import _stripe_wire as wire
-from ._ratelimit import TokenBucket
 from ._stripe_errors import (
     ALREADY_CANCELLED,
     CANCEL_REFUSED,

@@ -1,4 +1,4 @@
-"""The gateway's request-rate limit (rating_service.reporter._ratelimit.TokenBucket).
+"""The gateway's request-rate limit (rating_service.ratelimit.TokenBucket).
 
 Time and sleeping are injected: the tests check the waits the bucket asks
 for, with no real waiting and no timing assertions.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from rating_service.reporter._ratelimit import TokenBucket
+from rating_service.ratelimit import TokenBucket
 
 
 class FakeTime:

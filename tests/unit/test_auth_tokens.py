@@ -41,6 +41,12 @@ def test_an_unknown_token_identifies_no_one() -> None:
     assert table.identify("x") is not None
 
 
+def test_a_caller_may_be_given_a_rate_in_calls_per_second() -> None:
+    table = parse_tokens(f"export {DIGEST} read rate=2.5\nworker {token_digest('w')} read\n", "t")
+
+    assert [(c.name, c.rate) for c in table.callers] == [("export", 2.5), ("worker", None)]
+
+
 def test_admin_implies_every_scope_and_no_scope_implies_another() -> None:
     table = parse_tokens(f"boss {DIGEST} admin\nclerk {token_digest('c')} consume\n", "t")
     boss, clerk = table.callers
@@ -59,6 +65,10 @@ def test_admin_implies_every_scope_and_no_scope_implies_another() -> None:
         ("a s3cret read\n", "line 1: the token's digest must be 64 hex digits"),
         (f"a {DIGEST}\n", "line 1: expected"),
         (f"a {DIGEST} read,\n", "line 1: unknown scope ''"),
+        (f"a {DIGEST} read rate=0\n", "line 1: the fourth field must be rate="),
+        (f"a {DIGEST} read rate=fast\n", "line 1: the fourth field must be rate="),
+        (f"a {DIGEST} read burst=5\n", "line 1: the fourth field must be rate="),
+        (f"a {DIGEST} read rate=5 extra\n", "line 1: expected"),
     ],
 )
 def test_a_bad_line_is_refused_naming_the_file_and_the_line(text: str, complaint: str) -> None:

@@ -30,7 +30,7 @@ LAYERS = {
 }
 """The layer of each top-level part of ``rating_service``; higher layers may import lower ones."""
 
-LEAVES = {"metrics", "logs", "tracing"}
+LEAVES = {"metrics", "logs", "tracing", "ratelimit"}
 """Modules any layer may import, because they import nothing of the package themselves."""
 
 DOMAIN_MAY_IMPORT = {

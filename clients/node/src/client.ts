@@ -397,7 +397,10 @@ export class RatingClient {
 
   // Transport ---------------------------------------------------------------
 
-  /** Send `request`, retrying UNAVAILABLE within one deadline for the whole call. */
+  /**
+   * Send `request`, retrying UNAVAILABLE (and what the server asks to retry later) within one
+   * deadline for the whole call.
+   */
   private async call<I, O>(
     send: (request: I, options: ConnectCallOptions) => Promise<O>,
     request: I,
@@ -415,9 +418,9 @@ export class RatingClient {
         if (!(thrown instanceof ConnectError)) throw thrown;
         error = errorFromConnectError(thrown);
       }
-      const delay = this.backoff(attempt);
+      const delay = this.delayBeforeRetry(error, attempt);
       if (
-        !(error instanceof UnavailableError) ||
+        delay === undefined ||
         attempt >= this.maxAttempts ||
         performance.now() + delay >= deadline
       ) {
@@ -430,6 +433,17 @@ export class RatingClient {
         throw errorFromConnectError(ConnectError.from(aborted, Code.Canceled));
       }
     }
+  }
+
+  /**
+   * Milliseconds to wait before sending again: the server's `RetryInfo` when it sent one (a
+   * caller past its rate limit), else backoff for UNAVAILABLE; undefined: do not retry.
+   */
+  private delayBeforeRetry(error: RatingError, attempt: number): number | undefined {
+    if (error.retryDelayMs !== undefined) {
+      return error.retryDelayMs + Math.random() * this.initialBackoffMs;
+    }
+    return error instanceof UnavailableError ? this.backoff(attempt) : undefined;
   }
 
   /** Full jitter: a uniform wait up to the capped exponential bound. */

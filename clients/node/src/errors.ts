@@ -28,8 +28,10 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import {
   BadRequestSchema,
   ErrorInfoSchema,
+  RetryInfoSchema,
   type BadRequest,
   type ErrorInfo,
+  type RetryInfo,
 } from "./gen/google/rpc/error_details_pb.js";
 import type { Status } from "./gen/google/rpc/status_pb.js";
 
@@ -71,6 +73,11 @@ export class RatingError extends Error {
   readonly fieldViolations: readonly FieldViolation[];
   /** The human-readable status message, as the server sent it. */
   readonly rawMessage: string;
+  /**
+   * Milliseconds the server asks to wait before trying again (`google.rpc.RetryInfo`, e.g.
+   * with `RATE_LIMITED`); undefined when it sent none.
+   */
+  readonly retryDelayMs: number | undefined;
 
   constructor(
     code: Code,
@@ -79,6 +86,7 @@ export class RatingError extends Error {
       reason?: string;
       metadata?: Record<string, string>;
       fieldViolations?: FieldViolation[];
+      retryDelayMs?: number;
       cause?: unknown;
     } = {},
   ) {
@@ -91,6 +99,7 @@ export class RatingError extends Error {
     this.metadata = { ...details.metadata };
     this.fieldViolations = [...violations];
     this.rawMessage = rawMessage;
+    this.retryDelayMs = details.retryDelayMs;
   }
 
   /** The gRPC name of `code`, e.g. `FAILED_PRECONDITION`. */
@@ -152,6 +161,7 @@ export function errorFromConnectError(error: ConnectError): RatingError {
     error.rawMessage,
     error.findDetails(ErrorInfoSchema),
     error.findDetails(BadRequestSchema),
+    error.findDetails(RetryInfoSchema),
     error,
   );
 }
@@ -164,6 +174,7 @@ export function errorFromStatus(status: Status): RatingError {
     status.message,
     unpackAll(status, ErrorInfoSchema),
     unpackAll(status, BadRequestSchema),
+    unpackAll(status, RetryInfoSchema),
   );
 }
 
@@ -173,9 +184,13 @@ function build(
   message: string,
   infos: ErrorInfo[],
   badRequests: BadRequest[],
+  retries: RetryInfo[],
   cause?: unknown,
 ): RatingError {
   const info = infos[0];
+  const delay = retries[0]?.retryDelay;
+  const retryDelayMs =
+    delay === undefined ? undefined : Number(delay.seconds) * 1000 + delay.nanos / 1e6;
   const fieldViolations = badRequests.flatMap((bad) =>
     bad.fieldViolations.map((v) => ({ field: v.field, description: v.description })),
   );
@@ -184,6 +199,7 @@ function build(
     reason: info?.reason ?? "",
     metadata: info?.metadata ?? {},
     fieldViolations,
+    retryDelayMs,
     cause,
   });
 }

@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import {
   PermissionDeniedError,
   RatingClient,
+  ResourceExhaustedError,
   UnauthenticatedError,
   decimalToMoney,
   type TlsOptions,
@@ -33,7 +34,9 @@ from auth_support import write_tokens
 from certificates import Pki
 directory = Path(sys.argv[2])
 pki = Pki.create(directory / "pki")
-tokens = write_tokens(directory / "tokens", {"operator": "admin", "reader": "read"})
+tokens = write_tokens(
+    directory / "tokens", {"operator": "admin", "reader": "read", "steady": "read rate=4"}
+)
 print(json.dumps({
     "tokens": dict(tokens.by_caller), "tokens_file": str(tokens.path),
     "ca": str(pki.ca.cert_path), "server_cert": str(pki.server.cert_path),
@@ -138,6 +141,32 @@ describe("a server with tokens and mutual TLS", () => {
     } finally {
       admin.close();
       reader.close();
+    }
+  });
+
+  it("waits as RATE_LIMITED's RetryInfo says, so every call of a limited caller succeeds", async () => {
+    // "steady" may make 4 calls a second: ten in a row meet the limit and wait.
+    const once = client(made.tokens.steady);
+    const patient = new RatingClient(server.address, { token: made.tokens.steady, tls, maxAttempts: 10 });
+    try {
+      const refusals: ResourceExhaustedError[] = [];
+      for (let i = 0; i < 10; i += 1) {
+        await once.getBalance({ customerId: "acme" }).catch((error: unknown) => {
+          if (!(error instanceof ResourceExhaustedError)) throw error;
+          refusals.push(error);
+        });
+      }
+      const answers = [];
+      for (let i = 0; i < 10; i += 1) answers.push(await patient.getBalance({ customerId: "acme" }));
+      assert.ok(refusals.length > 0);
+      for (const refusal of refusals) {
+        assert.equal(refusal.reason, "RATE_LIMITED");
+        assert.ok(refusal.retryDelayMs !== undefined && refusal.retryDelayMs > 0);
+      }
+      assert.equal(answers.length, 10);
+    } finally {
+      once.close();
+      patient.close();
     }
   });
 

@@ -2,9 +2,10 @@
 
 Every write of the service is idempotent on a key the caller sends, so a
 call that failed with UNAVAILABLE is sent again, the very same message, with
-exponential backoff and full jitter. Nothing else is retried: DEADLINE_EXCEEDED
-in particular means the call may still be running, and the caller's deadline
-is spent anyway. The deadline covers the whole call, retries and waits
+exponential backoff and full jitter; one the server refused with a
+``google.rpc.RetryInfo`` (a caller past its rate limit) is sent again after
+the delay it names. Nothing else is retried: DEADLINE_EXCEEDED in particular
+means the call may still be running, and the caller's deadline is spent anyway. The deadline covers the whole call, retries and waits
 included, so ``timeout`` bounds how long a method can take.
 """
 
@@ -454,7 +455,8 @@ class RatingClient:
         reply_type: type[_Reply],
         timeout: float | None,
     ) -> _Reply:
-        """Send ``request``, retrying UNAVAILABLE within one deadline for the whole call."""
+        """Send ``request``, retrying UNAVAILABLE (and what the server asks to retry later)
+        within one deadline for the whole call."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self._timeout if timeout is None else timeout)
         attempt = 1
@@ -465,9 +467,9 @@ class RatingClient:
                 )
             except grpc.aio.AioRpcError as rpc_error:
                 error = error_from_rpc_error(rpc_error)
-                delay = self._backoff(attempt)
+                delay = self._delay_before_retry(error, attempt)
                 if (
-                    not isinstance(error, UnavailableError)
+                    delay is None
                     or attempt >= self._max_attempts
                     or loop.time() + delay >= deadline
                 ):
@@ -478,6 +480,14 @@ class RatingClient:
                 return reply
             await asyncio.sleep(delay)
             attempt += 1
+
+    def _delay_before_retry(self, error: RatingError, attempt: int) -> float | None:
+        """Seconds to wait before sending again; None when ``error`` is not to be retried."""
+        if error.retry_delay is not None:
+            return error.retry_delay + random.uniform(0.0, self._initial_backoff)
+        if isinstance(error, UnavailableError):
+            return self._backoff(attempt)
+        return None
 
     def _backoff(self, attempt: int) -> float:
         """Full jitter: a uniform wait up to the capped exponential bound."""

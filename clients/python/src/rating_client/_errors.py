@@ -58,6 +58,9 @@ class RatingError(Exception):
     """``ErrorInfo.metadata``: the dynamic values of the failure."""
     field_violations: list[tuple[str, str]]
     """``(field, description)`` pairs from ``google.rpc.BadRequest``."""
+    retry_delay: float | None
+    """Seconds the server asks to wait before trying again (``google.rpc.RetryInfo``, e.g.
+    with ``RATE_LIMITED``); None when it sent none."""
 
     def __init__(
         self,
@@ -67,6 +70,7 @@ class RatingError(Exception):
         reason: str = "",
         metadata: dict[str, str] | None = None,
         field_violations: list[tuple[str, str]] | None = None,
+        retry_delay: float | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -74,6 +78,7 @@ class RatingError(Exception):
         self.reason = reason
         self.metadata = dict(metadata or {})
         self.field_violations = list(field_violations or [])
+        self.retry_delay = retry_delay
 
     def __str__(self) -> str:
         label = f"{self.code.name} {self.reason}" if self.reason else self.code.name
@@ -165,14 +170,25 @@ def _build(code: grpc.StatusCode, message: str, details: Iterable[AnyMessage]) -
     reason = ""
     metadata: dict[str, str] = {}
     violations: list[tuple[str, str]] = []
+    retry_delay: float | None = None
     info_found = False  # the contract sends exactly one; the first one wins
     for detail in details:
         info = error_details_pb2.ErrorInfo()
         bad_request = error_details_pb2.BadRequest()
+        retry = error_details_pb2.RetryInfo()
         # Unpack answers False, without raising, when the detail is another type.
         if not info_found and detail.Unpack(info):
             reason, metadata, info_found = info.reason, dict(info.metadata), True
         elif detail.Unpack(bad_request):
             violations.extend((v.field, v.description) for v in bad_request.field_violations)
+        elif detail.Unpack(retry):
+            retry_delay = max(0.0, retry.retry_delay.ToNanoseconds() / 1e9)
     cls = _CLASS_BY_CODE.get(code, UnexpectedError)
-    return cls(code, message, reason=reason, metadata=metadata, field_violations=violations)
+    return cls(
+        code,
+        message,
+        reason=reason,
+        metadata=metadata,
+        field_violations=violations,
+        retry_delay=retry_delay,
+    )

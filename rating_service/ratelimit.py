@@ -1,9 +1,10 @@
-"""A request-rate limit on our side, so the reporter stays under Stripe's.
+"""A token bucket: ``rate`` tokens a second, at most ``burst`` saved up.
 
-Stripe answers 429 past its rate limits (about 25 requests a second in a
-sandbox), and the reporter would then back off; it is cheaper to never get
-there. Every request the gateway sends first takes a token from this bucket:
-``rate`` tokens a second, at most ``burst`` saved up.
+Two users. The reporter stays under Stripe's rate limits (Stripe answers 429 past
+about 25 requests a second in a sandbox, and backing off then costs more than never
+getting there): every request the gateway sends first ``acquire``s a token. The API
+limits each caller of the tokens file to its ``rate=``: a call ``try_take``s a
+token, and one that finds none is refused with the wait until the next.
 
 Callers that find no token *reserve* the next one and sleep until it is due,
 so waiting callers are served in arrival order without a lock, and the
@@ -45,11 +46,23 @@ class TokenBucket:
         if delay > 0:
             await self._sleep(delay)
 
-    def reserve(self) -> float:
-        """Take a token, or book the next free one: how many seconds until it is due (0: now)."""
+    def try_take(self) -> float:
+        """Take a token if one is there (0.0); else take nothing and say how many seconds
+        until one is (a refused caller books nothing, so refusals never delay the others)."""
+        self._refill()
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return (1 - self._tokens) / self.rate
+
+    def _refill(self) -> None:
         now = self._clock()
         elapsed = max(0.0, now - self._updated)
         self._tokens = min(float(self.burst), self._tokens + elapsed * self.rate)
         self._updated = now
+
+    def reserve(self) -> float:
+        """Take a token, or book the next free one: how many seconds until it is due (0: now)."""
+        self._refill()
         self._tokens -= 1
         return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
