@@ -151,6 +151,8 @@ outcomes = Table(
     Column("end_fingerprint", String(64), nullable=True),
     Column("end_units_returned", BigInteger, nullable=True),
     Column("end_refunded_nanos", BigInteger, nullable=True),
+    # The rate card that priced the outcome (migration 0007 added it, last).
+    Column("rate_card_id", ID, nullable=False, server_default=""),
     PrimaryKeyConstraint("customer_id", "outcome_id"),
     Index(
         "ix_outcomes_pending_settles_at",
@@ -169,6 +171,23 @@ consumptions = Table(
     Column("sequence", BigInteger, nullable=False),
     Column("result", Text, nullable=False),  # JSON of the original answer
     PrimaryKeyConstraint("customer_id", "request_id"),
+)
+
+usage_days = Table(
+    "usage_days",
+    metadata,
+    # Settlements and reversals per customer, UTC day (its first instant), outcome type and
+    # unit price: what invoices, re-pricing and forecasts read instead of the entries.
+    Column("customer_id", ID, nullable=False),
+    Column("day", BigInteger, nullable=False),
+    Column("outcome_type", ID, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("unit_price_nanos", BigInteger, nullable=False),
+    Column("settled", BigInteger, nullable=False),
+    Column("reversed", BigInteger, nullable=False),
+    Column("covered_settled", BigInteger, nullable=False),
+    Column("covered_reversed", BigInteger, nullable=False),
+    PrimaryKeyConstraint("customer_id", "day", "outcome_type", "currency", "unit_price_nanos"),
 )
 
 # ---- the Stripe reporter's state (its outbox follows each customer's ledger) ----------

@@ -1,7 +1,7 @@
 """Units of work: a write transaction (``WriteSession``) or a read snapshot (``ReadSession``).
 
 Each carries the repositories (``customers``, ``rate_cards``, ``buckets``,
-``outcomes``, ``consumptions``, ``history``) that own every statement and
+``outcomes``, ``consumptions``, ``history``, ``usage``, ``stripe_reports``) that own every statement and
 codec; the service layer asks them for domain values and never sees SQL.
 
 A write session stages appends (see ``staging``). Reads through its
@@ -29,6 +29,8 @@ from rating_service.ledger.repositories.customers import Customers
 from rating_service.ledger.repositories.history import History
 from rating_service.ledger.repositories.outcomes import Outcomes
 from rating_service.ledger.repositories.rate_cards import RateCards
+from rating_service.ledger.repositories.stripe_reports import StripeReports
+from rating_service.ledger.repositories.usage import Usage
 from rating_service.ledger.staging import Staged
 from rating_service.ledger.unit import Caches, Unit
 
@@ -44,6 +46,8 @@ class _WithRepositories(Unit):
         self.outcomes = Outcomes(self)
         self.consumptions = Consumptions(self)
         self.history = History(self)
+        self.usage = Usage(self)
+        self.stripe_reports = StripeReports(self)
 
 
 class ReadSession(_WithRepositories):

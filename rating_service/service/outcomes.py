@@ -44,7 +44,9 @@ def record(uow: WriteSession, cmd: RecordOutcome, now: datetime) -> OutcomeRecor
     version = require_version(uow.rate_cards.in_force(head.rate_card_id, at), head.rate_card_id, at)
     found = uow.buckets.unexpired(head.customer_id, cmd.outcome_type, at)
     rating = rate_outcome(version, found, cmd.outcome_type, at)
-    take = entries.OutcomeTake(cmd.outcome_id, cmd.outcome_type, rating.bucket_id, rating.charged)
+    take = entries.OutcomeTake(
+        cmd.outcome_id, cmd.outcome_type, rating.bucket_id, rating.charged, rating.unit_price
+    )
     pending = cmd.state is OutcomeState.PENDING
     if pending:
         tx = entries.outcome_held(take, at)
@@ -66,6 +68,7 @@ def record(uow: WriteSession, cmd: RecordOutcome, now: datetime) -> OutcomeRecor
         unit_price=rating.unit_price,
         charged=rating.charged,
         rate_card_version=rating.rate_card_version,
+        rate_card_id=head.rate_card_id,
         attributes=_ATTRIBUTES.encode(dict(cmd.attributes)),
         record_sequence=sequence,
         settle_sequence=None if pending else sequence,
