@@ -13,18 +13,23 @@ from datetime import datetime
 from functools import partial
 from typing import TypeVar
 
+from rating_service.domain.billing import Invoice, Simulation
 from rating_service.domain.commands import (
     ConfirmOutcome,
     ConsumeBucket,
     CreateBucket,
+    ExplainOutcome,
     GetBalance,
+    PreviewInvoice,
     PutCustomer,
     PutRateCard,
     QuoteCost,
     RecordOutcome,
     ReverseOutcome,
+    SimulateRateCard,
 )
 from rating_service.domain.errors import DomainError
+from rating_service.domain.explanation import Explanation
 from rating_service.domain.rating import Quote
 from rating_service.domain.results import (
     Balance,
@@ -41,7 +46,7 @@ from rating_service.ledger.engine import Connection, Engines
 from rating_service.ledger.lease import Lease, lease_for
 from rating_service.ledger.session import ReadSession
 from rating_service.ledger.writer import GroupCommitWriter
-from rating_service.service import buckets, catalog, outcomes, queries
+from rating_service.service import buckets, catalog, outcomes, queries, reports
 
 T = TypeVar("T")
 
@@ -157,6 +162,18 @@ class LedgerStore:
         return await self._query(
             partial(queries.list_entries, customer_id=customer_id, after=after, limit=limit)
         )
+
+    async def explain_outcome(self, cmd: ExplainOutcome) -> Explanation:
+        cmd.validate()
+        return await self._query(partial(reports.explain, cmd=cmd))
+
+    async def preview_invoice(self, cmd: PreviewInvoice, now: datetime) -> Invoice:
+        cmd.validate()
+        return await self._query(partial(reports.preview_invoice, cmd=cmd, now=now))
+
+    async def simulate_rate_card(self, cmd: SimulateRateCard, now: datetime) -> Simulation:
+        cmd.validate()
+        return await self._query(partial(reports.simulate, cmd=cmd, now=now))
 
     async def _query(self, query: Callable[[ReadSession], T]) -> T:
         return await self.read(lambda conn: query(ReadSession(conn)))

@@ -40,6 +40,7 @@ DOMAIN_MAY_IMPORT = {
     "datetime",
     "decimal",
     "enum",
+    "fractions",
     "functools",
     "hashlib",
     "itertools",
