@@ -12,8 +12,10 @@ that buys, the same run measures, on the same file:
    entries per customer in SQL (no Python per row): the least any re-pricing
    that reads entries would pay;
 
-then fills the ledger with ``bench.bulkfill`` (every outcome settled this
-month, on rate card ``bench-standard`` at 0.99 USD), starts the service on it
+then fills the ledger with ``bench.bulkfill``: the outcomes spread evenly
+over the whole of last month (every customer every day, so the month holds
+customers x days counts, the most it can), on rate card ``bench-standard`` at
+0.99 USD. It starts the service on it
 as an operator would, and times SimulateRateCard over the rate card's
 customers at the actual price and at double it (and over the same customers
 named in a list), checking that the actual total is outcomes x 0.99 and the
@@ -30,12 +32,13 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rating_client import decimal_to_money, money_to_decimal
 from rating_client.v1 import rating_pb2 as pb
@@ -43,14 +46,17 @@ from rating_client.v1 import rating_pb2_grpc
 
 from bench.bulkfill import RATE_CARD_ID, UNIT_PRICE, fill, throttled_printer
 from bench.throughput import running_service, say, workspace
+from rating_service.domain.billing import month_start
+from rating_service.ledger.codec import to_micros
 
 TARGET_SECONDS = 10.0
 RUNS = 3
 
 
-def _draft(price: str, **selector: Any) -> pb.SimulateRateCardRequest:
+def _draft(price: str, month: datetime, **selector: Any) -> pb.SimulateRateCardRequest:
     request = pb.SimulateRateCardRequest(
         currency_code="USD",
+        period_start=to_timestamp(month),
         prices=[
             pb.Price(outcome_type="resolution", unit_price=decimal_to_money(Decimal(price), "USD"))
         ],
@@ -59,18 +65,34 @@ def _draft(price: str, **selector: Any) -> pb.SimulateRateCardRequest:
     return request
 
 
-def scan_month(database: Path, month_start: datetime) -> tuple[float, int, int]:
-    """Seconds to sum this month's settled entries per customer in SQL; outcomes and nanos."""
-    start_us = int(month_start.timestamp() * 1_000_000)
+def to_timestamp(at: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(at)
+    return stamp
+
+
+def scan_month(database: Path, start: datetime, end: datetime) -> tuple[float, int, int]:
+    """Seconds to sum the month's settled entries per customer in SQL; outcomes and nanos."""
     with contextlib.closing(sqlite3.connect(database)) as conn:
         began = time.perf_counter()
         rows = conn.execute(
             "SELECT customer_id, count(*), sum(amount_nanos) FROM ledger_entries"
-            " WHERE kind = 'OUTCOME_RATED' AND occurred_at >= ? GROUP BY customer_id",
-            (start_us,),
+            " WHERE kind = 'OUTCOME_RATED' AND occurred_at >= ? AND occurred_at < ?"
+            " GROUP BY customer_id",
+            (to_micros(start), to_micros(end)),
         ).fetchall()
         seconds = time.perf_counter() - began
     return seconds, sum(r[1] for r in rows), sum(r[2] for r in rows)
+
+
+def counts_in(database: Path, start: datetime, end: datetime) -> int:
+    """How many daily usage counts (usage_days rows) the month holds: what the RPC reads."""
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        found: int = conn.execute(
+            "SELECT count(*) FROM usage_days WHERE day >= ? AND day < ?",
+            (to_micros(start), to_micros(end)),
+        ).fetchone()[0]
+    return found
 
 
 async def timed(call: Callable[[], Awaitable[Any]], runs: int) -> tuple[list[float], Any]:
@@ -84,16 +106,22 @@ async def timed(call: Callable[[], Awaitable[Any]], runs: int) -> tuple[list[flo
 
 async def benchmark(args: argparse.Namespace, workdir: Path) -> bool:
     database = workdir / "simulate.db"
+    end = month_start(datetime.now(UTC))
+    month = month_start(end - timedelta(days=1))
+    per_customer = -(-args.outcomes // args.customers)
     say(f"filling {args.outcomes:,} settled outcomes for {args.customers:,} customers")
     filled = fill(
-        database, outcomes=args.outcomes, customers=args.customers, progress=throttled_printer()
+        database,
+        outcomes=args.outcomes,
+        customers=args.customers,
+        start=month,
+        interval=(end - month) / per_customer,
+        progress=throttled_printer(),
     )
     say(filled.summary())
-    month = datetime(filled.last_at.year, filled.last_at.month, 1, tzinfo=UTC)
-    if filled.first_at < month:
-        say(f"note: the fill began before {month:%Y-%m}; only this month is re-priced")
     say("yardstick: raw sqlite3 scan of the month's entries, summed per customer in SQL")
-    scan_seconds, scanned, _ = scan_month(database, month)
+    scan_seconds, scanned, _ = scan_month(database, month, end)
+    counts = counts_in(database, month, end)
 
     async with (
         running_service(database, workdir, "simulate") as (server, _sampler),
@@ -105,13 +133,15 @@ async def benchmark(args: argparse.Namespace, workdir: Path) -> bool:
         empty, _ = await timed(lambda: health.Check(health_pb2.HealthCheckRequest()), 50)
         say("SimulateRateCard over the rate card's customers, at 0.99 and at 1.98")
         card = {"rate_card_id": RATE_CARD_ID}
-        same, same_answer = await timed(lambda: stub.SimulateRateCard(_draft("0.99", **card)), RUNS)
+        same, same_answer = await timed(
+            lambda: stub.SimulateRateCard(_draft("0.99", month, **card)), RUNS
+        )
         double, double_answer = await timed(
-            lambda: stub.SimulateRateCard(_draft("1.98", **card)), RUNS
+            lambda: stub.SimulateRateCard(_draft("1.98", month, **card)), RUNS
         )
         named = {"customer_list": pb.CustomerList(customer_ids=list(filled.customer_ids))}
         listed, listed_answer = await timed(
-            lambda: stub.SimulateRateCard(_draft("1.98", **named)), RUNS
+            lambda: stub.SimulateRateCard(_draft("1.98", month, **named)), RUNS
         )
 
     actual = money_to_decimal(same_answer.actual_total)
@@ -137,7 +167,7 @@ async def benchmark(args: argparse.Namespace, workdir: Path) -> bool:
         f"  raw sqlite3 scan of the month's entries         {scan_seconds * 1000:9.2f} ms"
         f"   ({scanned:,} entries summed per customer in SQL)"
     )
-    print("SimulateRateCard (seconds per call, each of 3 runs)")
+    print(f"SimulateRateCard (seconds per call, each of 3 runs; it reads {counts:,} daily counts)")
     for label, runs in (("rate card, at 0.99", same), ("rate card, at 1.98", double)):
         _line(label, runs, empty_s, scan_seconds)
     _line(f"{filled.customers:,} customers named, at 1.98", listed, empty_s, scan_seconds)
