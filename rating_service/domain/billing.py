@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from rating_service.domain.errors import FieldViolation, InvalidArgument
+from rating_service.domain.errors import AmountOutOfRange, FieldViolation, InvalidArgument
 from rating_service.domain.money import Money
 from rating_service.domain.postings import EntryKind, Transaction
 
@@ -196,6 +196,21 @@ class Repriced:
     @property
     def difference(self) -> Money:
         return self.simulated + -self.actual
+
+
+MAX_MONEY_NANOS = (2**63 - 1) * 10**9
+"""What ``google.type.Money`` carries: a signed 64-bit count of units (and the nanos)."""
+
+
+def require_representable(*amounts: Money) -> None:
+    """AMOUNT_OUT_OF_RANGE for an amount no Money message can carry (a draft far above the
+    prices actually billed can take a month there)."""
+    for amount in amounts:
+        if abs(amount.nanos) > MAX_MONEY_NANOS:
+            raise AmountOutOfRange(
+                f"{amount.currency} amount out of the range google.type.Money carries",
+                currency=amount.currency,
+            )
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,9 @@ from rating_service.domain.errors import CustomerNotFound, OutcomeNotFound
 from rating_service.domain.money import Money
 from rating_service.ledger.session import ReadSession
 
+_INT64_MAX = 2**63 - 1
+"""What ``projected_period_outcomes`` (int64) carries."""
+
 
 def explain(uow: ReadSession, cmd: ExplainOutcome) -> explanation.Explanation:
     head = uow.customers.head(cmd.customer_id)
@@ -130,7 +133,7 @@ def simulate(uow: ReadSession, cmd: SimulateRateCard, now: datetime) -> billing.
         customer_ids = uow.customers.on_rate_card(cmd.rate_card_id)
         counts = uow.usage.of_rate_card(cmd.rate_card_id, start, end)
     draft = {p.outcome_type: p.unit_price for p in cmd.prices}
-    return billing.Simulation(
+    simulation = billing.Simulation(
         period_start=start,
         currency=cmd.currency,
         customers=tuple(
@@ -143,6 +146,13 @@ def simulate(uow: ReadSession, cmd: SimulateRateCard, now: datetime) -> billing.
             for customer_id in customer_ids
         ),
     )
+    billing.require_representable(
+        simulation.simulated_total,
+        simulation.difference_total,
+        *(c.simulated for c in simulation.customers),
+        *(c.difference for c in simulation.customers),
+    )
+    return simulation
 
 
 # ---- forecasts (GetBalance) ------------------------------------------------------------
@@ -177,7 +187,7 @@ def month_forecast(
         pace = forecast.weekday_pace(by_type.get(outcome_type, {}), today)
         exhaustion.update(forecast.project_exhaustion(reserves, pace, now))
     return (
-        forecast.project_month(period_outcomes, outcomes, now),
+        min(forecast.project_month(period_outcomes, outcomes, now), _INT64_MAX),
         Money(period_charged.currency, forecast.project_month(period_charged.nanos, charged, now)),
         exhaustion,
     )
