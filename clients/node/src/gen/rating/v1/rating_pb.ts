@@ -840,8 +840,9 @@ export type Bucket = Message<"rating.v1.Bucket"> & {
    * Set by `GetBalance` only: when the bucket's undrawn units would run out
    * if its outcome type keeps the pace of the last 28 days (weighted by day
    * of week), drawn in burn-down order after the buckets ahead of it (whole
-   * microseconds). Absent when it would not run out before `valid_until`
-   * (or within ten years), when the pace is zero, or when it is not active.
+   * microseconds). A bucket not yet valid starts drawing at `valid_from`.
+   * Absent when it would not run out before `valid_until` (or within ten
+   * years), when its outcome type has no pace, or when nothing is left.
    *
    * @generated from field: google.protobuf.Timestamp projected_exhaustion = 14;
    */
