@@ -169,6 +169,10 @@ class TimedGateway:
         with self._timings.measure("stripe   send_meter_events"):
             await self._inner.send_meter_events(events)
 
+    async def cancel_meter_event(self, event_name: str, identifier: str) -> bool:
+        with self._timings.measure("stripe   cancel_meter_event"):
+            return await self._inner.cancel_meter_event(event_name, identifier)
+
     async def create_credit_grant(self, grant: CreditGrantSpec) -> str:
         with self._timings.measure("stripe   create_credit_grant"):
             return await self._inner.create_credit_grant(grant)

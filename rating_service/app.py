@@ -39,6 +39,7 @@ class Service:
         """Stop accepting calls, let those in flight finish, then close the ledger."""
         started = time.monotonic()
         await self.bound.health.enter_graceful_shutdown()
+        self.store.alert_feed.close()  # watches end (UNAVAILABLE) instead of holding the drain
         await self.bound.admission.drain(grace)
         await self.bound.server.stop(max(grace - (time.monotonic() - started), 0.5))
         if self.reporter is not None:

@@ -1,13 +1,13 @@
-"""The ``rating-service`` command: serve, verify, migrate, report, reconcile, stripe setup."""
+"""The ``rating-service`` command: serve, verify, migrate, status, report, reconcile, stripe setup."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 
+from rating_service import logs
 from rating_service.config import Settings, SettingsError
 from rating_service.reporter.settings import ReporterSettingsError
 from rating_service.service.clock import system_clock
@@ -23,6 +23,12 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("serve", help="run the gRPC server (migrates the database first)")
     commands.add_parser("verify", help="replay the ledger and check chain, sums and balances")
     commands.add_parser("migrate", help="bring the database schema to the newest version")
+    status = commands.add_parser(
+        "status",
+        help="per customer: buckets, this month's usage and charges, pending, reporter lag",
+    )
+    status.add_argument("customer_id", nargs="?", help="only this customer (default: all)")
+    status.add_argument("--json", action="store_true", help="one JSON document, for scripts")
     report = commands.add_parser(
         "report",
         help="mirror the ledger to Stripe (meter events, credit grants); needs STRIPE_API_KEY",
@@ -65,6 +71,19 @@ async def _migrate(settings: Settings) -> int:
 
     await prepare_schema(settings, migrate=True)
     print("migrate: schema is up to date")
+    return 0
+
+
+async def _status(settings: Settings, customer_id: str | None, *, as_json: bool) -> int:
+    from rating_service import bootstrap, status
+
+    now = system_clock()
+    async with bootstrap.ledger(settings, migrate=False) as store:
+        statuses = await status.customer_statuses(store, customer_id, now)
+    print(status.as_json(statuses, now) if as_json else status.as_text(statuses, now))
+    if customer_id is not None and not statuses:
+        print(f"rating-service: no customer {customer_id!r}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -145,11 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, ReporterSettingsError) as error:
         print(f"rating-service: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logs.configure(settings.log_level, settings.log_format)
     if args.command == "serve":
         from rating_service.api.server import ListenError
         from rating_service.app import serve
@@ -173,6 +188,8 @@ async def _command(args: argparse.Namespace, settings: Settings) -> int:
         return await _verify(settings)
     if args.command == "migrate":
         return await _migrate(settings)
+    if args.command == "status":
+        return await _status(settings, args.customer_id, as_json=args.json)
     if not _needs_stripe(settings):
         return 2
     if args.command == "report":

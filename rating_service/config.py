@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from rating_service.logs import FORMATS, LogFormat
 from rating_service.reporter.settings import ReporterSettings
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./rating.db"
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class SettingsError(ValueError):
@@ -42,10 +44,13 @@ class Settings:
     reuse_port: bool = False
     """RATING_REUSE_PORT: let several server processes share one port (SO_REUSEPORT)."""
     log_level: str = "INFO"
-    """RATING_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""
+    """RATING_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR (WARNING drops the per-call lines)."""
+    log_format: LogFormat = "json"
+    """RATING_LOG_FORMAT: ``json`` (one object a line, for a log shipper) or ``text``."""
     reporter: ReporterSettings = field(default_factory=ReporterSettings)
     """STRIPE_API_KEY, STRIPE_API_BASE, STRIPE_METER_EVENTS_BASE, RATING_STRIPE_METERS,
-    RATING_STRIPE_PRICES, RATING_STRIPE_WINDOW, RATING_STRIPE_RATE, RATING_RECONCILE_INTERVAL:
+    RATING_STRIPE_PRICES, RATING_STRIPE_WINDOW, RATING_STRIPE_MONTH_CLOSE_GRACE,
+    RATING_STRIPE_RATE, RATING_RECONCILE_INTERVAL:
     what the Stripe reporter needs beyond the ledger (it runs when STRIPE_API_KEY is set)."""
 
     @classmethod
@@ -63,7 +68,8 @@ class Settings:
             ),
             shutdown_grace=_number(env, "RATING_SHUTDOWN_GRACE", 10.0, minimum=0),
             reuse_port=(env.get("RATING_REUSE_PORT") or "").lower() in ("1", "true", "yes"),
-            log_level=(env.get("RATING_LOG_LEVEL") or "INFO").upper(),
+            log_level=_choice(env, "RATING_LOG_LEVEL", LOG_LEVELS, "INFO").upper(),
+            log_format=_log_format(env),
             reporter=ReporterSettings(
                 api_key=env.get("STRIPE_API_KEY") or None,
                 api_base=api_base,
@@ -73,10 +79,24 @@ class Settings:
                     k: tuple(v.split("|")) for k, v in _pairs(env, "RATING_STRIPE_PRICES").items()
                 },
                 window=timedelta(seconds=_number(env, "RATING_STRIPE_WINDOW", 60, minimum=1)),
+                month_close_grace=timedelta(
+                    seconds=_number(env, "RATING_STRIPE_MONTH_CLOSE_GRACE", 3600, minimum=0)
+                ),
                 requests_per_second=_number(env, "RATING_STRIPE_RATE", 20.0, minimum=0.1),
                 reconcile_interval=_number(env, "RATING_RECONCILE_INTERVAL", 3600.0, minimum=0),
             ),
         )
+
+
+def _choice(env: Mapping[str, str], name: str, choices: Sequence[str], default: str) -> str:
+    raw = (env.get(name) or default).strip()
+    if raw.lower() not in (c.lower() for c in choices):
+        raise SettingsError(f"{name}={raw!r} is not one of {', '.join(choices)}")
+    return raw.lower()
+
+
+def _log_format(env: Mapping[str, str]) -> LogFormat:
+    return "text" if _choice(env, "RATING_LOG_FORMAT", FORMATS, "json") == "text" else "json"
 
 
 def _pairs(env: Mapping[str, str], name: str) -> dict[str, str]:

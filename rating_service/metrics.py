@@ -27,9 +27,20 @@ COMMIT_RETRIES = Counter(
     "Ledger transactions run again after the database aborted them as a deadlock or "
     "serialization failure (replicas sharing PostgreSQL); nothing of them was written",
 )
+SPEND_ALERTS = Counter(
+    "rating_spend_alerts",
+    "Spend alerts raised (a customer's month reached one of its alert thresholds), counted by "
+    "the process whose transaction raised them, once committed",
+)
 COMMIT_FAILURES = Counter(
     "rating_ledger_commit_failures",
     "Ledger transactions that failed to commit (callers got UNAVAILABLE)",
+)
+
+COMMIT_SECONDS = Histogram(
+    "rating_ledger_commit_seconds",
+    "Time from a group commit's first statement to its durable commit (retries included)",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
 )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from grpc_status import rpc_status
 
-from rating_service.api.errors import Overloaded, ShuttingDown, to_status
+from rating_service.api.errors import Overloaded, ShuttingDown, abort_with, to_status
 from rating_service.api.interceptors import Context, Unary, UnaryInterceptor
 
 QUIET_PERIOD = 0.1
@@ -54,9 +54,9 @@ class Admission(UnaryInterceptor):
         async def guarded(request: Any, context: Context) -> Any:
             self._last_arrival = time.monotonic()
             if self._draining:
-                await context.abort_with_status(self._refusal)
+                await abort_with(context, self._refusal)
             if self._running >= self._max_running:
-                await context.abort_with_status(self._overloaded)
+                await abort_with(context, self._overloaded)
             self._running += 1
             try:
                 return await inner(request, context)

@@ -39,16 +39,20 @@ from rating_service.domain.commands import (
     PreviewInvoice,
     PutCustomer,
     PutRateCard,
+    PutSpendControls,
     QuoteCost,
     RecordOutcome,
     ReverseOutcome,
     SimulateRateCard,
+    VoidBucket,
+    WatchAlerts,
 )
 from rating_service.domain.errors import InvalidArgument
 from rating_service.domain.money import Money, format_nanos
 from rating_service.domain.postings import EntryKind, is_unit_asset
 from rating_service.domain.ratecard import DEFAULT_SETTLEMENT_WINDOW, Price, RateCardVersion
 from rating_service.domain.rating import Quote
+from rating_service.domain.spend import Alert
 
 # ---- enums -------------------------------------------------------------------------
 
@@ -80,6 +84,7 @@ _STATUSES_OUT = {
     dbuckets.BucketStatus.SCHEDULED: pb.BUCKET_STATUS_SCHEDULED,
     dbuckets.BucketStatus.EXPIRED: pb.BUCKET_STATUS_EXPIRED,
     dbuckets.BucketStatus.EXHAUSTED: pb.BUCKET_STATUS_EXHAUSTED,
+    dbuckets.BucketStatus.VOIDED: pb.BUCKET_STATUS_VOIDED,
 }
 _KINDS_OUT = {
     kind: pb.LedgerEntryKind.Value(f"LEDGER_ENTRY_KIND_{kind.value}") for kind in EntryKind
@@ -204,6 +209,29 @@ def put_rate_card_in(request: pb.PutRateCardRequest) -> PutRateCard:
     )
 
 
+def void_bucket_in(request: pb.VoidBucketRequest) -> VoidBucket:
+    return VoidBucket(
+        customer_id=request.customer_id, bucket_id=request.bucket_id, reason=request.reason
+    )
+
+
+def put_spend_controls_in(request: pb.PutSpendControlsRequest) -> PutSpendControls:
+    return PutSpendControls(
+        customer_id=request.customer_id,
+        request_id=request.request_id,
+        alert_thresholds=tuple(
+            money_in(t, f"alert_thresholds[{i}]") for i, t in enumerate(request.alert_thresholds)
+        ),
+        hard_limit=money_in(request.hard_limit, "hard_limit")
+        if request.HasField("hard_limit")
+        else None,
+    )
+
+
+def watch_alerts_in(request: pb.WatchAlertsRequest) -> WatchAlerts:
+    return WatchAlerts(customer_id=request.customer_id, after_alert_id=request.after_alert_id)
+
+
 def get_balance_in(request: pb.GetBalanceRequest) -> GetBalance:
     return GetBalance(customer_id=request.customer_id)
 
@@ -292,7 +320,7 @@ def outcome_undone_out(result: results.OutcomeUndone) -> pb.ReverseOutcomeRespon
 
 
 def quote_out(quote: Quote) -> pb.QuoteCostResponse:
-    return pb.QuoteCostResponse(
+    response = pb.QuoteCostResponse(
         unit_price=money_out(quote.unit_price),
         units_covered=quote.units_covered,
         units_billable=quote.units_billable,
@@ -303,6 +331,9 @@ def quote_out(quote: Quote) -> pb.QuoteCostResponse:
             for d in quote.lines
         ],
     )
+    if quote.limit_remaining is not None:
+        set_money(response.limit_remaining, quote.limit_remaining)
+    return response
 
 
 def consumed_out(result: results.Consumed) -> pb.ConsumeBucketResponse:
@@ -419,6 +450,39 @@ def entry_out(entry: results.Entry) -> pb.LedgerEntry:
     )
 
 
+def bucket_voided_out(result: results.BucketVoided, now: datetime) -> pb.VoidBucketResponse:
+    return pb.VoidBucketResponse(
+        bucket=bucket_out(result.bucket, now),
+        units_expired=result.units_expired,
+        ledger_sequence=result.ledger_sequence,
+        void_time=time_out(result.voided_at),
+        replayed=result.replayed,
+    )
+
+
+def spend_controls_out(put: results.SpendControlsPut) -> pb.PutSpendControlsResponse:
+    controls = pb.SpendControls(
+        customer_id=put.customer_id,
+        alert_thresholds=[money_out(t) for t in put.controls.thresholds],
+        update_time=time_out(put.controls.updated_at),
+    )
+    limit = put.controls.limit
+    if limit is not None:
+        set_money(controls.hard_limit, limit)
+    return pb.PutSpendControlsResponse(spend_controls=controls, replayed=put.replayed)
+
+
+def alert_out(alert: Alert) -> pb.WatchAlertsResponse:
+    return pb.WatchAlertsResponse(
+        alert_id=alert.alert_id,
+        customer_id=alert.customer_id,
+        period_start=time_out(alert.period_start),
+        threshold=money_out(alert.threshold),
+        period_charged=money_out(alert.period_charged),
+        crossed_at=time_out(alert.crossed_at),
+    )
+
+
 _STEPS_OUT = {step: pb.OutcomeStep.Value(f"OUTCOME_STEP_{step.value}") for step in explanation.Step}
 _USES_OUT = {use: pb.BucketUse.Value(f"BUCKET_USE_{use.value}") for use in explanation.BucketUse}
 _EVENT_STATES_OUT = {
@@ -506,7 +570,13 @@ def invoice_out(invoice: billing.Invoice) -> pb.PreviewInvoiceResponse:
         pending_outcomes=invoice.pending_outcomes,
         pending_charge=money_out(invoice.pending_charge),
         meters=[
-            pb.MeterReport(event_name=m.event_name, planned=m.planned, sent=m.sent, debt=m.debt)
+            pb.MeterReport(
+                event_name=m.event_name,
+                planned=m.planned,
+                sent=m.sent,
+                debt=m.debt,
+                credited=m.credited,
+            )
             for m in invoice.meters
         ],
     )

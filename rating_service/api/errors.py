@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 from google.protobuf import any_pb2
@@ -28,6 +28,7 @@ from grpc_status import rpc_status
 from rating_service.api.interceptors import Context, Unary, UnaryInterceptor
 from rating_service.domain import errors
 from rating_service.ledger.writer import StoreOverloaded, StoreUnavailable
+from rating_service.service.alert_feed import AlertFeedClosed
 from rating_service.service.clock import ClockBehind
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ CODES: dict[type[Exception], grpc.StatusCode] = {
     StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
     StoreOverloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
+    AlertFeedClosed: grpc.StatusCode.UNAVAILABLE,
     ClockBehind: grpc.StatusCode.UNAVAILABLE,
     Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
@@ -74,6 +76,7 @@ _REASONS: dict[type[Exception], str] = {
     StoreUnavailable: "STORE_UNAVAILABLE",
     StoreOverloaded: "OVERLOADED",
     ShuttingDown: "SHUTTING_DOWN",
+    AlertFeedClosed: "SHUTTING_DOWN",
     ClockBehind: "CLOCK_BEHIND",
     Overloaded: "OVERLOADED",
 }
@@ -161,6 +164,15 @@ def is_expected(error: Exception) -> bool:
     return code_of(error) is not None
 
 
+async def abort_with(context: Context, status: grpc.Status) -> NoReturn:
+    """``context.abort_with_status``, keeping the trailing metadata already set (the request
+    id the access log echoes), which grpc's own would replace."""
+    kept = tuple(context.trailing_metadata() or ())
+    await context.abort(
+        status.code, status.details, trailing_metadata=(*kept, *status.trailing_metadata)
+    )
+
+
 class ErrorInterceptor(UnaryInterceptor):
     """Aborts a call whose handler raised with that error's rich status; logs unexpected ones.
 
@@ -178,6 +190,6 @@ class ErrorInterceptor(UnaryInterceptor):
             except Exception as error:
                 if not is_expected(error):
                     log.error("unexpected failure in %s", method, exc_info=error)
-                await context.abort_with_status(rpc_status.to_status(to_status(error)))
+                await abort_with(context, rpc_status.to_status(to_status(error)))
 
         return answered

@@ -57,7 +57,9 @@ def _handler(
     deserializer: Callable[[bytes], Any] | None = message_factory.GetMessageClass(
         rpc.input_type
     ).FromString
-    if not rpc.client_streaming and not rpc.server_streaming:
+    if not rpc.client_streaming:
+        # A server-streaming handler is a coroutine too (it writes with ``context.write``),
+        # so the unary wrappers apply to it unchanged.
         method = f"/{rpc.containing_service.full_name}/{rpc.name}"
         applied = [i for i in interceptors if i.applies_to(method)]
         # The first interceptor is the outermost, as in grpc.aio.server(interceptors=...).
@@ -78,7 +80,7 @@ def add_servicer(
     server: grpc.aio.Server,
     interceptors: Sequence[UnaryInterceptor],
 ) -> None:
-    """Register ``servicer``'s methods of ``service``, every unary-unary one wrapped."""
+    """Register ``servicer``'s methods of ``service``, every one with a single request wrapped."""
     handlers = {rpc.name: _handler(servicer, rpc, interceptors) for rpc in service.methods}
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(service.full_name, handlers),)

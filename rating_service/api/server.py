@@ -10,14 +10,17 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from rating_client.v1 import rating_pb2
 
+from rating_service.api.access_log import AccessLog
 from rating_service.api.admission import Admission
 from rating_service.api.errors import ErrorInterceptor
-from rating_service.api.interceptors import add_servicer
+from rating_service.api.interceptors import UnaryInterceptor, add_servicer
 from rating_service.api.metrics import MetricsInterceptor
 from rating_service.api.parsing import RequestParser
 from rating_service.api.servicer import RatingServicer
+from rating_service.api.tracing import TracingInterceptor
 from rating_service.service.clock import Clock, system_clock
 from rating_service.service.store import LedgerStore
+from rating_service.tracing import TRACER
 
 RATING_SERVICE = rating_pb2.DESCRIPTOR.services_by_name["RatingService"]
 SERVICE_NAME = RATING_SERVICE.full_name
@@ -62,7 +65,8 @@ async def create_server(
     # Applied when each service is added, not as grpc.aio interceptors (see interceptors.py).
     # The first is the outermost. RatingService's handlers raise, and ErrorInterceptor answers
     # their errors (and RequestParser's, innermost), so drain and metrics see the final code.
-    interceptors = (MetricsInterceptor(), admission)
+    tracing: tuple[UnaryInterceptor, ...] = (TracingInterceptor(),) if TRACER else ()
+    interceptors = (AccessLog(), *tracing, MetricsInterceptor(), admission)
     server = grpc.aio.server(
         options=[
             ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION),

@@ -105,6 +105,27 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         cmd = convert.put_customer_in(request)
         return convert.customer_out(await self._store.put_customer(cmd, self._clock()))
 
+    async def VoidBucket(
+        self, request: pb.VoidBucketRequest, context: Context
+    ) -> pb.VoidBucketResponse:
+        cmd = convert.void_bucket_in(request)
+        now = self._clock()
+        return convert.bucket_voided_out(await self._store.void_bucket(cmd, now), now)
+
+    async def PutSpendControls(
+        self, request: pb.PutSpendControlsRequest, context: Context
+    ) -> pb.PutSpendControlsResponse:
+        cmd = convert.put_spend_controls_in(request)
+        return convert.spend_controls_out(await self._store.put_spend_controls(cmd, self._clock()))
+
+    async def WatchAlerts(  # type: ignore[override]
+        self, request: pb.WatchAlertsRequest, context: Context
+    ) -> None:
+        """Written with ``context.write`` (not yielded), so the unary wrappers apply."""
+        cmd = convert.watch_alerts_in(request)
+        async for alert in self._store.watch_alerts(cmd):
+            await context.write(convert.alert_out(alert))
+
     async def PutRateCard(
         self, request: pb.PutRateCardRequest, context: Context
     ) -> pb.PutRateCardResponse:

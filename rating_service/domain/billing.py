@@ -181,6 +181,7 @@ class MeterUsage:
     planned: int
     sent: int
     debt: int
+    credited: int
 
 
 # ---- re-pricing ------------------------------------------------------------------------

@@ -27,6 +27,7 @@ class BucketStatus(enum.Enum):
     SCHEDULED = "SCHEDULED"
     EXPIRED = "EXPIRED"
     EXHAUSTED = "EXHAUSTED"
+    VOIDED = "VOIDED"
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,15 @@ class Bucket:
     source: BucketSource
     priority: int
     created_sequence: int
+    voided_at: datetime | None = None
+    """When ``VoidBucket`` ended it; a voided bucket is never valid again."""
 
     def is_valid_at(self, at: datetime) -> bool:
-        return self.valid_from <= at < self.valid_until
+        return self.voided_at is None and self.valid_from <= at < self.valid_until
 
     def status(self, now: datetime) -> BucketStatus:
+        if self.voided_at is not None:
+            return BucketStatus.VOIDED
         if now < self.valid_from:
             return BucketStatus.SCHEDULED
         if now >= self.valid_until:
@@ -115,6 +120,11 @@ def plan_consumption(
             raise InvalidArgument.field(
                 "outcome_type",
                 f"bucket {bucket_id!r} covers {bucket.outcome_type!r}, not {outcome_type!r}",
+            )
+        if bucket.voided_at is not None:
+            raise BucketNotActive(
+                f"bucket {bucket_id!r} was voided at {bucket.voided_at.isoformat()}",
+                bucket_id=bucket_id,
             )
         if not bucket.is_valid_at(at):
             raise BucketNotActive(

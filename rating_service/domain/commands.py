@@ -330,6 +330,108 @@ class QuoteCost:
         )
 
 
+@dataclass(frozen=True)
+class VoidBucket:
+    customer_id: str
+    bucket_id: str
+    reason: str
+
+    def validate(self) -> None:
+        raise_if_any(
+            identifier_violation("customer_id", self.customer_id),
+            identifier_violation("bucket_id", self.bucket_id),
+            _bytes_violation("reason", self.reason, MAX_REASON_BYTES),
+        )
+
+    def fingerprint(self) -> str:
+        return fingerprint("void", self.reason)
+
+
+MAX_ALERT_THRESHOLDS = 20
+
+
+@dataclass(frozen=True)
+class PutSpendControls:
+    customer_id: str
+    request_id: str
+    alert_thresholds: tuple[Money, ...]
+    hard_limit: Money | None
+
+    @property
+    def currency(self) -> str | None:
+        """The one currency of every amount (None when no amount was given)."""
+        amounts = [*self.alert_thresholds, *([self.hard_limit] if self.hard_limit else [])]
+        return amounts[0].currency if amounts else None
+
+    def validate(self) -> None:
+        violations: list[FieldViolation | None] = [
+            identifier_violation("customer_id", self.customer_id),
+            identifier_violation("request_id", self.request_id),
+        ]
+        if len(self.alert_thresholds) > MAX_ALERT_THRESHOLDS:
+            violations.append(
+                FieldViolation(
+                    "alert_thresholds", f"must have at most {MAX_ALERT_THRESHOLDS} entries"
+                )
+            )
+        currency = self.currency
+        seen: set[int] = set()
+        for i, threshold in enumerate(self.alert_thresholds):
+            field_name = f"alert_thresholds[{i}]"
+            violations.append(
+                currency_violation(f"{field_name}.currency_code", threshold.currency)
+                or _same_currency_violation(field_name, threshold, currency)
+                or (
+                    FieldViolation(field_name, "must be a positive amount")
+                    if threshold.nanos <= 0
+                    else None
+                )
+            )
+            if threshold.nanos in seen:
+                violations.append(FieldViolation(field_name, "each threshold may appear once"))
+            seen.add(threshold.nanos)
+        if self.hard_limit is not None:
+            violations.append(
+                currency_violation("hard_limit.currency_code", self.hard_limit.currency)
+                or _same_currency_violation("hard_limit", self.hard_limit, currency)
+                or (
+                    FieldViolation("hard_limit", "must not be negative")
+                    if self.hard_limit.nanos < 0
+                    else None
+                )
+            )
+        raise_if_any(*violations)
+
+    def fingerprint(self) -> str:
+        return fingerprint("spend", list(self.alert_thresholds), self.hard_limit)
+
+
+def _same_currency_violation(
+    field_name: str, amount: Money, currency: str | None
+) -> FieldViolation | None:
+    if currency is not None and amount.currency != currency:
+        return FieldViolation(
+            f"{field_name}.currency_code", f"every amount must be in one currency ({currency})"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class WatchAlerts:
+    """Alerts after ``after_alert_id``, of one customer or (empty ``customer_id``) of all."""
+
+    customer_id: str
+    after_alert_id: int
+
+    def validate(self) -> None:
+        raise_if_any(
+            identifier_violation("customer_id", self.customer_id, required=False),
+            None
+            if self.after_alert_id >= 0
+            else FieldViolation("after_alert_id", "must not be negative"),
+        )
+
+
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 MAX_BATCH = 1000

@@ -11,7 +11,8 @@
      │    ├── InsufficientUnits   INSUFFICIENT_UNITS
      │    ├── BucketNotActive     BUCKET_NOT_ACTIVE
      │    ├── OutcomeReversed     OUTCOME_REVERSED
-     │    └── AmountOutOfRange    AMOUNT_OUT_OF_RANGE
+     │    ├── AmountOutOfRange    AMOUNT_OUT_OF_RANGE
+     │    └── SpendLimitReached   SPEND_LIMIT_REACHED
      └── IdempotencyKeyReused     IDEMPOTENCY_KEY_REUSED
 
 The API layer maps classes to gRPC codes in one table, by the nearest class
@@ -102,3 +103,10 @@ class AmountOutOfRange(PreconditionFailed):
     of the call was written."""
 
     reason = "AMOUNT_OUT_OF_RANGE"
+
+
+class SpendLimitReached(PreconditionFailed):
+    """The charge would take the month's charged plus pending amount past the customer's
+    hard limit; nothing of the call was written."""
+
+    reason = "SPEND_LIMIT_REACHED"

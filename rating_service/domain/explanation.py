@@ -38,7 +38,8 @@ class MeterEventState(enum.Enum):
     PLANNED = "PLANNED"
     SENT = "SENT"
     CANCELLED = "CANCELLED"
-    """Sent, then cancelled in Stripe; the outbox keeps no cancellations yet."""
+    """Sent, then cancelled in Stripe (a reversal within a day); a replacement event with the
+    same ledger range carries what remains."""
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,12 @@ class MeterEvent:
     first_sequence: int
     last_sequence: int
     sent_at: datetime | None
+    cancelled_at: datetime | None = None
 
     @property
     def state(self) -> MeterEventState:
+        if self.cancelled_at is not None:
+            return MeterEventState.CANCELLED
         return MeterEventState.PLANNED if self.sent_at is None else MeterEventState.SENT
 
 
@@ -150,16 +154,18 @@ def bucket_use(outcome: StoredOutcome) -> BucketUse | None:
 def carrying_events(
     candidates: list[MeterEvent], sequences: list[int], outcome_type: str
 ) -> tuple[MeterEvent, ...]:
-    """Of the events whose range holds one of ``sequences``, those of the outcome's meter.
+    """Of the events whose range holds one of ``sequences``, those of the outcome's meter
+    (a cancelled event and its replacement share a range: both are listed).
 
     Ranges of different meters may interleave; the meter of an outcome type is
-    its own name unless configured otherwise, so an event named after the type
-    wins when several meters' ranges hold the same sequence.
+    its own name unless configured otherwise, so events named after the type
+    win when several meters' ranges hold the same sequence.
     """
     chosen: list[MeterEvent] = []
     for sequence in sequences:
         holding = [e for e in candidates if e.first_sequence <= sequence <= e.last_sequence]
-        own = [e for e in holding if e.event_name == outcome_type]
-        chosen += own or holding[:1]
+        names = [e.event_name for e in holding]
+        name = outcome_type if outcome_type in names else (names[0] if names else "")
+        chosen += [e for e in holding if e.event_name == name]
     unique = {e.identifier: e for e in chosen}
     return tuple(sorted(unique.values(), key=lambda e: (e.first_sequence, e.identifier)))

@@ -8,7 +8,7 @@ Every account belongs to one customer. Units are counted in the asset
     bucket:<id>:available      units that can still be drawn
     bucket:<id>:held           units held by pending outcomes
     bucket:<id>:drawn          units consumed by outcomes or ConsumeBucket
-    bucket:<id>:expired        units that expired with the bucket
+    bucket:<id>:expired        units that expired with the bucket (or when it was voided)
     outcomes:pending           pending outcomes (units) ...
     charges:pending            ... and their charges (money)
     usage:<YYYY-MM>:outcomes   settled outcomes of the month, net of reversals
@@ -43,6 +43,7 @@ class EntryKind(enum.Enum):
     BUCKET_CREATED = "BUCKET_CREATED"
     BUCKET_CONSUMED = "BUCKET_CONSUMED"
     BUCKET_EXPIRED = "BUCKET_EXPIRED"
+    BUCKET_VOIDED = "BUCKET_VOIDED"
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,19 @@ def bucket_expired(bucket_id: str, outcome_type: str, units: int, at: datetime) 
     moves = _bucket_move(unit_asset(outcome_type), bucket_id, "available", "expired", units)
     return _seal(
         EntryKind.BUCKET_EXPIRED,
+        at,
+        moves,
+        bucket_id=bucket_id,
+        outcome_type=outcome_type,
+        units=units,
+    )
+
+
+def bucket_voided(bucket_id: str, outcome_type: str, units: int, at: datetime) -> Transaction:
+    """A bucket ended early: its ``units`` undrawn units expire now (none: a bare record)."""
+    moves = _bucket_move(unit_asset(outcome_type), bucket_id, "available", "expired", units)
+    return _seal(
+        EntryKind.BUCKET_VOIDED,
         at,
         moves,
         bucket_id=bucket_id,

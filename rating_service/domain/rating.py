@@ -30,6 +30,8 @@ class Quote:
     total: Money
     rate_card_version: datetime
     lines: tuple[Draw, ...]
+    limit_remaining: Money | None = None
+    """What the month may still be charged before the hard limit; None without a limit."""
 
 
 def quote(

@@ -11,6 +11,7 @@ from rating_service.domain.commands import OutcomeState
 from rating_service.domain.money import Money
 from rating_service.domain.postings import EntryKind, Posting
 from rating_service.domain.ratecard import RateCardVersion
+from rating_service.domain.spend import SpendControls
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,22 @@ class Consumed:
 class BucketCreated:
     bucket: Bucket
     ledger_sequence: int
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class BucketVoided:
+    bucket: Bucket
+    units_expired: int
+    ledger_sequence: int
+    voided_at: datetime
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class SpendControlsPut:
+    customer_id: str
+    controls: SpendControls
     replayed: bool
 
 

@@ -2,19 +2,31 @@
 
 Usage is the net of settled outcomes (+1) and reversals (-1), aggregated per
 meter and time window (default one minute), in the period (calendar month,
-UTC) of the ledger entry, exactly as the ledger counts it.
+UTC) of the ledger entry, exactly as the ledger counts it: a reversal counts
+in the month it is made, not in its outcome's.
 
-**Reversal policy: net within the period.** Stripe has no negative usage.
-A reversal first cancels usage of the same meter and period that is planned
-in the same pass (not yet sent); a reversal of usage already planned becomes a
-*debt* of that meter and period, paid off by the next positive usage of the
-same period before any of it is reported. So Stripe's total for a period equals the ledger's net for it
-whenever that net is not negative; a period whose reversals outnumber its
-usage is reported as 0 (what Stripe would invoice for a negative total anyway)
-and its remaining debt is shown by reconciliation. Why not the alternatives:
-cancelling a sent event works only within 24 h of Stripe receiving it and
-cancels the whole aggregate; a compensating credit grant would move money
-into another period's invoice.
+**Reversal policy: a reversal always reaches Stripe**, by the first of these
+that applies (Stripe has no negative usage):
+
+1. *Not yet planned*: usage planned in the same pass nets it out before
+   anything is sent.
+2. *Cancel and replace*: the meter event that carried the outcome is in the
+   reversal's month and Stripe received it less than ``CANCEL_WINDOW`` minus
+   ``CANCEL_MARGIN`` (23 h) ago: the event is cancelled and its remainder sent
+   under a new identifier (:func:`replacement_identifier`). Cancel and
+   replacement are planned in one transaction with the cursor; the
+   replacement is sent only once Stripe confirmed the cancel, so until then
+   more reversals fold into it (one cancel, one replacement).
+3. *Debt*: otherwise the reversal is owed by its meter and month, and paid off
+   by the month's next usage before any of it is reported.
+4. *Credit*: a debt still owed when the month closes (its end plus the
+   Stripe account's invoice finalization grace, :func:`month_closes_at`)
+   becomes a credit grant worth exactly the owed units at the meter's price,
+   so the next invoice deducts it; a reversal counted in a month already
+   closed is credited at once.
+
+So, per customer, meter and month: Stripe's total minus the credited units
+equals the ledger's net, the debt still owed in an open month aside.
 
 Each planned event's ``identifier`` is derived from the ledger range it
 covers, and is planned once (saved with the cursor in one transaction), so a
@@ -50,6 +62,8 @@ class PeriodState:
 
     planned: int = 0
     debt: int = 0
+    credited: int = 0
+    """Owed-back units turned into credit grants once the period closed."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,45 @@ def identifier(customer_id: str, event_name: str, first: int, last: int) -> str:
     return f"rs-{first}-{last}-{digest[:32]}"
 
 
+def replacement_identifier(customer_id: str, cancelled: str, value: int) -> str:
+    """The identifier of what remains of the cancelled event ``cancelled`` (``value`` units)."""
+    digest = hashlib.sha256(f"{customer_id}\0{cancelled}\0{value}".encode()).hexdigest()
+    return f"rs-x-{digest[:48]}"
+
+
+CANCEL_WINDOW = timedelta(hours=24)
+"""Stripe cancels a meter event only within 24 hours of receiving it."""
+CANCEL_MARGIN = timedelta(hours=1)
+"""Kept in hand for the cancel to reach Stripe (a pass, retries, clock skew)."""
+
+
+def cancellable(planned_at: datetime, now: datetime) -> bool:
+    """Whether a cancel planned ``now`` will reach Stripe within its window.
+
+    Stripe cannot have received an event before it was planned, so
+    ``planned_at`` bounds the event's age from above without trusting when it
+    was marked sent.
+    """
+    return now - planned_at < CANCEL_WINDOW - CANCEL_MARGIN
+
+
+DEFAULT_MONTH_CLOSE_GRACE = timedelta(hours=1)
+"""Stripe's default invoice finalization grace period (configurable up to 72 h)."""
+
+
+def month_closes_at(period: str, grace: timedelta) -> datetime:
+    """When a period (``YYYY-MM``) is closed: its end plus the invoice finalization grace."""
+    year, month = (int(x) for x in period.split("-"))
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    return end + grace
+
+
+def owed_credit_key(customer_id: str, event_name: str, period: str, number: int) -> str:
+    """The idempotency key and Stripe metadata of a month's ``number``-th owed-back credit."""
+    digest = hashlib.sha256(f"{customer_id}\0{event_name}\0{period}\0{number}".encode())
+    return f"rs-owed-{period}-{number}-{digest.hexdigest()[:40]}"
+
+
 def grant_idempotency_key(customer_id: str, bucket_id: str) -> str:
     """A bucket's credit grant is created with this key on every attempt, across restarts."""
     digest = hashlib.sha256(f"{customer_id}\0{bucket_id}".encode()).hexdigest()
@@ -132,13 +185,13 @@ def plan_usage(
                     continue
                 taken = min(owed, e.value)
                 owed -= taken
-                state = PeriodState(state.planned - taken, state.debt)
+                state = replace(state, planned=state.planned - taken)
                 events[i] = replace(e, value=e.value - taken)
-            state = PeriodState(state.planned, state.debt + owed)
+            state = replace(state, debt=state.debt + owed)
         else:
             paid = min(state.debt, net)
             value = net - paid
-            state = PeriodState(state.planned + value, state.debt - paid)
+            state = replace(state, planned=state.planned + value, debt=state.debt - paid)
             if value > 0:
                 first, last = group[0].sequence, group[-1].sequence
                 events.append(
@@ -155,6 +208,51 @@ def plan_usage(
         new_states[meter_period] = state
     events = [e for e in events if e.value > 0]
     return UsagePlan(tuple(events), new_states)
+
+
+@dataclass(frozen=True)
+class Carrier:
+    """The live meter event whose ledger range holds a reversed outcome's settlement."""
+
+    identifier: str
+    period: str
+    value: int
+    planned_at: datetime
+    sent: bool
+    """Marked sent: Stripe has it, so it can be cancelled."""
+    pending_replacement: bool
+    """A replacement not yet sendable (the event it replaces awaits its cancel): never sent."""
+
+
+def take_reversals(
+    facts: Iterable[UsageFact], carriers: Mapping[int, Carrier], now: datetime
+) -> tuple[list[UsageFact], dict[str, int]]:
+    """Split reversals that undo their carrier event from the rest (policy steps 2 and 3).
+
+    ``carriers`` maps a reversal's sequence to its outcome's carrier. A
+    reversal is taken out of its carrier (returned as units per carrier
+    identifier) when the carrier is of the reversal's month, still has a unit
+    to give, and is either sent and :func:`cancellable`, or a replacement not
+    yet sent (then the reversal folds into it). Every other fact is returned,
+    in order, for :func:`plan_usage`.
+    """
+    rest: list[UsageFact] = []
+    taken: dict[str, int] = {}
+    for fact in facts:
+        carrier = carriers.get(fact.sequence) if fact.delta < 0 else None
+        if (
+            carrier is not None
+            and carrier.period == period_of(fact.at)
+            and carrier.value > taken.get(carrier.identifier, 0)
+            and (
+                carrier.pending_replacement
+                or (carrier.sent and cancellable(carrier.planned_at, now))
+            )
+        ):
+            taken[carrier.identifier] = taken.get(carrier.identifier, 0) + 1
+        else:
+            rest.append(fact)
+    return rest, taken
 
 
 STRIPE_MAX_AGE = timedelta(days=35)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rating_service.domain.spend import SpendControls
+
 
 @dataclass
 class CustomerHead:
@@ -14,3 +16,4 @@ class CustomerHead:
     head_hash: str
     created_at: int
     updated_at: int
+    spend_controls: SpendControls | None = None

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 
@@ -37,6 +38,11 @@ customers = Table(
     Column("head_hash", String(64), nullable=False, server_default=""),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # Spend controls (PutSpendControls), read with the chain head: none when currency is NULL.
+    Column("spend_currency", String(3), nullable=True),
+    Column("spend_thresholds", Text, nullable=True),  # JSON: [nanos, ...], increasing
+    Column("spend_hard_limit", BigInteger, nullable=True),  # nanos; NULL: no limit
+    Column("spend_updated_at", BigInteger, nullable=True),
 )
 
 rate_card_versions = Table(
@@ -68,6 +74,11 @@ buckets = Table(
     Column("stripe_credit_grant_id", String(255), nullable=True),
     # Set once the expiry sweep has moved the undrawn units to `expired`.
     Column("expired_sequence", BigInteger, nullable=True),
+    # Set by VoidBucket (expired_sequence then holds the same sequence).
+    Column("voided_at", BigInteger, nullable=True),
+    Column("void_sequence", BigInteger, nullable=True),
+    Column("void_units", BigInteger, nullable=True),
+    Column("void_fingerprint", String(64), nullable=True),
     PrimaryKeyConstraint("customer_id", "bucket_id"),
     Index("ix_buckets_customer_type_until", "customer_id", "outcome_type", "valid_until"),
     Index(
@@ -173,6 +184,45 @@ consumptions = Table(
     PrimaryKeyConstraint("customer_id", "request_id"),
 )
 
+# ---- spend controls: their idempotency keys, and the alerts they raised ----------------
+
+spend_control_requests = Table(
+    "spend_control_requests",
+    metadata,
+    Column("customer_id", ID, nullable=False),
+    Column("request_id", ID, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("result", Text, nullable=False),  # JSON of the controls the call set
+    PrimaryKeyConstraint("customer_id", "request_id"),
+)
+
+spend_alerts = Table(
+    "spend_alerts",
+    metadata,
+    Column("alert_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("customer_id", ID, nullable=False),
+    Column("period", String(7), nullable=False),  # YYYY-MM
+    Column("currency", String(3), nullable=False),
+    Column("threshold_nanos", BigInteger, nullable=False),
+    Column("period_charged_nanos", BigInteger, nullable=False),
+    Column("crossed_at", BigInteger, nullable=False),
+    Column("sequence", BigInteger, nullable=False),  # the ledger entry whose charge crossed it
+    UniqueConstraint(
+        "customer_id", "period", "currency", "threshold_nanos", name="uq_spend_alerts_once"
+    ),
+    Index("ix_spend_alerts_customer", "customer_id", "alert_id"),
+)
+
+spend_alert_counter = Table(
+    "spend_alert_counter",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_alert_id", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="spend_alert_counter_one_row"),
+)
+"""The last alert id given: its row lock (held to COMMIT) keeps alert ids gap-free and in
+commit order across replicas."""
+
 usage_days = Table(
     "usage_days",
     metadata,
@@ -211,6 +261,8 @@ stripe_usage_periods = Table(
     Column("period", String(7), nullable=False),  # YYYY-MM
     Column("planned", BigInteger, nullable=False),  # usage planned for Stripe
     Column("debt", BigInteger, nullable=False),  # reversals not yet netted (domain/usage.py)
+    # Units owed back once the period closed, as credit grants (stripe_owed_credits).
+    Column("credited", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("customer_id", "event_name", "period"),
 )
 
@@ -227,6 +279,10 @@ stripe_meter_events = Table(
     Column("last_sequence", BigInteger, nullable=False),
     Column("planned_at", BigInteger, nullable=False),
     Column("sent_at", BigInteger, nullable=True),
+    # A replacement names the event it replaces; it is sent once that one is cancelled.
+    Column("replaces", String(100), nullable=True),
+    Column("cancel_planned_at", BigInteger, nullable=True),  # a reversal cancels this event
+    Column("cancelled_at", BigInteger, nullable=True),  # Stripe confirmed the cancel
     Index(
         "ix_stripe_meter_events_unsent",
         "planned_at",
@@ -234,6 +290,22 @@ stripe_meter_events = Table(
         postgresql_where=text("sent_at IS NULL"),
     ),
     Index("ix_stripe_meter_events_customer_period", "customer_id", "event_name", "period"),
+    Index("ix_stripe_meter_events_carrier", "customer_id", "event_name", "last_sequence"),
+)
+
+stripe_owed_credits = Table(
+    "stripe_owed_credits",
+    metadata,
+    Column("customer_id", ID, nullable=False),
+    Column("event_name", String(100), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("number", Integer, nullable=False),  # 1, 2...: a late reversal adds another
+    Column("units", BigInteger, nullable=False),
+    Column("unit_price_nanos", BigInteger, nullable=False),  # the meter's price at month end
+    Column("currency", String(3), nullable=False),
+    Column("planned_at", BigInteger, nullable=False),
+    Column("grant_id", String(255), nullable=True),  # set once Stripe has the grant
+    PrimaryKeyConstraint("customer_id", "event_name", "period", "number"),
 )
 
 # ---- the API's secret: page tokens are signed with it (migration 0004 draws it) -------

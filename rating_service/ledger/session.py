@@ -1,7 +1,8 @@
 """Units of work: a write transaction (``WriteSession``) or a read snapshot (``ReadSession``).
 
 Each carries the repositories (``customers``, ``rate_cards``, ``buckets``,
-``outcomes``, ``consumptions``, ``history``, ``usage``, ``stripe_reports``) that own every statement and
+``outcomes``, ``consumptions``, ``history``, ``spend``, ``usage``, ``stripe_reports``) that
+own every statement and
 codec; the service layer asks them for domain values and never sees SQL.
 
 A write session stages appends (see ``staging``). Reads through its
@@ -20,6 +21,7 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from rating_service.domain.postings import Transaction
+from rating_service.domain.spend import Alert
 from rating_service.ledger.codec import to_micros
 from rating_service.ledger.executor import Executor
 from rating_service.ledger.heads import CustomerHead
@@ -29,6 +31,7 @@ from rating_service.ledger.repositories.customers import Customers
 from rating_service.ledger.repositories.history import History
 from rating_service.ledger.repositories.outcomes import Outcomes
 from rating_service.ledger.repositories.rate_cards import RateCards
+from rating_service.ledger.repositories.spend import Spend
 from rating_service.ledger.repositories.stripe_reports import StripeReports
 from rating_service.ledger.repositories.usage import Usage
 from rating_service.ledger.staging import Staged
@@ -46,6 +49,8 @@ class _WithRepositories(Unit):
         self.outcomes = Outcomes(self)
         self.consumptions = Consumptions(self)
         self.history = History(self)
+        self.spend = Spend(self)
+
         self.usage = Usage(self)
         self.stripe_reports = StripeReports(self)
 
@@ -60,6 +65,8 @@ class WriteSession(_WithRepositories):
     def __init__(self, conn: Connection) -> None:
         self._staged = self.staged = Staged()
         self._caches = self.caches = Caches()
+        self.alerts_raised: list[Alert] = []
+        """Alerts this transaction raised, for what runs once it has committed (see store)."""
         super().__init__(conn)
 
     @property

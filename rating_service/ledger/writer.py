@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -37,7 +38,7 @@ from rating_service.ledger.engine import BatchRunner
 from rating_service.ledger.outage import describe, is_outage
 from rating_service.ledger.ranges import INT64_MAX, INT64_MIN, left_range
 from rating_service.ledger.session import WriteSession
-from rating_service.metrics import COMMIT_BATCH, COMMIT_FAILURES, COMMIT_RETRIES
+from rating_service.metrics import COMMIT_BATCH, COMMIT_FAILURES, COMMIT_RETRIES, COMMIT_SECONDS
 
 T = TypeVar("T")
 Job = Callable[[WriteSession], T]
@@ -236,6 +237,7 @@ class GroupCommitWriter:
     async def _commit(self, batch: list[_Pending]) -> None:
         jobs = [job for pending in batch for job in pending.jobs]
         customers = list({c for pending in batch for c in pending.customers})
+        started = time.perf_counter()
         try:
             outcomes = await self._run_with_retries(jobs, customers)
         except Exception as error:
@@ -245,6 +247,7 @@ class GroupCommitWriter:
                 if not pending.future.done():
                     pending.future.set_exception(StoreUnavailable(describe(error)))
             return
+        COMMIT_SECONDS.observe(time.perf_counter() - started)
         COMMIT_BATCH.observe(len(jobs))
         start = 0
         for pending in batch:

@@ -38,6 +38,10 @@ from .gateway import PermanentStripeError, TransientStripeError
 SESSION_EXPIRED = "billing_meter_event_session_expired"
 DUPLICATE_METER_EVENT = "duplicate_meter_event"
 DUPLICATE_MESSAGE_PREFIX = "An event already exists with identifier"
+CANCEL_REFUSED = "invalid_cancel_configuration"
+"""The spec's one named error of a meter event cancel (too late, or already cancelled)."""
+ALREADY_CANCELLED = "already been canceled"
+"""What a refused cancel says when the event is cancelled already (an assumption)."""
 
 NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError)
 """What aiohttp can raise past the SDK (it wraps only the sending, not reading the body)."""

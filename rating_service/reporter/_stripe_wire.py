@@ -37,6 +37,8 @@ MAX_GRANT_NAME = 100
 MINUTE = 60
 GRANT_KEYS = ("rating_customer_id", "bucket_id")
 """The metadata that finds a bucket's grant again."""
+OWED_KEYS = ("rating_customer_id", "owed_back")
+"""The metadata that finds a month's owed-back credit again."""
 
 
 def stream_event(event: MeterEvent) -> MeterEventStreamCreateParamsEvent:
@@ -59,9 +61,12 @@ def stream_event(event: MeterEvent) -> MeterEventStreamCreateParamsEvent:
 
 def grant_keys(grant: CreditGrantSpec) -> dict[str, str]:
     """The spec's ``rating_customer_id`` and ``bucket_id``; a ValueError if one is missing."""
-    keys = {key: grant.metadata.get(key, "") for key in GRANT_KEYS}
+    names = OWED_KEYS if "owed_back" in grant.metadata else GRANT_KEYS
+    keys = {key: grant.metadata.get(key, "") for key in names}
     if not all(keys.values()):
-        raise ValueError("a credit grant's metadata must carry rating_customer_id and bucket_id")
+        raise ValueError(
+            "a credit grant's metadata must carry rating_customer_id and bucket_id (or owed_back)"
+        )
     return keys
 
 
@@ -77,7 +82,7 @@ def grant_params(grant: CreditGrantSpec) -> CreditGrantCreateParams:
         if grant.price_ids
         else {"price_type": "metered"}
     )
-    return {
+    params: CreditGrantCreateParams = {
         "customer": grant.stripe_customer_id,
         "amount": {
             "type": "monetary",
@@ -86,10 +91,12 @@ def grant_params(grant: CreditGrantSpec) -> CreditGrantCreateParams:
         "applicability_config": {"scope": scope},
         "category": grant.category,
         "effective_at": unix_floor(grant.effective_at),
-        "expires_at": unix_floor(grant.expires_at),
         "name": grant_name(grant.name),
         "metadata": dict(grant.metadata),
     }
+    if grant.expires_at is not None:
+        params["expires_at"] = unix_floor(grant.expires_at)
+    return params
 
 
 def grant_name(name: str) -> str:

@@ -44,7 +44,7 @@ class MeterEvent:
 
 @dataclass(frozen=True)
 class CreditGrantSpec:
-    """A bucket's prepaid value as a monetary credit grant."""
+    """A bucket's prepaid value, or what a closed month owes back, as a monetary credit grant."""
 
     idempotency_key: str
     stripe_customer_id: str
@@ -53,10 +53,12 @@ class CreditGrantSpec:
     """ISO 4217, lower case as Stripe spells it (``usd``)."""
     category: Literal["paid", "promotional"]
     effective_at: datetime
-    expires_at: datetime
+    expires_at: datetime | None
+    """None: the credit never expires (what a month owes back)."""
     name: str
     metadata: Mapping[str, str]
-    """Carries ``rating_customer_id`` and ``bucket_id``: how an existing grant is found again."""
+    """Carries ``rating_customer_id`` and ``bucket_id`` (a bucket's grant) or ``owed_back``
+    (a month's owed-back credit): how an existing grant is found again."""
     price_ids: tuple[str, ...] = ()
     """Scope to these metered prices; empty means ``price_type=metered``."""
 
@@ -79,6 +81,10 @@ class Gateway(Protocol):
 
     async def send_meter_events(self, events: Sequence[MeterEvent]) -> None:
         """1 to 100 events in one call; duplicates of identifiers already delivered are fine."""
+
+    async def cancel_meter_event(self, event_name: str, identifier: str) -> bool:
+        """Cancel a meter event: True once Stripe has it cancelled (now or before),
+        False when Stripe refuses (received 24 hours ago or more, or unknown)."""
 
     async def create_credit_grant(self, grant: CreditGrantSpec) -> str:
         """The grant's id; finds the grant created earlier for the same bucket instead of a second one."""

@@ -19,9 +19,14 @@ from functools import partial
 from prometheus_client import Counter, Gauge
 
 from rating_service.domain.buckets import BucketSource
-from rating_service.domain.usage import grant_idempotency_key, stripe_timestamp
+from rating_service.domain.usage import (
+    grant_idempotency_key,
+    owed_credit_key,
+    stripe_timestamp,
+)
 from rating_service.ledger import outbox
 from rating_service.ledger.lease import Lease
+from rating_service.reporter import lag
 from rating_service.reporter.currency import minor_units
 from rating_service.reporter.gateway import (
     CreditGrantSpec,
@@ -41,6 +46,9 @@ PLAN_LIMIT = 1000
 """Entries planned per job: small enough that a job never holds the writer long."""
 
 SENT = Counter("rating_stripe_meter_events_sent", "Meter events Stripe accepted")
+CANCELLED = Counter(
+    "rating_stripe_meter_events_cancelled", "Meter events cancelled in Stripe after a reversal"
+)
 RETRIES = Counter("rating_stripe_transient_errors", "Stripe calls that failed and will be retried")
 BACKLOG = Gauge("rating_stripe_backlog", "Work not yet in Stripe", ["kind"])
 PARKED = Gauge("rating_stripe_parked_customers", "Customers whose reporting waits for a fix")
@@ -56,12 +64,19 @@ LEASE = "stripe-reporter"
 class PassResult:
     planned_entries: int = 0
     events_sent: int = 0
+    events_cancelled: int = 0
     grants_created: int = 0
     parked: int = 0
 
     @property
     def did_work(self) -> bool:
-        return bool(self.planned_entries or self.events_sent or self.grants_created or self.parked)
+        return bool(
+            self.planned_entries
+            or self.events_sent
+            or self.events_cancelled
+            or self.grants_created
+            or self.parked
+        )
 
 
 class Reporter:
@@ -95,7 +110,16 @@ class Reporter:
         """One full pass; TransientStripeError propagates (the caller backs off)."""
         result = PassResult()
         result.planned_entries = await self._plan()
+        await self._store.write(
+            partial(
+                outbox.close_months,
+                now=self._clock(),
+                grace=self._settings.month_close_grace,
+                meters=self._settings.meters,
+            )
+        )
         await self._create_grants(result)
+        await self._create_owed_credits(result)
         await self._send_usage(result)
         await self.refresh_gauges()
         return result
@@ -156,6 +180,9 @@ class Reporter:
         BACKLOG.labels("meter_events").set(backlog.events_unsent)
         BACKLOG.labels("credit_grants").set(backlog.grants_uncreated)
         PARKED.set(len(backlog.parked))
+        lag.observe(
+            await self._store.read(lambda c: outbox.reporting_standing(c, None)), self._clock()
+        )
         return backlog
 
     async def _plan(self) -> int:
@@ -234,6 +261,65 @@ class Reporter:
             )
         )
 
+    async def _create_owed_credits(self, result: PassResult) -> None:
+        """Credit grants for what closed months owe back (domain/usage.py, policy step 4)."""
+        while owed := await self._store.read(lambda c: outbox.owed_credits_to_create(c, PAGE)):
+            for credit in owed:
+                if not credit.verified and not await self._verified(
+                    credit.customer_id, credit.stripe_customer_id, result
+                ):
+                    continue
+                try:
+                    grant_id = await self._create_owed_credit(credit)
+                except PermanentStripeError as error:
+                    await self._park(credit.customer_id, error, result)
+                    continue
+                await self._store.write(
+                    partial(
+                        outbox.record_owed_credit,
+                        customer_id=credit.customer_id,
+                        event_name=credit.event_name,
+                        period=credit.period,
+                        number=credit.number,
+                        grant_id=grant_id,
+                    )
+                )
+                result.grants_created += 1
+
+    async def _create_owed_credit(self, credit: outbox.OwedCredit) -> str:
+        amount = minor_units(credit.unit_price_nanos * credit.units, credit.currency)
+        if amount <= 0:
+            return ""  # nothing to give back (a free outcome type)
+        key = owed_credit_key(credit.customer_id, credit.event_name, credit.period, credit.number)
+        outcome_types = [
+            t for t in self._settings.prices if self._settings.event_name(t) == credit.event_name
+        ]
+        return await self._gateway.create_credit_grant(
+            CreditGrantSpec(
+                idempotency_key=key,
+                stripe_customer_id=credit.stripe_customer_id,
+                amount_minor=amount,
+                currency=credit.currency.lower(),
+                # Not prepaid: usage billed and then reversed, given back as a discount.
+                category="promotional",
+                effective_at=self._clock(),
+                expires_at=None,
+                name=(
+                    f"{credit.units} x {credit.event_name} reversed after billing, {credit.period}"
+                )[:100],
+                metadata={
+                    "rating_customer_id": credit.customer_id,
+                    "owed_back": key,
+                    "period": credit.period,
+                    "event_name": credit.event_name,
+                    "units": str(credit.units),
+                },
+                price_ids=tuple(p for t in sorted(outcome_types) for p in self._settings.prices[t])[
+                    :20
+                ],
+            )
+        )
+
     async def _send_usage(self, result: PassResult) -> None:
         # The v2 stream accepts events for a meter that does not exist and then
         # drops them: only usage of existing meters is sent, the rest waits.
@@ -242,6 +328,7 @@ class Reporter:
         if not pending:
             return
         meters = await self._existing_meters(pending)
+        await self._cancel(meters, result)
         while events := await self._store.read(lambda c: outbox.unsent_events(c, PAGE, meters)):
             unverified = {e.customer_id: e.stripe_customer_id for e in events if not e.verified}
             rejected = {
@@ -252,6 +339,41 @@ class Reporter:
             ready = [e for e in events if e.customer_id not in rejected]
             if ready:
                 await self._send(ready, result)
+
+    async def _cancel(self, meters: set[str], result: PassResult) -> None:
+        """Make the cancels reversals planned; each one frees its replacement to be sent.
+
+        A cancel Stripe refuses (the event's 24 hours ran out meanwhile) turns the
+        reversals it carried into their month's debt, so they still reach Stripe.
+        """
+        while cancels := await self._store.read(lambda c: outbox.pending_cancels(c, PAGE, meters)):
+            for cancel in cancels:
+                try:
+                    done = await self._gateway.cancel_meter_event(
+                        cancel.event_name, cancel.identifier
+                    )
+                except PermanentStripeError as error:
+                    await self._park(cancel.customer_id, error, result)
+                    continue
+                if done:
+                    await self._store.write(
+                        partial(
+                            outbox.mark_cancelled, identifier=cancel.identifier, now=self._clock()
+                        )
+                    )
+                    CANCELLED.inc()
+                    result.events_cancelled += 1
+                else:
+                    owed = await self._store.write(
+                        partial(outbox.cancel_refused, identifier=cancel.identifier)
+                    )
+                    log.warning(
+                        "Stripe refused to cancel meter event %s of customer %r: "
+                        "%d reversed units are owed by its month instead",
+                        cancel.identifier,
+                        cancel.customer_id,
+                        owed,
+                    )
 
     async def _send(self, events: Sequence[outbox.UnsentEvent], result: PassResult) -> None:
         now = self._clock()

@@ -1,10 +1,12 @@
 """Reconciliation: Stripe's meter totals and credit grants, set against the ledger.
 
-Per customer, meter and period, Stripe's event summaries must equal the
-ledger's net settled outcomes (floored at 0, the reversal policy's one
-exception: see domain/usage.py), and every bucket's credit grant must exist with the
-bucket's value and validity. Usage still waiting to be sent is not drift; it
-is shown as a backlog.
+Per customer, meter and period, Stripe's event summaries minus the units
+credited back must equal the ledger's net settled outcomes (domain/usage.py:
+a closed month's reversals Stripe could not take out are credit grants); in a
+month still open, a debt not yet paid off is not drift (usage or the month's
+close will settle it). Every credit grant (a bucket's, a month's owed-back
+credit) must exist with its value and validity. Usage still waiting to be
+sent is not drift; it is shown as a backlog.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Gauge
 
+from rating_service.domain.usage import month_closes_at
 from rating_service.ledger import outbox
 from rating_service.reporter.currency import minor_units
 from rating_service.reporter.gateway import CreditGrantView, Gateway
@@ -67,7 +70,8 @@ async def reconcile(
     backlog = 0
     for u in usage:
         backlog += u.unsent
-        expected = max(u.ledger_net, 0)
+        open_month = month_closes_at(u.period, settings.month_close_grace) > now
+        expected = u.ledger_net + u.credited + (u.debt if open_month else 0)
         meter_id = meters.get(u.event_name)
         subject = f"{u.event_name} {u.period}"
         if meter_id is None:
@@ -92,8 +96,8 @@ async def reconcile(
             note = f"{u.unsent} planned, not yet sent" if u.unsent else ""
             if u.planned - u.debt != u.ledger_net:
                 note = (note + "; " if note else "") + "ledger entries not yet planned"
-            if u.ledger_net < 0:
-                note = f"the ledger's net is {u.ledger_net}: Stripe cannot go below 0"
+            if u.debt and not open_month:
+                note = (note + "; " if note else "") + f"{u.debt} owed back, not yet credited"
             differences.append(
                 Difference(u.customer_id, "usage", subject, str(expected), str(stripe_total), note)
             )
@@ -129,9 +133,32 @@ async def reconcile(
         if got != wanted or view.voided:
             note = "voided in Stripe" if view.voided else ""
             differences.append(Difference(g.customer_id, "grant", g.bucket_id, wanted, got, note))
+    owed = await store.read(outbox.owed_credits)
+    for o in owed:
+        if o.grant_id == "":
+            continue  # worth nothing: no grant
+        subject = f"owed back {o.event_name} {o.period} #{o.number}"
+        amount = minor_units(o.unit_price_nanos * o.units, o.currency)
+        wanted = f"{amount} {o.currency.lower()}"
+        if o.grant_id is None:
+            differences.append(
+                Difference(
+                    o.customer_id, "grant", subject, wanted, "no grant yet", "not yet reported"
+                )
+            )
+            continue
+        if o.stripe_customer_id not in by_customer:
+            by_customer[o.stripe_customer_id] = {
+                v.grant_id: v for v in await gateway.credit_grants(o.stripe_customer_id)
+            }
+        view = by_customer[o.stripe_customer_id].get(o.grant_id)
+        got = "missing" if view is None else f"{view.amount_minor} {view.currency}"
+        if got != wanted or (view is not None and view.voided):
+            note = "voided in Stripe" if view is not None and view.voided else ""
+            differences.append(Difference(o.customer_id, "grant", subject, wanted, got, note))
     for kind in ("usage", "grant"):
         DRIFT.labels(kind).set(sum(1 for d in differences if d.kind == kind))
-    return Reconciliation(tuple(differences), len(usage), len(grants), backlog)
+    return Reconciliation(tuple(differences), len(usage), len(grants) + len(owed), backlog)
 
 
 def format_table(result: Reconciliation) -> str:

@@ -10,7 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from rating_service.domain.usage import DEFAULT_WINDOW, meter_event_name
+from rating_service.domain.usage import (
+    DEFAULT_MONTH_CLOSE_GRACE,
+    DEFAULT_WINDOW,
+    meter_event_name,
+)
 
 
 class ReporterSettingsError(ValueError):
@@ -20,6 +24,8 @@ class ReporterSettingsError(ValueError):
 MAX_EVENT_NAME = 100
 """A billing meter's ``event_name`` is at most 100 characters (Stripe's API reference)."""
 MAX_SCOPE_PRICES = 20
+MAX_MONTH_CLOSE_GRACE = timedelta(hours=72)
+"""Stripe's invoice finalization grace period is at most 72 hours."""
 """A credit grant's ``applicability_config.scope.prices`` holds at most 20 prices."""
 
 
@@ -37,6 +43,10 @@ class ReporterSettings:
     """Outcome type -> Stripe price ids a bucket's credit grant applies to (RATING_STRIPE_PRICES)."""
     window: timedelta = DEFAULT_WINDOW
     """Usage is aggregated per customer, meter and window (RATING_STRIPE_WINDOW, seconds)."""
+    month_close_grace: timedelta = DEFAULT_MONTH_CLOSE_GRACE
+    """A month closes this long after its end (RATING_STRIPE_MONTH_CLOSE_GRACE, seconds): set
+    it to the Stripe account's invoice finalization grace period (Stripe's default: 1 hour,
+    at most 72). What the month still owes back then becomes a credit grant."""
     requests_per_second: float = 20.0
     """Calls to Stripe per second at most (RATING_STRIPE_RATE; a sandbox allows about 25)."""
     idle_interval: float = 1.0
@@ -47,6 +57,11 @@ class ReporterSettings:
     """Seconds between reconciliations inside ``serve`` (RATING_RECONCILE_INTERVAL; 0: off)."""
 
     def __post_init__(self) -> None:
+        if not timedelta(0) <= self.month_close_grace <= MAX_MONTH_CLOSE_GRACE:
+            raise ReporterSettingsError(
+                "RATING_STRIPE_MONTH_CLOSE_GRACE must be 0 to 72 hours (Stripe's invoice "
+                f"finalization grace period), got {self.month_close_grace}"
+            )
         for outcome_type, event_name in self.meters.items():
             if not 1 <= len(event_name) <= MAX_EVENT_NAME:
                 raise ReporterSettingsError(

@@ -45,12 +45,16 @@ from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 import stripe
+from prometheus_client import Counter
 
 from rating_service.service.clock import Clock, system_clock
+from rating_service.tracing import client_span
 
 from . import _stripe_wire as wire
 from ._ratelimit import TokenBucket
 from ._stripe_errors import (
+    ALREADY_CANCELLED,
+    CANCEL_REFUSED,
     DUPLICATE_METER_EVENT,
     NETWORK_ERRORS,
     SESSION_EXPIRED,
@@ -97,6 +101,14 @@ class _Session:
 
 class _AlreadyDelivered(PermanentStripeError):
     """A duplicate meter event identifier: success when sending meter events, a surprise elsewhere."""
+
+
+CALLS = Counter(
+    "rating_stripe_calls",
+    "Requests sent to Stripe, by endpoint and outcome (ok, duplicate: an identifier Stripe "
+    "already had, transient: retried later, permanent)",
+    ["endpoint", "outcome"],
+)
 
 
 class StripeGateway:
@@ -218,16 +230,50 @@ class StripeGateway:
         if self._session is not None and self._session.token == token:
             self._session = None
 
+    async def cancel_meter_event(self, event_name: str, identifier: str) -> bool:
+        """Cancel one meter event (``POST /v2/billing/meter_event_adjustments``, ``type=cancel``).
+
+        True when Stripe has it cancelled: now, or already (a retry after a
+        lost answer: the idempotency key replays the first answer within 24
+        hours, and past them Stripe's refusal says "already been canceled", an
+        assumption, see the test server). False when Stripe refuses it for
+        good: received 24 hours ago or more, or an identifier it does not have.
+        """
+        try:
+            await self._call(
+                f"cancelling meter event {identifier}",
+                partial(
+                    self._client.v2.billing.meter_event_adjustments.create_async,
+                    {
+                        "event_name": event_name,
+                        "type": "cancel",
+                        "cancel": {"identifier": identifier},
+                    },
+                    {"idempotency_key": f"cancel-meter-event:{identifier}"},
+                ),
+            )
+        except PermanentStripeError as error:
+            if error.status != 400:
+                raise
+            if ALREADY_CANCELLED in str(error):
+                return True
+            if error.code in (CANCEL_REFUSED, "resource_missing"):
+                return False
+            raise
+        return True
+
     # Credit grants
 
     async def create_credit_grant(self, grant: CreditGrantSpec) -> str:
-        """The grant's id: the one already made for this bucket, or a new one."""
+        """The grant's id: the one already made for this bucket (or owed-back credit), or a new one."""
         keys = wire.grant_keys(grant)
         for existing in await self._grants(grant.stripe_customer_id):
             if wire.is_grant_for(existing, keys):
                 return existing.id
         created = await self._call(
-            f"creating a credit grant for {grant.stripe_customer_id} (bucket {keys['bucket_id']})",
+            f"creating a credit grant for {grant.stripe_customer_id} ("
+            + (f"bucket {keys['bucket_id']}" if "bucket_id" in keys else keys["owed_back"])
+            + ")",
             partial(
                 self._client.v1.billing.credit_grants.create_async,
                 wire.grant_params(grant),
@@ -269,7 +315,9 @@ class StripeGateway:
                 params["starting_after"] = after
             return await self._client.v1.billing.credit_grants.list_async(params)
 
-        return await self._all_pages(f"listing credit grants of {stripe_customer_id}", page)
+        return await self._all_pages(
+            f"listing credit grants of {stripe_customer_id}", page, "CreditGrant.list"
+        )
 
     # Meters
 
@@ -282,7 +330,7 @@ class StripeGateway:
                 params["starting_after"] = after
             return await self._client.v1.billing.meters.list_async(params)
 
-        meters = await self._all_pages("listing meters", page)
+        meters = await self._all_pages("listing meters", page, "Meter.list")
         return {m.event_name: m.id for m in meters if m.status == "active"}
 
     async def create_meter(self, event_name: str, display_name: str) -> str:
@@ -338,7 +386,7 @@ class StripeGateway:
             return await self._client.v1.billing.meters.event_summaries.list_async(meter_id, params)
 
         summaries = await self._all_pages(
-            f"reading meter {meter_id} for {stripe_customer_id}", page
+            f"reading meter {meter_id} for {stripe_customer_id}", page, "MeterEventSummary.list"
         )
         total = sum((Decimal(str(s.aggregated_value)) for s in summaries), Decimal(0))
         # Our meters receive whole values only; a fraction means someone else reported to
@@ -352,13 +400,18 @@ class StripeGateway:
         # stripe's AIOHTTPClient.close_async has no annotations.
         await self._http_client.close_async()  # type: ignore[no-untyped-call]
 
-    async def _call(self, action: str, request: Callable[[], Awaitable[_Result]]) -> _Result:
+    async def _call(
+        self, action: str, request: Callable[[], Awaitable[_Result]], endpoint: str = ""
+    ) -> _Result:
         """Send one request through the rate limit; SDK and network errors become gateway errors."""
         await self._limiter.acquire()
+        endpoint = endpoint or _endpoint(request)
         try:
-            return await request()
+            with client_span(f"stripe {endpoint}", {"stripe.endpoint": endpoint}):
+                result = await request()
         except (stripe.StripeError, *NETWORK_ERRORS) as error:
             verdict = classify_stripe_error(error, action=action)
+            CALLS.labels(endpoint, _outcome(verdict)).inc()
             if verdict is None:
                 raise _AlreadyDelivered(
                     f"{action}: Stripe has this meter event already",
@@ -366,19 +419,39 @@ class StripeGateway:
                     status=getattr(error, "http_status", None) or 0,
                 ) from error
             raise verdict from error
+        CALLS.labels(endpoint, "ok").inc()
+        return result
 
     async def _all_pages(
-        self, action: str, fetch: Callable[[str | None], Awaitable[stripe.ListObject[_Item]]]
+        self,
+        action: str,
+        fetch: Callable[[str | None], Awaitable[stripe.ListObject[_Item]]],
+        endpoint: str,
     ) -> list[_Item]:
         """Every item of a Stripe list, one request per page (``starting_after`` the last id)."""
         items: list[_Item] = []
         after: str | None = None
         while True:
-            page = await self._call(action, partial(fetch, after))
+            page = await self._call(action, partial(fetch, after), endpoint)
             items.extend(page.data)
             if not page.has_more or not page.data:
                 return items
             after = str(page.data[-1]["id"])
+
+
+def _endpoint(request: Callable[[], Awaitable[object]]) -> str:
+    """``CreditGrant.create``, ``MeterEventStream.create``: the SDK service and method called,
+    a label with as few values as Stripe has endpoints (never an id). A request that is not
+    an SDK method (a page of a list) names its endpoint itself."""
+    method = request.func if isinstance(request, partial) else request
+    service = type(getattr(method, "__self__", None)).__name__.removesuffix("Service")
+    return f"{service}.{getattr(method, '__name__', 'call').removesuffix('_async')}"
+
+
+def _outcome(verdict: TransientStripeError | PermanentStripeError | None) -> str:
+    if verdict is None:
+        return "duplicate"
+    return "transient" if isinstance(verdict, TransientStripeError) else "permanent"
 
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""Buckets: create them, draw from them by hand, and expire what is left at their end."""
+"""Buckets: create them, draw from them by hand, void them, and expire what is left at their end."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from datetime import datetime
 from rating_service.domain import postings as entries
 from rating_service.domain.bucket_terms import funded_units, require_card_currency, validity
 from rating_service.domain.buckets import Bucket, plan_consumption
-from rating_service.domain.commands import ConsumeBucket, CreateBucket
+from rating_service.domain.commands import ConsumeBucket, CreateBucket, VoidBucket
+from rating_service.domain.errors import BucketNotActive, BucketNotFound
 from rating_service.domain.ratecard import require_version
-from rating_service.domain.results import BucketCreated, Consumed
+from rating_service.domain.results import BucketCreated, BucketVoided, Consumed
+from rating_service.ledger.repositories.buckets import StoredVoid
 from rating_service.ledger.session import WriteSession
 from rating_service.service.idempotency import require_same_payload
 
@@ -86,6 +88,36 @@ def create(uow: WriteSession, cmd: CreateBucket, now: datetime) -> BucketCreated
     )
     uow.buckets.add(cmd.customer_id, terms, created_sequence=sequence, fingerprint=fingerprint)
     return BucketCreated(_stored(uow, cmd.customer_id, cmd.bucket_id), sequence, replayed=False)
+
+
+def void(uow: WriteSession, cmd: VoidBucket, now: datetime) -> BucketVoided:
+    """End the bucket now: its undrawn units expire; held units stay with their outcomes.
+
+    A pending outcome holding one of its units keeps it when it settles; when it
+    is released (or a covered outcome is reversed), the unit comes back to a
+    closed bucket and expires at once, as for a bucket past ``valid_until``.
+    """
+    head = uow.customers.head(cmd.customer_id)
+    bucket = uow.buckets.get(cmd.customer_id, cmd.bucket_id)
+    if bucket is None:
+        raise BucketNotFound(f"bucket {cmd.bucket_id!r} does not exist", bucket_id=cmd.bucket_id)
+    fingerprint = cmd.fingerprint()
+    prior = uow.buckets.void(cmd.customer_id, cmd.bucket_id)
+    if prior is not None:
+        require_same_payload(prior.fingerprint, fingerprint, "bucket_id", cmd.bucket_id)
+        return BucketVoided(bucket, prior.units, prior.sequence, prior.at, replayed=True)
+    if now >= bucket.valid_until or uow.buckets.has_expired(cmd.customer_id, cmd.bucket_id):
+        raise BucketNotActive(
+            f"bucket {cmd.bucket_id!r} already ended at {bucket.valid_until.isoformat()}; "
+            "there is nothing left to void",
+            bucket_id=cmd.bucket_id,
+        )
+    tx = entries.bucket_voided(bucket.bucket_id, bucket.outcome_type, bucket.remaining, now)
+    sequence = uow.append(head, tx, now)
+    done = StoredVoid(fingerprint, sequence, bucket.remaining, now)
+    uow.buckets.mark_voided(cmd.customer_id, cmd.bucket_id, done)
+    voided = _stored(uow, cmd.customer_id, cmd.bucket_id)
+    return BucketVoided(voided, done.units, sequence, now, replayed=False)
 
 
 def expire_due(uow: WriteSession, now: datetime, limit: int) -> int:

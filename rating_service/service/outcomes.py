@@ -27,6 +27,7 @@ from rating_service.domain.results import OutcomeConfirmed, OutcomeRecorded, Out
 from rating_service.domain.settlement import settlement_time
 from rating_service.ledger.heads import CustomerHead
 from rating_service.ledger.session import WriteSession
+from rating_service.service import spend
 from rating_service.service.idempotency import require_same_payload
 
 _ATTRIBUTES = json.JSONEncoder(sort_keys=True)
@@ -44,6 +45,7 @@ def record(uow: WriteSession, cmd: RecordOutcome, now: datetime) -> OutcomeRecor
     version = require_version(uow.rate_cards.in_force(head.rate_card_id, at), head.rate_card_id, at)
     found = uow.buckets.unexpired(head.customer_id, cmd.outcome_type, at)
     rating = rate_outcome(version, found, cmd.outcome_type, at)
+    spend.require_within_hard_limit(uow, head, rating.charged, now)
     take = entries.OutcomeTake(
         cmd.outcome_id, cmd.outcome_type, rating.bucket_id, rating.charged, rating.unit_price
     )
@@ -53,6 +55,8 @@ def record(uow: WriteSession, cmd: RecordOutcome, now: datetime) -> OutcomeRecor
     else:
         tx = entries.outcome_rated(take, max(at, now), was_pending=False)
     sequence = uow.append(head, tx, now)
+    if not pending:
+        spend.note_charge(uow, head, tx, sequence, now)
     state = OutcomeState.PENDING if pending else OutcomeState.SETTLED
     outcome = StoredOutcome(
         customer_id=cmd.customer_id,
@@ -145,8 +149,10 @@ def _settle(
     uow: WriteSession, head: CustomerHead, outcome: StoredOutcome, at: datetime, now: datetime
 ) -> StoredOutcome:
     tx = entries.outcome_rated(outcome.take, at, was_pending=True)
-    settled = outcome.settled(uow.append(head, tx, now))
+    sequence = uow.append(head, tx, now)
+    settled = outcome.settled(sequence)
     uow.outcomes.save_settled(settled)
+    spend.note_charge(uow, head, tx, sequence, now)
     return settled
 
 

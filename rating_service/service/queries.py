@@ -3,6 +3,7 @@ snapshot, writes nothing; explanations, bills and re-pricings are in ``reports``
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 from rating_service.domain import postings as entries
@@ -13,15 +14,23 @@ from rating_service.domain.rating import Quote, quote
 from rating_service.domain.results import Balance, Entry
 from rating_service.ledger.session import ReadSession
 from rating_service.service import reports
+from rating_service.service.spend import remaining_under_limit
 
 
 def quote_cost(
-    uow: ReadSession, customer_id: str, outcome_type: str, quantity: int, at: datetime
+    uow: ReadSession,
+    customer_id: str,
+    outcome_type: str,
+    quantity: int,
+    at: datetime,
+    now: datetime,
 ) -> Quote:
     head = uow.customers.head(customer_id)
     version = require_version(uow.rate_cards.in_force(head.rate_card_id, at), head.rate_card_id, at)
     found = uow.buckets.drawable(customer_id, outcome_type, at)
-    return quote(version, found, outcome_type, quantity, at)
+    priced = quote(version, found, outcome_type, quantity, at)
+    remaining = remaining_under_limit(uow, head, now)
+    return priced if remaining is None else dataclasses.replace(priced, limit_remaining=remaining)
 
 
 def balance(uow: ReadSession, customer_id: str, now: datetime) -> Balance:

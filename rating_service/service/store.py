@@ -8,7 +8,7 @@ never wait for the writer. Commands are validated here, before they queue.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from functools import partial
 from typing import TypeVar
@@ -23,10 +23,13 @@ from rating_service.domain.commands import (
     PreviewInvoice,
     PutCustomer,
     PutRateCard,
+    PutSpendControls,
     QuoteCost,
     RecordOutcome,
     ReverseOutcome,
     SimulateRateCard,
+    VoidBucket,
+    WatchAlerts,
 )
 from rating_service.domain.errors import DomainError
 from rating_service.domain.explanation import Explanation
@@ -34,6 +37,7 @@ from rating_service.domain.rating import Quote
 from rating_service.domain.results import (
     Balance,
     BucketCreated,
+    BucketVoided,
     Consumed,
     CustomerPut,
     Entry,
@@ -41,20 +45,30 @@ from rating_service.domain.results import (
     OutcomeRecorded,
     OutcomeUndone,
     RateCardPut,
+    SpendControlsPut,
 )
+from rating_service.domain.spend import Alert
 from rating_service.ledger.engine import Connection, Engines
 from rating_service.ledger.lease import Lease, lease_for
-from rating_service.ledger.session import ReadSession
-from rating_service.ledger.writer import GroupCommitWriter
-from rating_service.service import buckets, catalog, outcomes, queries, reports
+from rating_service.ledger.session import ReadSession, WriteSession
+from rating_service.ledger.writer import GroupCommitWriter, Job
+from rating_service.metrics import SPEND_ALERTS
+from rating_service.service import buckets, catalog, outcomes, queries, reports, spend
+from rating_service.service.alert_feed import AlertFeed
 
 T = TypeVar("T")
+
+ALERT_PAGE = 500
+"""Alerts a watcher reads per query."""
+ALERT_POLL_SECONDS = 1.0
+"""How often a watcher looks for alerts other replicas committed (this one's wake it at once)."""
 
 
 class LedgerStore:
     def __init__(self, engines: Engines, *, max_batch: int = 256) -> None:
         self._engines = engines
         self._writer = GroupCommitWriter(engines.writer, max_batch=max_batch)
+        self.alert_feed = AlertFeed()
 
     def start(self) -> None:
         self._writer.start()
@@ -64,6 +78,7 @@ class LedgerStore:
         return lease_for(self._engines.reader, name)
 
     async def close(self) -> None:
+        self.alert_feed.close()
         await self._writer.stop()
         await self._engines.dispose()
 
@@ -71,9 +86,7 @@ class LedgerStore:
 
     async def record_outcome(self, cmd: RecordOutcome, now: datetime) -> OutcomeRecorded:
         cmd.validate(now)
-        return await self._writer.submit(
-            partial(outcomes.record, cmd=cmd, now=now), customers=(cmd.customer_id,)
-        )
+        return await self._charging(partial(outcomes.record, cmd=cmd, now=now), cmd.customer_id)
 
     async def record_outcomes(
         self, cmds: Sequence[RecordOutcome], now: datetime
@@ -86,29 +99,44 @@ class LedgerStore:
             except DomainError as error:
                 refused[index] = error
         valid = [cmd for index, cmd in enumerate(cmds) if index not in refused]
-        recorded = iter(
-            await self._writer.submit_many(
-                [partial(outcomes.record, cmd=c, now=now) for c in valid],
-                customers={c.customer_id for c in valid},
-            )
+        answers = await self._writer.submit_many(
+            [_noting_alerts(partial(outcomes.record, cmd=c, now=now)) for c in valid],
+            customers={c.customer_id for c in valid},
         )
+        self._committed(
+            [a for answer in answers if not isinstance(answer, Exception) for a in answer[1]]
+        )
+        recorded = iter(a if isinstance(a, Exception) else a[0] for a in answers)
         return [refused[i] if i in refused else next(recorded) for i in range(len(cmds))]
 
     async def confirm_outcome(self, cmd: ConfirmOutcome, now: datetime) -> OutcomeConfirmed:
         cmd.validate()
-        return await self._writer.submit(
-            partial(outcomes.confirm, cmd=cmd, now=now), customers=(cmd.customer_id,)
-        )
+        return await self._charging(partial(outcomes.confirm, cmd=cmd, now=now), cmd.customer_id)
 
     async def reverse_outcome(self, cmd: ReverseOutcome, now: datetime) -> OutcomeUndone:
         cmd.validate()
-        return await self._writer.submit(
-            partial(outcomes.reverse, cmd=cmd, now=now), customers=(cmd.customer_id,)
-        )
+        # A reversal may first settle an outcome whose window has passed: that charge counts.
+        return await self._charging(partial(outcomes.reverse, cmd=cmd, now=now), cmd.customer_id)
 
     async def settle_due(self, now: datetime, limit: int = 500) -> int:
         """Settle pending outcomes whose window has passed, at the end of their window."""
-        return await self._writer.submit(partial(outcomes.settle_due, now=now, limit=limit))
+        settled, alerts = await self._writer.submit(
+            _noting_alerts(partial(outcomes.settle_due, now=now, limit=limit))
+        )
+        self._committed(alerts)
+        return settled
+
+    async def _charging(self, job: Job[T], customer_id: str) -> T:
+        """Run a job that may charge (and so raise alerts) for ``customer_id``."""
+        result, alerts = await self._writer.submit(_noting_alerts(job), customers=(customer_id,))
+        self._committed(alerts)
+        return result
+
+    def _committed(self, alerts: list[Alert]) -> None:
+        """Alerts are counted and watchers woken only once their transaction has committed."""
+        if alerts:
+            SPEND_ALERTS.inc(len(alerts))
+            self.alert_feed.notify()
 
     # ---- buckets ------------------------------------------------------------------------
 
@@ -127,6 +155,41 @@ class LedgerStore:
         return await self._writer.submit(
             partial(buckets.create, cmd=cmd, now=now), customers=(cmd.customer_id,)
         )
+
+    async def void_bucket(self, cmd: VoidBucket, now: datetime) -> BucketVoided:
+        cmd.validate()
+        return await self._writer.submit(
+            partial(buckets.void, cmd=cmd, now=now), customers=(cmd.customer_id,)
+        )
+
+    # ---- spend controls and alerts ------------------------------------------------------
+
+    async def put_spend_controls(self, cmd: PutSpendControls, now: datetime) -> SpendControlsPut:
+        cmd.validate()
+        return await self._writer.submit(
+            partial(spend.put_controls, cmd=cmd, now=now), customers=(cmd.customer_id,)
+        )
+
+    async def watch_alerts(self, cmd: WatchAlerts) -> AsyncIterator[Alert]:
+        """Every alert after ``cmd.after_alert_id``, then each new one, until the store closes
+        (``AlertFeedClosed``) or the caller stops iterating."""
+        cmd.validate()
+        after = cmd.after_alert_id
+        while True:
+            seen = self.alert_feed.version
+            found = await self._query(
+                partial(
+                    spend.alerts_after,
+                    customer_id=cmd.customer_id,
+                    after=after,
+                    limit=ALERT_PAGE,
+                )
+            )
+            for alert in found:
+                yield alert
+                after = alert.alert_id
+            if len(found) < ALERT_PAGE:
+                await self.alert_feed.wait(seen, ALERT_POLL_SECONDS)
 
     # ---- customers and rate cards -----------------------------------------------------
 
@@ -147,6 +210,7 @@ class LedgerStore:
         return await self._query(
             partial(
                 queries.quote_cost,
+                now=now,
                 customer_id=cmd.customer_id,
                 outcome_type=cmd.outcome_type,
                 quantity=cmd.quantity,
@@ -193,3 +257,14 @@ def _in_snapshot(job: Callable[[Connection], T], conn: Connection) -> T:
     """One transaction, so every statement of ``job`` sees the same database."""
     with conn.begin():
         return job(conn)
+
+
+def _noting_alerts(job: Job[T]) -> Job[tuple[T, list[Alert]]]:
+    """``job``, answering also the alerts it raised (the session collects them)."""
+
+    def run(uow: WriteSession) -> tuple[T, list[Alert]]:
+        before = len(uow.alerts_raised)
+        result = job(uow)
+        return result, uow.alerts_raised[before:]
+
+    return run

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,10 +158,11 @@ class ServiceProcess:
         return self.process.wait(STOP_TIMEOUT)
 
     def run(
-        self, command: str, timeout: float = COMMAND_TIMEOUT
+        self, command: str, *args: str, timeout: float = COMMAND_TIMEOUT
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``python -m rating_service <command>`` (verify, migrate) with the same settings."""
-        return run_command(command, self.env, self.workdir, timeout)
+        """Run ``python -m rating_service <command> <args>`` (verify, migrate, status) with the
+        same settings."""
+        return run_command(command, self.env, self.workdir, timeout, args=args)
 
 
 class Launcher:
@@ -201,11 +203,17 @@ class Launcher:
 
 
 def run_command(
-    command: str, env: dict[str, str], cwd: Path, timeout: float = COMMAND_TIMEOUT
+    command: str,
+    env: dict[str, str],
+    cwd: Path,
+    timeout: float = COMMAND_TIMEOUT,
+    *,
+    args: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m rating_service <command>``; stdout and stderr merged into ``stdout``."""
+    """Run ``python -m rating_service <command> <args>``; stdout and stderr merged into
+    ``stdout``."""
     return subprocess.run(
-        [sys.executable, "-m", "rating_service", command],
+        [sys.executable, "-m", "rating_service", command, *args],
         env=env,
         cwd=cwd,
         stdin=subprocess.DEVNULL,

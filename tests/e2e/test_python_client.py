@@ -224,6 +224,35 @@ async def test_a_call_made_while_the_server_is_down_succeeds_once_it_is_up(
     ]
 
 
+async def test_the_client_voids_buckets_sets_spend_controls_and_watches_alerts(
+    client: RatingClient,
+) -> None:
+    """The void expires the bucket's 2 units; a USD 1.00 limit lets one 0.99 outcome through
+    and refuses the next with SPEND_LIMIT_REACHED; the 0.50 threshold's alert is watched."""
+    await set_up_customer(client, bucket_units=2)
+    voided = await client.void_bucket(customer_id=CUSTOMER, bucket_id=BUCKET, reason="refund")
+    controls = await client.put_spend_controls(
+        customer_id=CUSTOMER,
+        request_id="controls-1",
+        currency_code="USD",
+        alert_thresholds=[Decimal("0.50")],
+        hard_limit=Decimal("1.00"),
+    )
+    quote = await client.quote_cost(customer_id=CUSTOMER, outcome_type="resolution", quantity=1)
+
+    assert (voided.units_expired, voided.bucket.status) == (2, "VOIDED")
+    assert controls.hard_limit == usd("1")
+    assert quote.limit_remaining == usd("1")
+    assert await record(client, "conv-1") == (0, usd("0.99"))
+    with pytest.raises(FailedPreconditionError) as refused:
+        await record(client, "conv-2")
+    assert refused.value.reason == "SPEND_LIMIT_REACHED"
+    alerts = client.watch_alerts(customer_id=CUSTOMER)
+    alert = await asyncio.wait_for(anext(aiter(alerts)), 30)
+    assert (alert.alert_id, alert.threshold, alert.period_charged) == (1, usd("0.5"), usd("0.99"))
+    await alerts.aclose()
+
+
 async def test_explain_preview_and_simulate_answer_in_plain_values(client: RatingClient) -> None:
     """One covered and one charged outcome: the explanation names the bucket it drew, the
     invoice has one line with one billable at 0.99, the simulation at 1.98 doubles it."""

@@ -38,3 +38,26 @@ async def test_answered_and_refused_calls_are_counted_by_method_and_code(
     assert calls("RecordOutcome", "OK") == ok_before + 1
     assert calls("GetBalance", "NOT_FOUND") == missing_before + 1
     assert timed("RecordOutcome") == timed_before + 1
+
+
+COMMIT_SAMPLES = (
+    "rating_ledger_commit_seconds_count",
+    "rating_ledger_commit_batch_size_count",
+    "rating_ledger_commit_batch_size_sum",
+)
+
+
+def commit_samples() -> list[float]:
+    return [REGISTRY.get_sample_value(name) or 0.0 for name in COMMIT_SAMPLES]
+
+
+async def test_each_group_commit_is_timed_and_sized(
+    stub: rating_pb2_grpc.RatingServiceStub,
+) -> None:
+    """A lone RecordOutcome is one commit: one more timing, one more batch of one call."""
+    customer = await customer_on_rate_card(stub)
+    before = commit_samples()
+
+    await stub.RecordOutcome(record(customer, "conv-1"))
+
+    assert [a - b for a, b in zip(commit_samples(), before, strict=True)] == [1, 1, 1]

@@ -37,6 +37,10 @@ EXACT_AMOUNT_TRIGGERS = {
     f"{table}_exact_{action}"
     for table in ("balances", "ledger_postings", "ledger_entries", "outcomes", "buckets")
     for action in ("insert", "update")
+} | {
+    f"{table}_spend_exact_{action}"
+    for table in ("customers", "buckets", "spend_alerts")
+    for action in ("insert", "update")
 }
 """SQLite refuses a non-integer amount (an overflowing sum becomes a REAL otherwise)."""
 SQLITE_TRIGGERS = APPEND_ONLY_TRIGGERS | EXACT_AMOUNT_TRIGGERS

@@ -110,3 +110,44 @@ async def test_drift_gauges_count_the_differences_reconciliation_finds(rig: rs.R
     assert agreeing == (0, 0)
     assert extra_event == (1, 0)
     assert voided_too == (1, 1)
+
+
+def lag_gauges(quantile: str) -> tuple[float | None, float | None]:
+    return rs.metric("rating_stripe_customer_lag_entries", quantile=quantile), rs.metric(
+        "rating_stripe_customer_lag_seconds", quantile=quantile
+    )
+
+
+async def test_lag_gauges_show_the_customer_furthest_behind_until_it_is_reported(
+    rig: rs.Rig,
+) -> None:
+    """Quantiles over customers being reported: an hour-old backlog of one, then nothing."""
+    await rs.put_card(rig.stub, "standard", "0.99")
+    rig.server.add_customer("cus_late")
+    await customer_with_usage(rig, "late-co", "cus_late", 3)
+    await customer_with_usage(rig, "waiting-co", "", 50)  # no Stripe id: not in the quantiles
+    entries = len(await all_entries(rig.stub, "late-co"))
+    await rig.set_up_meters(SETTINGS)
+    reporter = rig.reporter(SETTINGS)
+
+    rig.clock.advance(timedelta(hours=1))
+    await reporter.refresh_gauges()
+    behind = lag_gauges("1.0")
+    await reporter.run_once()
+    caught_up = lag_gauges("1.0"), lag_gauges("0.5")
+
+    assert behind[0] == entries
+    assert (behind[1] or 0) >= 3600
+    assert caught_up == ((0, 0), (0, 0))
+
+
+async def test_stripe_calls_are_counted_by_endpoint_and_outcome(rig: rs.Rig) -> None:
+    """A pass that reports one customer counts its meter events sent and its grant created."""
+    calls = "rating_stripe_calls_total"
+    sent_ok = {"endpoint": "MeterEventStream.create", "outcome": "ok"}
+    before = rs.metric(calls, **sent_ok) or 0
+
+    await rs.report_one_customer(rig)
+
+    assert (rs.metric(calls, **sent_ok) or 0) > before
+    assert (rs.metric(calls, endpoint="CreditGrant.create", outcome="ok") or 0) >= 1

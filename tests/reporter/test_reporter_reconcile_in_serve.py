@@ -10,6 +10,8 @@ reporter has caught up, a meter event for the customer is sent straight to Strip
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,6 +30,7 @@ CUSTOMER = "drift-co"
 STRIPE_ID = "cus_drift"
 OUTCOMES = 5
 EXTRA = 7
+# Matched against "LEVEL logger: message", made from serve's JSON log lines.
 CLEAN = re.compile(r"INFO \S+: reconcile: 1 customer-periods and 0 buckets checked; no differences")
 DRIFT = re.compile(
     rf"WARNING \S+: Stripe drift: customer '{CUSTOMER}' usage {rs.EVENT_NAME} \d{{4}}-\d{{2}}: "
@@ -49,7 +52,13 @@ class Serving:
         return await self.drift(kind) == value
 
     def log(self) -> str:
-        return self.process.output()
+        """serve's log as ``LEVEL logger: message`` lines (it writes one JSON object a line)."""
+        lines = []
+        for line in self.process.output().splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                lines.append(f"{record['level']} {record['logger']}: {record['message']}")
+        return "\n".join(lines)
 
     def log_tail(self) -> str:
         return f"serve's log ends:\n{self.log()[-3000:]}"

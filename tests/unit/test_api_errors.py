@@ -139,13 +139,20 @@ METHOD = "/rating.v1.RatingService/GetBalance"
 
 
 class Context:
-    """What the wrapper uses of a grpc.aio context: abort_with_status records, then raises."""
+    """What the wrapper uses of a grpc.aio context: abort records (code, details, trailing
+    metadata, which keeps what was set before), then raises."""
 
-    def __init__(self) -> None:
-        self.aborted_with: list[grpc.Status] = []
+    def __init__(self, trailing: tuple[tuple[str, str], ...] = ()) -> None:
+        self.aborted_with: list[tuple[object, ...]] = []
+        self._trailing = trailing
 
-    async def abort_with_status(self, status: grpc.Status) -> NoReturn:
-        self.aborted_with.append(status)
+    def trailing_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._trailing
+
+    async def abort(
+        self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[Any, ...]
+    ) -> NoReturn:
+        self.aborted_with.append((code, details, trailing_metadata))
         raise grpc.aio.AbortError("aborted")
 
 
@@ -167,13 +174,16 @@ async def test_a_domain_error_aborts_with_its_rich_status_and_is_not_logged(
 ) -> None:
     """NOT_FOUND with the status to_status builds; an expected error logs nothing."""
     error = errors.CustomerNotFound("no customer 'acme'", customer_id="acme")
-    context = Context()
+    context = Context(trailing=(("x-request-id", "req-1"),))
 
     with pytest.raises(grpc.aio.AbortError):
         await call_wrapped(raising(error), context)
 
-    assert context.aborted_with == [rpc_status.to_status(to_status(error))]
-    assert context.aborted_with[0].code is grpc.StatusCode.NOT_FOUND
+    status = rpc_status.to_status(to_status(error))
+    assert context.aborted_with == [
+        (status.code, status.details, (("x-request-id", "req-1"), *status.trailing_metadata))
+    ]
+    assert status.code is grpc.StatusCode.NOT_FOUND
     assert not caplog.records
 
 
@@ -186,7 +196,7 @@ async def test_an_unexpected_error_aborts_internal_and_is_logged_once_with_its_t
     with pytest.raises(grpc.aio.AbortError):
         await call_wrapped(raising(RuntimeError("boom")), context)
 
-    assert [s.code for s in context.aborted_with] == [grpc.StatusCode.INTERNAL]
+    assert [s[0] for s in context.aborted_with] == [grpc.StatusCode.INTERNAL]
     assert [(r.levelno, METHOD in r.getMessage()) for r in caplog.records] == [
         (logging.ERROR, True)
     ]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 
+from rating_service.config import Settings
 from rating_service.reporter.settings import ReporterSettings, ReporterSettingsError
 
 
@@ -20,6 +22,20 @@ def test_a_grant_scope_of_more_than_20_prices_is_refused() -> None:
     """A credit grant's scope holds at most 20 prices."""
     with pytest.raises(ReporterSettingsError, match="1 to 20 price ids"):
         ReporterSettings(prices={"resolution": tuple(f"price_{i}" for i in range(21))})
+
+
+def test_a_month_close_grace_beyond_stripes_72_hours_is_refused() -> None:
+    """Stripe's invoice finalization grace period is 0 to 72 hours; a month closes after it."""
+    with pytest.raises(ReporterSettingsError, match="RATING_STRIPE_MONTH_CLOSE_GRACE"):
+        ReporterSettings(month_close_grace=timedelta(hours=72, seconds=1))
+
+
+def test_the_month_close_grace_is_read_from_the_environment_in_seconds() -> None:
+    """Default 1 hour (Stripe's default grace); ``RATING_STRIPE_MONTH_CLOSE_GRACE`` sets it."""
+    default = Settings.from_env({}).reporter.month_close_grace
+    given = Settings.from_env({"RATING_STRIPE_MONTH_CLOSE_GRACE": "7200"}).reporter
+
+    assert (default, given.month_close_grace) == (timedelta(hours=1), timedelta(hours=2))
 
 
 def test_settings_within_stripes_limits_are_kept() -> None:

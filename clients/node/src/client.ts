@@ -44,12 +44,15 @@ import {
   PreviewInvoiceRequestSchema,
   PutCustomerRequestSchema,
   PutRateCardRequestSchema,
+  PutSpendControlsRequestSchema,
   QuoteCostRequestSchema,
   RatingService,
   RecordOutcomeRequestSchema,
   RecordOutcomesRequestSchema,
   ReverseOutcomeRequestSchema,
   SimulateRateCardRequestSchema,
+  VoidBucketRequestSchema,
+  WatchAlertsRequestSchema,
   type Bucket,
   type ConfirmOutcomeResponse,
   type ConsumeBucketResponse,
@@ -60,11 +63,14 @@ import {
   type PreviewInvoiceResponse,
   type PutCustomerResponse,
   type PutRateCardResponse,
+  type PutSpendControlsResponse,
   type QuoteCostResponse,
   type RecordOutcomeResponse,
   type RecordOutcomeResult,
   type ReverseOutcomeResponse,
   type SimulateRateCardResponse,
+  type VoidBucketResponse,
+  type WatchAlertsResponse,
 } from "./gen/rating/v1/rating_pb.js";
 
 /** What a request may be given as: the message, or a plain object of its fields. */
@@ -248,6 +254,51 @@ export class RatingClient {
       create(CreateBucketRequestSchema, request),
       options,
     );
+  }
+
+  /** End a bucket now: its undrawn units expire. Idempotent on the bucket. */
+  voidBucket(
+    request: Request<typeof VoidBucketRequestSchema>,
+    options?: CallOptions,
+  ): Promise<VoidBucketResponse> {
+    return this.call(
+      (r, o) => this.stub.voidBucket(r, o),
+      create(VoidBucketRequestSchema, request),
+      options,
+    );
+  }
+
+  // Spend controls ----------------------------------------------------------
+
+  /** Replace the customer's monthly alert thresholds and hard limit; `requestId` is the key. */
+  putSpendControls(
+    request: Request<typeof PutSpendControlsRequestSchema>,
+    options?: CallOptions,
+  ): Promise<PutSpendControlsResponse> {
+    return this.call(
+      (r, o) => this.stub.putSpendControls(r, o),
+      create(PutSpendControlsRequestSchema, request),
+      options,
+    );
+  }
+
+  /**
+   * Yield every alert after `afterAlertId`, then each new one, until `signal` aborts.
+   * Not retried: when the stream breaks (`UnavailableError` as the server shuts down),
+   * watch again with `afterAlertId` set to the last alert's id.
+   */
+  async *watchAlerts(
+    request: Request<typeof WatchAlertsRequestSchema>,
+    options: { signal?: AbortSignal } = {},
+  ): AsyncGenerator<WatchAlertsResponse, void, undefined> {
+    try {
+      yield* this.stub.watchAlerts(create(WatchAlertsRequestSchema, request), {
+        signal: options.signal,
+      });
+    } catch (thrown) {
+      if (!(thrown instanceof ConnectError)) throw thrown;
+      throw errorFromConnectError(thrown);
+    }
   }
 
   // Reads -------------------------------------------------------------------

@@ -8,20 +8,31 @@ Stripe has it, and ``mark_sent`` records that it has.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Row, Table, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from rating_service.domain.postings import EntryKind, period_of
-from rating_service.domain.usage import PeriodState, plan_usage, usage_facts
+from rating_service.domain.usage import (
+    Carrier,
+    PeriodState,
+    UsageFact,
+    plan_usage,
+    replacement_identifier,
+    take_reversals,
+    usage_facts,
+    window_of,
+)
 from rating_service.ledger.codec import from_micros, to_micros
 from rating_service.ledger.outbox._cursors import REPORTABLE, VERIFIED, upsert_cursor
 from rating_service.ledger.schema import (
     customers,
     ledger_entries,
+    outcomes,
     stripe_cursors,
     stripe_meter_events,
     stripe_usage_periods,
@@ -58,6 +69,7 @@ _PLAN_ENTRIES = (
         ledger_entries.c.kind,
         ledger_entries.c.outcome_type,
         ledger_entries.c.occurred_at,
+        ledger_entries.c.outcome_id,
     )
     .where(
         ledger_entries.c.customer_id == bindparam("customer_id"),
@@ -102,8 +114,21 @@ def plan_customer(
     ]
     touched = {(f.event_name, f.at) for f in facts}
     states = _load_states(conn, customer_id, {(name, period_of(at)) for name, at in touched})
-    plan = plan_usage(customer_id, facts, states, window)
+    reversed_outcomes = {
+        r.sequence: r.outcome_id
+        for r in found
+        if r.kind == EntryKind.OUTCOME_REVERSED.value and r.outcome_id
+    }
+    carriers, rows = _carriers(conn, customer_id, facts, reversed_outcomes, cursor, window)
+    facts, taken = take_reversals(facts, carriers, now)
     micros = to_micros(now)
+    for identifier, units in taken.items():
+        row = rows[identifier]
+        key = (row.event_name, row.period)
+        state = states.get(key, PeriodState())
+        states[key] = replace(state, planned=state.planned - units)
+        _undo(conn, row, units, carriers[_any_sequence(carriers, identifier)], micros)
+    plan = plan_usage(customer_id, facts, states, window)
     if plan.events:
         conn.execute(
             stripe_meter_events.insert(),
@@ -133,6 +158,7 @@ def plan_customer(
                 "period": period,
                 "planned": state.planned,
                 "debt": state.debt,
+                "credited": state.credited,
             },
         )
     upsert_cursor(conn, customer_id, now, sequence=found[-1].sequence)
@@ -150,7 +176,130 @@ def _load_states(
             stripe_usage_periods.c.period.in_({period for _, period in keys}),
         )
     )
-    return {(r.event_name, r.period): PeriodState(r.planned, r.debt) for r in rows}
+    return {(r.event_name, r.period): PeriodState(r.planned, r.debt, r.credited) for r in rows}
+
+
+_REPLACED = stripe_meter_events.alias("replaced")
+_SETTLEMENTS = (
+    select(outcomes.c.outcome_id, outcomes.c.settle_sequence, ledger_entries.c.occurred_at)
+    .join(
+        ledger_entries,
+        and_(
+            ledger_entries.c.customer_id == outcomes.c.customer_id,
+            ledger_entries.c.sequence == outcomes.c.settle_sequence,
+        ),
+    )
+    .where(
+        outcomes.c.customer_id == bindparam("customer_id"),
+        outcomes.c.outcome_id.in_(bindparam("outcome_ids", expanding=True)),
+    )
+)
+_CARRIER = (
+    select(stripe_meter_events, _REPLACED.c.cancelled_at.label("replaced_cancelled_at"))
+    .outerjoin(_REPLACED, _REPLACED.c.identifier == stripe_meter_events.c.replaces)
+    .where(
+        stripe_meter_events.c.customer_id == bindparam("customer_id"),
+        stripe_meter_events.c.event_name == bindparam("event_name"),
+        stripe_meter_events.c.last_sequence >= bindparam("sequence"),
+        stripe_meter_events.c.first_sequence <= bindparam("sequence"),
+        stripe_meter_events.c.window_start == bindparam("window_start"),
+        stripe_meter_events.c.cancel_planned_at.is_(None),
+    )
+)
+
+
+def _carriers(
+    conn: Connection,
+    customer_id: str,
+    facts: list[UsageFact],
+    reversed_outcomes: Mapping[int, str],
+    cursor: int,
+    window: timedelta,
+) -> tuple[dict[int, Carrier], dict[str, Row[Any]]]:
+    """Each reversal's carrier: the live event of its outcome's settlement, planned earlier.
+
+    A settlement is carried by the event of its meter and window whose range
+    holds its sequence (ranges of one pass may interleave across windows, so
+    the window is part of the question).
+    """
+    if not reversed_outcomes:
+        return {}, {}
+    settled = {
+        r.outcome_id: (r.settle_sequence, from_micros(r.occurred_at))
+        for r in conn.execute(
+            _SETTLEMENTS,
+            {"customer_id": customer_id, "outcome_ids": sorted(set(reversed_outcomes.values()))},
+        )
+        if r.settle_sequence is not None and r.settle_sequence <= cursor
+    }
+    names = {f.sequence: f.event_name for f in facts}
+    carriers: dict[int, Carrier] = {}
+    rows: dict[str, Row[Any]] = {}
+    for sequence, outcome_id in reversed_outcomes.items():
+        if outcome_id not in settled or sequence not in names:
+            continue
+        settle_sequence, settled_at = settled[outcome_id]
+        row = conn.execute(
+            _CARRIER,
+            {
+                "customer_id": customer_id,
+                "event_name": names[sequence],
+                "sequence": settle_sequence,
+                "window_start": to_micros(window_of(settled_at, window)),
+            },
+        ).first()
+        if row is None:
+            continue
+        rows[row.identifier] = row
+        carriers[sequence] = Carrier(
+            identifier=row.identifier,
+            period=row.period,
+            value=row.value,
+            planned_at=from_micros(row.planned_at),
+            sent=row.sent_at is not None,
+            pending_replacement=(
+                row.replaces is not None
+                and row.sent_at is None
+                and row.replaced_cancelled_at is None
+            ),
+        )
+    return carriers, rows
+
+
+def _any_sequence(carriers: Mapping[int, Carrier], identifier: str) -> int:
+    return next(s for s, c in carriers.items() if c.identifier == identifier)
+
+
+def _undo(conn: Connection, row: Row[Any], units: int, carrier: Carrier, micros: int) -> None:
+    """Take ``units`` out of a carrier: fold them into a pending replacement, or cancel it.
+
+    Cancelling plans the replacement of its remainder in the same transaction;
+    the replacement is sent once Stripe confirmed the cancel (``unsent_events``).
+    """
+    remainder = row.value - units
+    this = stripe_meter_events.c.identifier == row.identifier
+    if carrier.pending_replacement:
+        if remainder:
+            conn.execute(update(stripe_meter_events).where(this).values(value=remainder))
+        else:
+            conn.execute(delete(stripe_meter_events).where(this))
+        return
+    conn.execute(update(stripe_meter_events).where(this).values(cancel_planned_at=micros))
+    if remainder:
+        conn.execute(
+            stripe_meter_events.insert().values(
+                identifier=replacement_identifier(row.customer_id, row.identifier, remainder),
+                customer_id=row.customer_id,
+                event_name=row.event_name,
+                period=row.period,
+                window_start=row.window_start,
+                value=remainder,
+                first_sequence=row.first_sequence,
+                last_sequence=row.last_sequence,
+                planned_at=micros,
+                replaces=row.identifier,
+            )
+        )
 
 
 def unsent_events(conn: Connection, limit: int, event_names: Iterable[str]) -> list[UnsentEvent]:
@@ -170,6 +319,16 @@ def unsent_events(conn: Connection, limit: int, event_names: Iterable[str]) -> l
             stripe_meter_events.c.sent_at.is_(None),
             stripe_meter_events.c.event_name.in_(list(event_names)),
             REPORTABLE,
+            # A replacement waits until Stripe has cancelled the event it replaces.
+            or_(
+                stripe_meter_events.c.replaces.is_(None),
+                select(_REPLACED.c.identifier)
+                .where(
+                    _REPLACED.c.identifier == stripe_meter_events.c.replaces,
+                    _REPLACED.c.cancelled_at.is_not(None),
+                )
+                .exists(),
+            ),
         )
         .order_by(stripe_meter_events.c.planned_at, stripe_meter_events.c.first_sequence)
         .limit(limit)
@@ -189,13 +348,101 @@ def unsent_events(conn: Connection, limit: int, event_names: Iterable[str]) -> l
 
 
 def unsent_event_names(conn: Connection) -> list[str]:
+    """Meters with events to send or cancels to make."""
     return list(
         conn.execute(
             select(stripe_meter_events.c.event_name)
-            .where(stripe_meter_events.c.sent_at.is_(None))
+            .where(
+                or_(
+                    stripe_meter_events.c.sent_at.is_(None),
+                    and_(
+                        stripe_meter_events.c.cancel_planned_at.is_not(None),
+                        stripe_meter_events.c.cancelled_at.is_(None),
+                    ),
+                )
+            )
             .distinct()
         ).scalars()
     )
+
+
+@dataclass(frozen=True)
+class PendingCancel:
+    identifier: str
+    customer_id: str
+    event_name: str
+
+
+def pending_cancels(
+    conn: Connection, limit: int, event_names: Iterable[str]
+) -> list[PendingCancel]:
+    """Sent events a reversal cancels, oldest plan first; their replacements wait for them."""
+    rows = conn.execute(
+        select(
+            stripe_meter_events.c.identifier,
+            stripe_meter_events.c.customer_id,
+            stripe_meter_events.c.event_name,
+        )
+        .select_from(
+            stripe_meter_events.join(
+                customers, customers.c.customer_id == stripe_meter_events.c.customer_id
+            ).outerjoin(stripe_cursors, stripe_cursors.c.customer_id == customers.c.customer_id)
+        )
+        .where(
+            stripe_meter_events.c.cancel_planned_at.is_not(None),
+            stripe_meter_events.c.cancelled_at.is_(None),
+            stripe_meter_events.c.event_name.in_(list(event_names)),
+            REPORTABLE,
+        )
+        .order_by(stripe_meter_events.c.cancel_planned_at, stripe_meter_events.c.first_sequence)
+        .limit(limit)
+    )
+    return [PendingCancel(r.identifier, r.customer_id, r.event_name) for r in rows]
+
+
+def mark_cancelled(conn: Connection, identifier: str, now: datetime) -> None:
+    """Stripe confirmed the cancel: the event's replacement may now be sent."""
+    conn.execute(
+        update(stripe_meter_events)
+        .where(stripe_meter_events.c.identifier == identifier)
+        .values(cancelled_at=to_micros(now))
+    )
+
+
+def cancel_refused(conn: Connection, identifier: str) -> int:
+    """Stripe refused the cancel (too late): the reversals it carried become the month's debt.
+
+    The event stays as Stripe counts it, its replacement (never sent) is
+    dropped, and the units the cancel would have taken out are owed by the
+    event's meter and month (policy step 3). Returns those units.
+    """
+    event = conn.execute(
+        select(stripe_meter_events).where(stripe_meter_events.c.identifier == identifier)
+    ).one()
+    replacement = stripe_meter_events.c.replaces == identifier
+    kept = conn.execute(
+        select(func.coalesce(func.sum(stripe_meter_events.c.value), 0)).where(replacement)
+    ).scalar_one()
+    owed = int(event.value) - int(kept)
+    conn.execute(delete(stripe_meter_events).where(replacement))
+    conn.execute(
+        update(stripe_meter_events)
+        .where(stripe_meter_events.c.identifier == identifier)
+        .values(cancel_planned_at=None)
+    )
+    conn.execute(
+        update(stripe_usage_periods)
+        .where(
+            stripe_usage_periods.c.customer_id == event.customer_id,
+            stripe_usage_periods.c.event_name == event.event_name,
+            stripe_usage_periods.c.period == event.period,
+        )
+        .values(
+            planned=stripe_usage_periods.c.planned + owed,
+            debt=stripe_usage_periods.c.debt + owed,
+        )
+    )
+    return owed
 
 
 _MARK_SENT = (

@@ -80,6 +80,8 @@ class PeriodUsage:
     planned: int
     debt: int
     unsent: int
+    credited: int = 0
+    """Units owed back as credit grants once the period closed."""
 
 
 def usage_by_period(conn: Connection, meters: Mapping[str, str]) -> list[PeriodUsage]:
@@ -126,6 +128,7 @@ def usage_by_period(conn: Connection, meters: Mapping[str, str]) -> list[PeriodU
                 r.planned,
                 r.debt,
                 int(unsent),
+                r.credited,
             )
         )
     return result

@@ -25,6 +25,17 @@ from rating_service.ledger.schema import balances, buckets
 if TYPE_CHECKING:
     from rating_service.ledger.unit import Unit
 
+
+@dataclasses.dataclass(frozen=True)
+class StoredVoid:
+    """What ``VoidBucket`` recorded: its payload's fingerprint, entry, units expired, time."""
+
+    fingerprint: str
+    sequence: int
+    units: int
+    at: datetime
+
+
 _available = balances.alias("available")
 _held = balances.alias("held")
 
@@ -61,6 +72,7 @@ def bucket_from_row(row: RowLike) -> Bucket:
         source=BucketSource(row["source"]),
         priority=row["priority"],
         created_sequence=row["created_sequence"],
+        voided_at=None if row["voided_at"] is None else from_micros(row["voided_at"]),
     )
 
 
@@ -84,6 +96,24 @@ _MARK_EXPIRED = (
         buckets.c.bucket_id == bindparam("b_bucket_id"),
     )
     .values(expired_sequence=bindparam("sequence"))
+)
+_VOID = select(
+    buckets.c.void_fingerprint, buckets.c.void_sequence, buckets.c.void_units, buckets.c.voided_at
+).where(_KEY)
+_MARK_VOIDED = (
+    update(buckets)
+    .where(
+        buckets.c.customer_id == bindparam("b_customer_id"),
+        buckets.c.bucket_id == bindparam("b_bucket_id"),
+    )
+    .values(
+        voided_at=bindparam("v_at"),
+        void_sequence=bindparam("v_sequence"),
+        void_units=bindparam("v_units"),
+        void_fingerprint=bindparam("v_fingerprint"),
+        # Closed for the expiry sweep too; a unit given back to it later expires at once.
+        expired_sequence=bindparam("v_sequence"),
+    )
 )
 _EXPIRING = (
     select(buckets.c.customer_id, buckets.c.bucket_id)
@@ -192,6 +222,33 @@ class Buckets:
         self._unit.db_write().many(
             _MARK_EXPIRED,
             [{"b_customer_id": customer_id, "b_bucket_id": bucket_id, "sequence": sequence}],
+        )
+
+    def void(self, customer_id: str, bucket_id: str) -> StoredVoid | None:
+        """How ``VoidBucket`` voided it, or None while it is not voided."""
+        row = self._unit.db().first(_VOID, {"customer_id": customer_id, "bucket_id": bucket_id})
+        if row is None or row["voided_at"] is None:
+            return None
+        return StoredVoid(
+            fingerprint=row["void_fingerprint"],
+            sequence=row["void_sequence"],
+            units=row["void_units"],
+            at=from_micros(row["voided_at"]),
+        )
+
+    def mark_voided(self, customer_id: str, bucket_id: str, void: StoredVoid) -> None:
+        self._unit.db_write().many(
+            _MARK_VOIDED,
+            [
+                {
+                    "b_customer_id": customer_id,
+                    "b_bucket_id": bucket_id,
+                    "v_at": to_micros(void.at),
+                    "v_sequence": void.sequence,
+                    "v_units": void.units,
+                    "v_fingerprint": void.fingerprint,
+                }
+            ],
         )
 
     def expiring(self, now: datetime, limit: int) -> list[tuple[str, str]]:

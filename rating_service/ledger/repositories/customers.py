@@ -12,6 +12,7 @@ from rating_service.domain.results import Customer
 from rating_service.ledger.codec import from_micros, to_micros
 from rating_service.ledger.executor import RowLike
 from rating_service.ledger.heads import CustomerHead
+from rating_service.ledger.repositories.spend import controls_from_row
 from rating_service.ledger.schema import customers
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ def head_from_row(row: RowLike) -> CustomerHead:
         head_hash=row["head_hash"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        spend_controls=controls_from_row(row),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, case, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, or_, select
 
 from rating_service.domain.billing import MeterUsage
 from rating_service.domain.explanation import MeterEvent
@@ -15,15 +15,16 @@ from rating_service.ledger.schema import buckets, stripe_meter_events, stripe_us
 if TYPE_CHECKING:
     from rating_service.ledger.unit import Unit
 
-_EVENT_SENT = stripe_meter_events.c.sent_at.is_not(None)
-_SENT_VALUE = func.coalesce(
-    func.sum(case((_EVENT_SENT, stripe_meter_events.c.value), else_=0)), 0
-).label("sent")
+_EVENTS = stripe_meter_events.c
+_STANDING = _EVENTS.cancel_planned_at.is_(None)
+"""Not cancelled, nor about to be (a replacement carries its remainder)."""
+_IN_STRIPE = and_(_EVENTS.sent_at.is_not(None), _EVENTS.cancelled_at.is_(None))
+"""Accepted by Stripe and not cancelled there: what Stripe counts now."""
 _MONTH_EVENTS = (
     select(
-        stripe_meter_events.c.event_name,
-        func.coalesce(func.sum(stripe_meter_events.c.value), 0).label("planned"),
-        _SENT_VALUE,
+        _EVENTS.event_name,
+        func.coalesce(func.sum(case((_STANDING, _EVENTS.value), else_=0)), 0).label("planned"),
+        func.coalesce(func.sum(case((_IN_STRIPE, _EVENTS.value), else_=0)), 0).label("sent"),
     )
     .where(
         stripe_meter_events.c.customer_id == bindparam("customer_id"),
@@ -31,7 +32,11 @@ _MONTH_EVENTS = (
     )
     .group_by(stripe_meter_events.c.event_name)
 )
-_MONTH_STATES = select(stripe_usage_periods.c.event_name, stripe_usage_periods.c.debt).where(
+_MONTH_STATES = select(
+    stripe_usage_periods.c.event_name,
+    stripe_usage_periods.c.debt,
+    stripe_usage_periods.c.credited,
+).where(
     stripe_usage_periods.c.customer_id == bindparam("customer_id"),
     stripe_usage_periods.c.period == bindparam("period"),
 )
@@ -63,6 +68,7 @@ class StripeReports:
                 first_sequence=r["first_sequence"],
                 last_sequence=r["last_sequence"],
                 sent_at=None if r["sent_at"] is None else from_micros(r["sent_at"]),
+                cancelled_at=None if r["cancelled_at"] is None else from_micros(r["cancelled_at"]),
             )
             for r in self._unit.db().conn.execute(query).mappings()
         ]
@@ -70,16 +76,17 @@ class StripeReports:
     def month(self, customer_id: str, period: str) -> list[MeterUsage]:
         """Per meter, what the reporter planned and sent of the month (``YYYY-MM``) so far."""
         params = {"customer_id": customer_id, "period": period}
-        debts = {r["event_name"]: r["debt"] for r in self._unit.db().all(_MONTH_STATES, params)}
+        states = {r["event_name"]: r for r in self._unit.db().all(_MONTH_STATES, params)}
         events = {r["event_name"]: r for r in self._unit.db().all(_MONTH_EVENTS, params)}
         return [
             MeterUsage(
                 name,
                 int(events[name]["planned"]) if name in events else 0,
                 int(events[name]["sent"]) if name in events else 0,
-                debts.get(name, 0),
+                states[name]["debt"] if name in states else 0,
+                states[name]["credited"] if name in states else 0,
             )
-            for name in sorted(set(debts) | set(events))
+            for name in sorted(set(states) | set(events))
         ]
 
     def credit_grant(self, customer_id: str, bucket_id: str) -> str:

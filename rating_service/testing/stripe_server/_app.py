@@ -77,6 +77,8 @@ class RequestRecord:
     """Server clock when the request arrived."""
     response: JsonObject | None = field(default=None, repr=False)
     """The JSON body sent, if any."""
+    params: JsonObject | None = field(default=None, repr=False)
+    """The request's parameters as validated (None if they never were): what was sent."""
 
 
 @dataclass
@@ -91,6 +93,7 @@ class _Trace:
     applied: bool = False
     fault: FaultKind | None = None
     body: JsonObject | None = None
+    params: JsonObject | None = None
 
 
 class _Dropped(Exception):
@@ -169,6 +172,7 @@ class StripeApp:
         if fault is not None and not fault.after_apply:
             await self._strike(fault, request, api)
         params = self.spec.parameters(operation, await _raw_parameters(request, operation))
+        trace.params = copy.deepcopy(params)
         slot = concurrency_key(self.state, operation.operation_id, params)
         if slot is not None and not self._in_flight.acquire(slot):
             raise _too_many_concurrent(api, slot)
@@ -247,6 +251,7 @@ class StripeApp:
             fault=trace.fault,
             at=trace.at,
             response=trace.body,
+            params=trace.params,
         )
 
 

@@ -33,7 +33,11 @@ from ._errors import JsonObject, StripeError, invalid, no_such
 
 DAY = 86_400
 DEDUP_WINDOW = DAY
-"""How long an identifier is remembered, and how long an event can be cancelled."""
+"""How long an identifier is remembered."""
+CANCEL_WINDOW = DAY
+"""How long after its arrival an event can be cancelled (the spec: "within 24 hours")."""
+CANCEL_REFUSED = "invalid_cancel_configuration"
+"""The code of a refused cancel: the spec's ``v2.error.invalid_cancel_configuration``."""
 PAST_LIMIT = 35 * DAY
 FUTURE_LIMIT = 5 * 60
 _WHOLE = re.compile(r"[0-9]+")
@@ -189,20 +193,45 @@ class Meters:
         return event
 
     def cancel(self, event_name: str, identifier: str, now: float) -> MeterEventRecord:
-        """Cancel the event with this identifier, within 24 hours of its arrival."""
+        """Cancel the event with this identifier, within 24 hours of its arrival.
+
+        Stripe's rules, from the spec (``POST /v2/billing/meter_event_adjustments``,
+        ``cancel.identifier``: "You can only cancel events within 24 hours of
+        Stripe receiving them"; ``type``: "Currently supports canceling a single
+        event") and ``stripe.md``. Refusals, all 400:
+
+        - no event with this identifier and event name: ``resource_missing``;
+        - received 24 hours ago or more (server clock): ``invalid_cancel_configuration``
+          (the one error the spec names for this endpoint), "...within 24 hours...";
+        - already cancelled: ``invalid_cancel_configuration``, "...has already been
+          canceled". *Assumption* (neither the spec nor Stripe's docs say what a
+          second cancel answers): it is refused, with a message that says so, and
+          nothing changes; a client that lost the first answer can tell "done"
+          from "refused" by that message.
+
+        A cancelled event stops counting in totals and summaries at once (Stripe
+        answers ``status: pending`` and applies it shortly after).
+        """
         index = self._by_identifier.get(identifier)
         event = None if index is None else self._events[index]
-        if event is None or event.event_name != event_name or event.cancelled_at is not None:
+        if event is None or event.event_name != event_name:
             raise invalid(
                 f"No meter event with identifier '{identifier}' for event_name "
                 f"'{event_name}' can be cancelled.",
                 param="cancel[identifier]",
                 code="resource_missing",
             )
-        if now - event.created >= DEDUP_WINDOW:
+        if event.cancelled_at is not None:
+            raise invalid(
+                f"The meter event with identifier '{identifier}' has already been canceled.",
+                param="cancel[identifier]",
+                code=CANCEL_REFUSED,
+            )
+        if now - event.created >= CANCEL_WINDOW:
             raise invalid(
                 "A meter event can only be cancelled within 24 hours of being received.",
                 param="cancel[identifier]",
+                code=CANCEL_REFUSED,
             )
         cancelled = replace(event, cancelled_at=now)
         self._events[self._by_identifier[identifier]] = cancelled

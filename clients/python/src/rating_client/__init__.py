@@ -23,10 +23,12 @@ from rating_client._errors import (
 )
 from rating_client._money import decimal_to_money, money_to_decimal
 from rating_client._types import (
+    Alert,
     Balance,
     Bucket,
     BucketLine,
     BucketSource,
+    BucketVoid,
     Confirmation,
     Consumption,
     Customer,
@@ -47,14 +49,17 @@ from rating_client._types import (
     Reversal,
     SimulatedCustomer,
     Simulation,
+    SpendControls,
 )
 
 __all__ = [
+    "Alert",
     "AlreadyExistsError",
     "Balance",
     "Bucket",
     "BucketLine",
     "BucketSource",
+    "BucketVoid",
     "Confirmation",
     "Consumption",
     "Customer",
@@ -83,6 +88,7 @@ __all__ = [
     "Reversal",
     "SimulatedCustomer",
     "Simulation",
+    "SpendControls",
     "UnauthenticatedError",
     "UnavailableError",
     "UnexpectedError",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
@@ -35,9 +35,11 @@ from rating_client._errors import (
 )
 from rating_client._money import decimal_to_money
 from rating_client._types import (
+    Alert,
     Balance,
     Bucket,
     BucketSource,
+    BucketVoid,
     Confirmation,
     Consumption,
     Customer,
@@ -51,6 +53,7 @@ from rating_client._types import (
     RecordState,
     Reversal,
     Simulation,
+    SpendControls,
 )
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
@@ -267,6 +270,59 @@ class RatingClient:
             request.funding.CopyFrom(decimal_to_money(funding, currency_code))
         reply = await self._call(self._stub.CreateBucket, request, pb.Bucket, timeout)
         return _convert.bucket(reply)
+
+    async def void_bucket(
+        self, *, customer_id: str, bucket_id: str, reason: str = "", timeout: float | None = None
+    ) -> BucketVoid:
+        """End a bucket now: its undrawn units expire. Idempotent on the bucket; a retry with
+        another ``reason`` raises ``AlreadyExistsError``."""
+        request = pb.VoidBucketRequest(customer_id=customer_id, bucket_id=bucket_id, reason=reason)
+        reply = await self._call(self._stub.VoidBucket, request, pb.VoidBucketResponse, timeout)
+        return _convert.bucket_void(reply)
+
+    # Spend controls --------------------------------------------------------
+
+    async def put_spend_controls(
+        self,
+        *,
+        customer_id: str,
+        request_id: str,
+        currency_code: str,
+        alert_thresholds: Sequence[Decimal] = (),
+        hard_limit: Decimal | None = None,
+        timeout: float | None = None,
+    ) -> SpendControls:
+        """Replace the customer's monthly alert thresholds and hard limit (amounts in
+        ``currency_code``, the rate card's); ``request_id`` is the idempotency key."""
+        request = pb.PutSpendControlsRequest(
+            customer_id=customer_id,
+            request_id=request_id,
+            alert_thresholds=[decimal_to_money(t, currency_code) for t in alert_thresholds],
+            hard_limit=_convert.optional_money(hard_limit, currency_code),
+        )
+        reply = await self._call(
+            self._stub.PutSpendControls, request, pb.PutSpendControlsResponse, timeout
+        )
+        return _convert.spend_controls(reply)
+
+    async def watch_alerts(
+        self, *, customer_id: str = "", after_alert_id: int = 0
+    ) -> AsyncGenerator[Alert, None]:
+        """Yield every alert after ``after_alert_id``, then each new one, until cancelled.
+
+        When the stream breaks (the server shuts down: ``UnavailableError``), watch again
+        with ``after_alert_id`` set to the last alert's id: nothing is lost or repeated.
+        """
+        call = self._stub.WatchAlerts(
+            pb.WatchAlertsRequest(customer_id=customer_id, after_alert_id=after_alert_id)
+        )
+        try:
+            async for message in call:
+                yield _convert.alert(message)
+        except grpc.aio.AioRpcError as rpc_error:
+            raise error_from_rpc_error(rpc_error) from rpc_error
+        finally:
+            call.cancel()
 
     # Reads -----------------------------------------------------------------
 

@@ -188,6 +188,9 @@ def quote(message: pb.QuoteCostResponse) -> t.Quote:
         total=money(message.total),
         rate_card_version=to_datetime(message.rate_card_version),
         lines=tuple(bucket_line(line) for line in message.lines),
+        limit_remaining=money(message.limit_remaining)
+        if message.HasField("limit_remaining")
+        else None,
     )
 
 
@@ -297,6 +300,38 @@ def _outcome_state(number: int) -> str:
     return enum_name(pb.OutcomeState.DESCRIPTOR, "OUTCOME_STATE_", number)
 
 
+def bucket_void(message: pb.VoidBucketResponse) -> t.BucketVoid:
+    return t.BucketVoid(
+        bucket=bucket(message.bucket),
+        units_expired=message.units_expired,
+        ledger_sequence=message.ledger_sequence,
+        void_time=to_datetime(message.void_time),
+        replayed=message.replayed,
+    )
+
+
+def spend_controls(message: pb.PutSpendControlsResponse) -> t.SpendControls:
+    controls = message.spend_controls
+    return t.SpendControls(
+        customer_id=controls.customer_id,
+        alert_thresholds=tuple(money(m) for m in controls.alert_thresholds),
+        hard_limit=money(controls.hard_limit) if controls.HasField("hard_limit") else None,
+        update_time=to_datetime(controls.update_time),
+        replayed=message.replayed,
+    )
+
+
+def alert(message: pb.WatchAlertsResponse) -> t.Alert:
+    return t.Alert(
+        alert_id=message.alert_id,
+        customer_id=message.customer_id,
+        period_start=to_datetime(message.period_start),
+        threshold=money(message.threshold),
+        period_charged=money(message.period_charged),
+        crossed_at=to_datetime(message.crossed_at),
+    )
+
+
 def _optional_time(owner: Message, name: str) -> datetime | None:
     return to_datetime(getattr(owner, name)) if owner.HasField(name) else None
 
@@ -369,7 +404,7 @@ def invoice(message: pb.PreviewInvoiceResponse) -> t.InvoicePreview:
         total=money(message.total),
         pending_outcomes=message.pending_outcomes,
         pending_charge=money(message.pending_charge),
-        meters={m.event_name: (m.planned, m.sent, m.debt) for m in message.meters},
+        meters={m.event_name: (m.planned, m.sent, m.debt, m.credited) for m in message.meters},
     )
 
 

@@ -16,10 +16,12 @@ from decimal import Decimal
 from typing import Literal
 
 __all__ = [
+    "Alert",
     "Balance",
     "Bucket",
     "BucketLine",
     "BucketSource",
+    "BucketVoid",
     "Confirmation",
     "Consumption",
     "Customer",
@@ -40,6 +42,7 @@ __all__ = [
     "Reversal",
     "SimulatedCustomer",
     "Simulation",
+    "SpendControls",
 ]
 
 RecordState = Literal["CONFIRMED", "PENDING"]
@@ -132,6 +135,8 @@ class Quote:
     total: Money
     rate_card_version: datetime
     lines: tuple[BucketLine, ...]
+    limit_remaining: Money | None = None
+    """What this month may still be charged before the hard limit; None without a limit."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -161,7 +166,7 @@ class Bucket:
     unit_price: Money
     source: str
     status: str
-    """``"ACTIVE"``, ``"SCHEDULED"``, ``"EXPIRED"`` or ``"EXHAUSTED"``."""
+    """``"ACTIVE"``, ``"SCHEDULED"``, ``"EXPIRED"``, ``"EXHAUSTED"`` or ``"VOIDED"``."""
     priority: int
     replayed: bool
     ledger_sequence: int
@@ -255,6 +260,42 @@ class RateCardVersion:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BucketVoid:
+    """A bucket ended by ``void_bucket``: its undrawn units expired."""
+
+    bucket: Bucket
+    units_expired: int
+    ledger_sequence: int
+    void_time: datetime
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpendControls:
+    """A customer's monthly alert thresholds and hard limit, as ``put_spend_controls`` set them."""
+
+    customer_id: str
+    alert_thresholds: tuple[Money, ...]
+    """Increasing."""
+    hard_limit: Money | None
+    update_time: datetime
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Alert:
+    """A customer's charges of a month reached one of its alert thresholds."""
+
+    alert_id: int
+    """1, 2, 3, ... across the ledger with no gap: resume a watch after the last one seen."""
+    customer_id: str
+    period_start: datetime
+    threshold: Money
+    period_charged: Money
+    crossed_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HistoryStep:
     """One step of an outcome's life."""
 
@@ -333,8 +374,8 @@ class InvoicePreview:
     total: Money
     pending_outcomes: int
     pending_charge: Money
-    meters: Mapping[str, tuple[int, int, int]]
-    """Meter event name -> (planned, sent, debt) reported to Stripe for the month so far."""
+    meters: Mapping[str, tuple[int, int, int, int]]
+    """Meter event name -> (planned, sent, debt, credited) reported to Stripe for the month."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,7 +12,7 @@ outcome's unit price from its ``outcomes`` row), and the rate card from each
 customer's current one (the best the ledger knew before).
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 """
 
 from collections import defaultdict
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

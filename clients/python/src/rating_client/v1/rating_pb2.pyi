@@ -113,6 +113,10 @@ class _BucketStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BucketSt
     """`valid_until` has passed."""
     BUCKET_STATUS_EXHAUSTED: _BucketStatus.ValueType  # 4
     """Inside its validity, but no unit is left to draw or held."""
+    BUCKET_STATUS_VOIDED: _BucketStatus.ValueType  # 5
+    """Ended early by `VoidBucket`: nothing can be drawn from it; units still
+    held by pending outcomes are counted in `held`.
+    """
 
 class BucketStatus(_BucketStatus, metaclass=_BucketStatusEnumTypeWrapper):
     """A bucket's status at the time of the response."""
@@ -127,6 +131,10 @@ BUCKET_STATUS_EXPIRED: BucketStatus.ValueType  # 3
 """`valid_until` has passed."""
 BUCKET_STATUS_EXHAUSTED: BucketStatus.ValueType  # 4
 """Inside its validity, but no unit is left to draw or held."""
+BUCKET_STATUS_VOIDED: BucketStatus.ValueType  # 5
+"""Ended early by `VoidBucket`: nothing can be drawn from it; units still
+held by pending outcomes are counted in `held`.
+"""
 Global___BucketStatus: _TypeAlias = BucketStatus  # noqa: Y015
 
 class _LedgerEntryKind:
@@ -153,6 +161,10 @@ class _LedgerEntryKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Ledge
     """Units were drawn from buckets by `ConsumeBucket`."""
     LEDGER_ENTRY_KIND_BUCKET_EXPIRED: _LedgerEntryKind.ValueType  # 7
     """A bucket's undrawn units expired with it."""
+    LEDGER_ENTRY_KIND_BUCKET_VOIDED: _LedgerEntryKind.ValueType  # 8
+    """A bucket was voided (`VoidBucket`): its undrawn units expired at once.
+    `units` is how many (0 when none was left).
+    """
 
 class LedgerEntryKind(_LedgerEntryKind, metaclass=_LedgerEntryKindEnumTypeWrapper):
     """What a ledger transaction did."""
@@ -175,6 +187,10 @@ LEDGER_ENTRY_KIND_BUCKET_CONSUMED: LedgerEntryKind.ValueType  # 6
 """Units were drawn from buckets by `ConsumeBucket`."""
 LEDGER_ENTRY_KIND_BUCKET_EXPIRED: LedgerEntryKind.ValueType  # 7
 """A bucket's undrawn units expired with it."""
+LEDGER_ENTRY_KIND_BUCKET_VOIDED: LedgerEntryKind.ValueType  # 8
+"""A bucket was voided (`VoidBucket`): its undrawn units expired at once.
+`units` is how many (0 when none was left).
+"""
 Global___LedgerEntryKind: _TypeAlias = LedgerEntryKind  # noqa: Y015
 
 class _OutcomeStep:
@@ -724,6 +740,7 @@ class QuoteCostResponse(_message.Message):
     TOTAL_FIELD_NUMBER: _builtins.int
     RATE_CARD_VERSION_FIELD_NUMBER: _builtins.int
     LINES_FIELD_NUMBER: _builtins.int
+    LIMIT_REMAINING_FIELD_NUMBER: _builtins.int
     units_covered: _builtins.int
     """Outcomes the buckets would cover."""
     units_billable: _builtins.int
@@ -744,6 +761,14 @@ class QuoteCostResponse(_message.Message):
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___BucketLine]:
         """One line per bucket drawn, in burn-down order."""
 
+    @_builtins.property
+    def limit_remaining(self) -> _money_pb2.Money:
+        """What may still be charged this calendar month (UTC) before the hard limit
+        of `PutSpendControls` refuses outcomes: the limit minus the month's
+        charged and pending amounts, never below zero. Absent when the customer
+        has no hard limit.
+        """
+
     def __init__(
         self,
         *,
@@ -753,10 +778,11 @@ class QuoteCostResponse(_message.Message):
         total: _money_pb2.Money | None = ...,
         rate_card_version: _timestamp_pb2.Timestamp | None = ...,
         lines: _abc.Iterable[Global___BucketLine] | None = ...,
+        limit_remaining: _money_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["rate_card_version", b"rate_card_version", "total", b"total", "unit_price", b"unit_price"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["limit_remaining", b"limit_remaining", "rate_card_version", b"rate_card_version", "total", b"total", "unit_price", b"unit_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines", "rate_card_version", b"rate_card_version", "total", b"total", "unit_price", b"unit_price", "units_billable", b"units_billable", "units_covered", b"units_covered"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit_remaining", b"limit_remaining", "lines", b"lines", "rate_card_version", b"rate_card_version", "total", b"total", "unit_price", b"unit_price", "units_billable", b"units_billable", "units_covered", b"units_covered"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1551,6 +1577,287 @@ class PutRateCardResponse(_message.Message):
 Global___PutRateCardResponse: _TypeAlias = PutRateCardResponse  # noqa: Y015
 
 @_typing.final
+class VoidBucketRequest(_message.Message):
+    """Request of `VoidBucket`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    BUCKET_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    """Required. The customer who owns the bucket."""
+    bucket_id: _builtins.str
+    """Required. The bucket to void: with `customer_id`, the idempotency key."""
+    reason: _builtins.str
+    """Why it is voided, for example `refunded`. At most 256 bytes. Part of the
+    idempotent payload.
+    """
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        bucket_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket_id", b"bucket_id", "customer_id", b"customer_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VoidBucketRequest: _TypeAlias = VoidBucketRequest  # noqa: Y015
+
+@_typing.final
+class VoidBucketResponse(_message.Message):
+    """Response of `VoidBucket`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUCKET_FIELD_NUMBER: _builtins.int
+    UNITS_EXPIRED_FIELD_NUMBER: _builtins.int
+    LEDGER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    VOID_TIME_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    units_expired: _builtins.int
+    """Undrawn units that expired with the void (>= 0): the `units` of the
+    `BUCKET_VOIDED` entry.
+    """
+    ledger_sequence: _builtins.int
+    """The position of the `BUCKET_VOIDED` entry in the customer's ledger."""
+    replayed: _builtins.bool
+    """True when this answers a retry of a void already made."""
+    @_builtins.property
+    def bucket(self) -> Global___Bucket:
+        """The bucket after the void: `remaining` 0, status `BUCKET_STATUS_VOIDED`."""
+
+    @_builtins.property
+    def void_time(self) -> _timestamp_pb2.Timestamp:
+        """When the bucket was voided (whole microseconds)."""
+
+    def __init__(
+        self,
+        *,
+        bucket: Global___Bucket | None = ...,
+        units_expired: _builtins.int = ...,
+        ledger_sequence: _builtins.int = ...,
+        void_time: _timestamp_pb2.Timestamp | None = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "void_time", b"void_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "ledger_sequence", b"ledger_sequence", "replayed", b"replayed", "units_expired", b"units_expired", "void_time", b"void_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VoidBucketResponse: _TypeAlias = VoidBucketResponse  # noqa: Y015
+
+@_typing.final
+class PutSpendControlsRequest(_message.Message):
+    """Request of `PutSpendControls`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ALERT_THRESHOLDS_FIELD_NUMBER: _builtins.int
+    HARD_LIMIT_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    """Required. The customer whose controls these are."""
+    request_id: _builtins.str
+    """Required. The caller's unique id of this change, typically a UUIDv4:
+    the idempotency key, unique per customer.
+    """
+    @_builtins.property
+    def alert_thresholds(self) -> _containers.RepeatedCompositeFieldContainer[_money_pb2.Money]:
+        """Amounts of a calendar month's charges whose crossing raises an alert:
+        0 to 20 of them, each more than 0 and distinct, in the currency of the
+        customer's rate card (all in one currency). Empty: no alerts.
+        """
+
+    @_builtins.property
+    def hard_limit(self) -> _money_pb2.Money:
+        """The most a calendar month (UTC) may be charged, settled and pending
+        together: an outcome whose charge would take the month's charged plus
+        pending amount past it is refused with FAILED_PRECONDITION and reason
+        `SPEND_LIMIT_REACHED` (an outcome a bucket covers costs nothing and is
+        never refused). At least 0, in the thresholds' currency. Absent: no
+        limit.
+        """
+
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        alert_thresholds: _abc.Iterable[_money_pb2.Money] | None = ...,
+        hard_limit: _money_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["hard_limit", b"hard_limit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_thresholds", b"alert_thresholds", "customer_id", b"customer_id", "hard_limit", b"hard_limit", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PutSpendControlsRequest: _TypeAlias = PutSpendControlsRequest  # noqa: Y015
+
+@_typing.final
+class SpendControls(_message.Message):
+    """A customer's spend controls."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    ALERT_THRESHOLDS_FIELD_NUMBER: _builtins.int
+    HARD_LIMIT_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    """The customer."""
+    @_builtins.property
+    def alert_thresholds(self) -> _containers.RepeatedCompositeFieldContainer[_money_pb2.Money]:
+        """The alert thresholds, in increasing order."""
+
+    @_builtins.property
+    def hard_limit(self) -> _money_pb2.Money:
+        """The hard limit; absent when there is none."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When these controls were put (whole microseconds)."""
+
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        alert_thresholds: _abc.Iterable[_money_pb2.Money] | None = ...,
+        hard_limit: _money_pb2.Money | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["hard_limit", b"hard_limit", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_thresholds", b"alert_thresholds", "customer_id", b"customer_id", "hard_limit", b"hard_limit", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SpendControls: _TypeAlias = SpendControls  # noqa: Y015
+
+@_typing.final
+class PutSpendControlsResponse(_message.Message):
+    """Response of `PutSpendControls`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPEND_CONTROLS_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    replayed: _builtins.bool
+    """True when this answers a retry of a change already made."""
+    @_builtins.property
+    def spend_controls(self) -> Global___SpendControls:
+        """The controls as this call set them."""
+
+    def __init__(
+        self,
+        *,
+        spend_controls: Global___SpendControls | None = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["spend_controls", b"spend_controls"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["replayed", b"replayed", "spend_controls", b"spend_controls"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PutSpendControlsResponse: _TypeAlias = PutSpendControlsResponse  # noqa: Y015
+
+@_typing.final
+class WatchAlertsRequest(_message.Message):
+    """Request of `WatchAlerts`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    AFTER_ALERT_ID_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    """Optional: only this customer's alerts; empty means every customer's."""
+    after_alert_id: _builtins.int
+    """Stream the alerts whose `alert_id` is greater than this: 0 streams every
+    alert from the first; a watcher that reconnects passes the last
+    `alert_id` it received. At least 0.
+    """
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        after_alert_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_alert_id", b"after_alert_id", "customer_id", b"customer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchAlertsRequest: _TypeAlias = WatchAlertsRequest  # noqa: Y015
+
+@_typing.final
+class WatchAlertsResponse(_message.Message):
+    """One spend alert: a customer's charges of a month reached one of its alert
+    thresholds.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALERT_ID_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    PERIOD_CHARGED_FIELD_NUMBER: _builtins.int
+    CROSSED_AT_FIELD_NUMBER: _builtins.int
+    alert_id: _builtins.int
+    """The alert's id: 1, 2, 3, ... across every customer of the ledger, with
+    no gap, in the order alerts were raised.
+    """
+    customer_id: _builtins.str
+    """The customer whose charges crossed the threshold."""
+    @_builtins.property
+    def period_start(self) -> _timestamp_pb2.Timestamp:
+        """Start of the calendar month (UTC) whose charges crossed it."""
+
+    @_builtins.property
+    def threshold(self) -> _money_pb2.Money:
+        """The threshold crossed."""
+
+    @_builtins.property
+    def period_charged(self) -> _money_pb2.Money:
+        """The month's charged amount (settled outcomes, net of reversals, as
+        `GetBalance.period_charged`) just after the charge that crossed it: at
+        least `threshold`.
+        """
+
+    @_builtins.property
+    def crossed_at(self) -> _timestamp_pb2.Timestamp:
+        """When the charge that crossed it was appended to the ledger (whole
+        microseconds).
+        """
+
+    def __init__(
+        self,
+        *,
+        alert_id: _builtins.int = ...,
+        customer_id: _builtins.str = ...,
+        period_start: _timestamp_pb2.Timestamp | None = ...,
+        threshold: _money_pb2.Money | None = ...,
+        period_charged: _money_pb2.Money | None = ...,
+        crossed_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["crossed_at", b"crossed_at", "period_charged", b"period_charged", "period_start", b"period_start", "threshold", b"threshold"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "crossed_at", b"crossed_at", "customer_id", b"customer_id", "period_charged", b"period_charged", "period_start", b"period_start", "threshold", b"threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchAlertsResponse: _TypeAlias = WatchAlertsResponse  # noqa: Y015
+
+@_typing.final
 class BalanceForecast(_message.Message):
     """Where the current month is heading (`GetBalanceResponse.forecast`).
 
@@ -2040,15 +2347,23 @@ class MeterReport(_message.Message):
     PLANNED_FIELD_NUMBER: _builtins.int
     SENT_FIELD_NUMBER: _builtins.int
     DEBT_FIELD_NUMBER: _builtins.int
+    CREDITED_FIELD_NUMBER: _builtins.int
     event_name: _builtins.str
     """The meter's `event_name`."""
     planned: _builtins.int
-    """Usage planned for Stripe (sent or not)."""
+    """Usage planned for Stripe, sent or not (whole outcomes). An event
+    cancelled for a reversal is not counted; its replacement carries what
+    remains.
+    """
     sent: _builtins.int
-    """Of `planned`, the usage Stripe has accepted."""
+    """What Stripe counts now: events it accepted and has not cancelled."""
     debt: _builtins.int
-    """Reversals of usage already planned, not yet netted against later usage
-    of the month.
+    """Reversals of usage already in Stripe that neither a cancel nor later
+    usage of the month has netted yet.
+    """
+    credited: _builtins.int
+    """Reversals owed back once the month closed, given to Stripe as a credit
+    grant (whole outcomes).
     """
     def __init__(
         self,
@@ -2057,10 +2372,11 @@ class MeterReport(_message.Message):
         planned: _builtins.int = ...,
         sent: _builtins.int = ...,
         debt: _builtins.int = ...,
+        credited: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["debt", b"debt", "event_name", b"event_name", "planned", b"planned", "sent", b"sent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credited", b"credited", "debt", b"debt", "event_name", b"event_name", "planned", b"planned", "sent", b"sent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -125,6 +125,21 @@ class RatingServiceStub:
                 request_serializer=rating_dot_v1_dot_rating__pb2.PutRateCardRequest.SerializeToString,
                 response_deserializer=rating_dot_v1_dot_rating__pb2.PutRateCardResponse.FromString,
                 _registered_method=True)
+        self.VoidBucket = channel.unary_unary(
+                '/rating.v1.RatingService/VoidBucket',
+                request_serializer=rating_dot_v1_dot_rating__pb2.VoidBucketRequest.SerializeToString,
+                response_deserializer=rating_dot_v1_dot_rating__pb2.VoidBucketResponse.FromString,
+                _registered_method=True)
+        self.PutSpendControls = channel.unary_unary(
+                '/rating.v1.RatingService/PutSpendControls',
+                request_serializer=rating_dot_v1_dot_rating__pb2.PutSpendControlsRequest.SerializeToString,
+                response_deserializer=rating_dot_v1_dot_rating__pb2.PutSpendControlsResponse.FromString,
+                _registered_method=True)
+        self.WatchAlerts = channel.unary_stream(
+                '/rating.v1.RatingService/WatchAlerts',
+                request_serializer=rating_dot_v1_dot_rating__pb2.WatchAlertsRequest.SerializeToString,
+                response_deserializer=rating_dot_v1_dot_rating__pb2.WatchAlertsResponse.FromString,
+                _registered_method=True)
         self.ExplainOutcome = channel.unary_unary(
                 '/rating.v1.RatingService/ExplainOutcome',
                 request_serializer=rating_dot_v1_dot_rating__pb2.ExplainOutcomeRequest.SerializeToString,
@@ -278,6 +293,46 @@ class RatingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VoidBucket(self, request, context):
+        """Ends a bucket now: its undrawn units expire at once (a `BUCKET_VOIDED`
+        ledger entry), and no outcome or `ConsumeBucket` draws from it again (a
+        draw naming it fails with FAILED_PRECONDITION and reason
+        `BUCKET_NOT_ACTIVE`). Units that pending outcomes hold stay theirs: an
+        outcome that settles stays covered, and the unit of one that is released
+        (or of a covered outcome reversed later) expires instead of returning to
+        the bucket. A bucket whose validity has already ended cannot be voided
+        (`BUCKET_NOT_ACTIVE`). Idempotent on (`customer_id`, `bucket_id`):
+        voiding it again with the same `reason` answers with `replayed = true`,
+        with another `reason` fails with `IDEMPOTENCY_KEY_REUSED`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutSpendControls(self, request, context):
+        """Sets a customer's monthly spend controls: the amounts whose crossing
+        raises an alert (see `WatchAlerts`) and an optional hard limit past which
+        outcomes are refused. Replaces the previous controls as a whole.
+        Idempotent on (`customer_id`, `request_id`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchAlerts(self, request, context):
+        """Streams spend alerts in `alert_id` order: every alert after
+        `after_alert_id` already raised, then each new one as it is raised, until
+        the caller cancels. An alert is raised exactly once per customer,
+        threshold and calendar month, in the same ledger transaction as the
+        charge that crossed it, so one crossed while nobody watched is delivered
+        by the next watch. A watcher resumes after the last `alert_id` it
+        received. When the server shuts down the stream ends with UNAVAILABLE
+        (reason `SHUTTING_DOWN`): watch again, on this or another server.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExplainOutcome(self, request, context):
         """Explains one outcome's charge: its request, the rate-card version and
         unit price used, the bucket it drew or held, its state history with the
@@ -367,6 +422,21 @@ def add_RatingServiceServicer_to_server(servicer, server):
                     servicer.PutRateCard,
                     request_deserializer=rating_dot_v1_dot_rating__pb2.PutRateCardRequest.FromString,
                     response_serializer=rating_dot_v1_dot_rating__pb2.PutRateCardResponse.SerializeToString,
+            ),
+            'VoidBucket': grpc.unary_unary_rpc_method_handler(
+                    servicer.VoidBucket,
+                    request_deserializer=rating_dot_v1_dot_rating__pb2.VoidBucketRequest.FromString,
+                    response_serializer=rating_dot_v1_dot_rating__pb2.VoidBucketResponse.SerializeToString,
+            ),
+            'PutSpendControls': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutSpendControls,
+                    request_deserializer=rating_dot_v1_dot_rating__pb2.PutSpendControlsRequest.FromString,
+                    response_serializer=rating_dot_v1_dot_rating__pb2.PutSpendControlsResponse.SerializeToString,
+            ),
+            'WatchAlerts': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAlerts,
+                    request_deserializer=rating_dot_v1_dot_rating__pb2.WatchAlertsRequest.FromString,
+                    response_serializer=rating_dot_v1_dot_rating__pb2.WatchAlertsResponse.SerializeToString,
             ),
             'ExplainOutcome': grpc.unary_unary_rpc_method_handler(
                     servicer.ExplainOutcome,
@@ -717,6 +787,87 @@ class RatingService:
             '/rating.v1.RatingService/PutRateCard',
             rating_dot_v1_dot_rating__pb2.PutRateCardRequest.SerializeToString,
             rating_dot_v1_dot_rating__pb2.PutRateCardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VoidBucket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating.v1.RatingService/VoidBucket',
+            rating_dot_v1_dot_rating__pb2.VoidBucketRequest.SerializeToString,
+            rating_dot_v1_dot_rating__pb2.VoidBucketResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutSpendControls(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating.v1.RatingService/PutSpendControls',
+            rating_dot_v1_dot_rating__pb2.PutSpendControlsRequest.SerializeToString,
+            rating_dot_v1_dot_rating__pb2.PutSpendControlsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/rating.v1.RatingService/WatchAlerts',
+            rating_dot_v1_dot_rating__pb2.WatchAlertsRequest.SerializeToString,
+            rating_dot_v1_dot_rating__pb2.WatchAlertsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -121,6 +121,34 @@ class RatingServiceStub:
     """Appends a version of a rate card. Versions are never edited.
     Idempotent on (`rate_card_id`, `effective_from`).
     """
+    VoidBucket: _grpc.UnaryUnaryMultiCallable[_rating_pb2.VoidBucketRequest, _rating_pb2.VoidBucketResponse]
+    """Ends a bucket now: its undrawn units expire at once (a `BUCKET_VOIDED`
+    ledger entry), and no outcome or `ConsumeBucket` draws from it again (a
+    draw naming it fails with FAILED_PRECONDITION and reason
+    `BUCKET_NOT_ACTIVE`). Units that pending outcomes hold stay theirs: an
+    outcome that settles stays covered, and the unit of one that is released
+    (or of a covered outcome reversed later) expires instead of returning to
+    the bucket. A bucket whose validity has already ended cannot be voided
+    (`BUCKET_NOT_ACTIVE`). Idempotent on (`customer_id`, `bucket_id`):
+    voiding it again with the same `reason` answers with `replayed = true`,
+    with another `reason` fails with `IDEMPOTENCY_KEY_REUSED`.
+    """
+    PutSpendControls: _grpc.UnaryUnaryMultiCallable[_rating_pb2.PutSpendControlsRequest, _rating_pb2.PutSpendControlsResponse]
+    """Sets a customer's monthly spend controls: the amounts whose crossing
+    raises an alert (see `WatchAlerts`) and an optional hard limit past which
+    outcomes are refused. Replaces the previous controls as a whole.
+    Idempotent on (`customer_id`, `request_id`).
+    """
+    WatchAlerts: _grpc.UnaryStreamMultiCallable[_rating_pb2.WatchAlertsRequest, _rating_pb2.WatchAlertsResponse]
+    """Streams spend alerts in `alert_id` order: every alert after
+    `after_alert_id` already raised, then each new one as it is raised, until
+    the caller cancels. An alert is raised exactly once per customer,
+    threshold and calendar month, in the same ledger transaction as the
+    charge that crossed it, so one crossed while nobody watched is delivered
+    by the next watch. A watcher resumes after the last `alert_id` it
+    received. When the server shuts down the stream ends with UNAVAILABLE
+    (reason `SHUTTING_DOWN`): watch again, on this or another server.
+    """
     ExplainOutcome: _grpc.UnaryUnaryMultiCallable[_rating_pb2.ExplainOutcomeRequest, _rating_pb2.ExplainOutcomeResponse]
     """Explains one outcome's charge: its request, the rate-card version and
     unit price used, the bucket it drew or held, its state history with the
@@ -234,6 +262,34 @@ class RatingServiceAsyncStub(RatingServiceStub):
     PutRateCard: _aio.UnaryUnaryMultiCallable[_rating_pb2.PutRateCardRequest, _rating_pb2.PutRateCardResponse]  # type: ignore[assignment]
     """Appends a version of a rate card. Versions are never edited.
     Idempotent on (`rate_card_id`, `effective_from`).
+    """
+    VoidBucket: _aio.UnaryUnaryMultiCallable[_rating_pb2.VoidBucketRequest, _rating_pb2.VoidBucketResponse]  # type: ignore[assignment]
+    """Ends a bucket now: its undrawn units expire at once (a `BUCKET_VOIDED`
+    ledger entry), and no outcome or `ConsumeBucket` draws from it again (a
+    draw naming it fails with FAILED_PRECONDITION and reason
+    `BUCKET_NOT_ACTIVE`). Units that pending outcomes hold stay theirs: an
+    outcome that settles stays covered, and the unit of one that is released
+    (or of a covered outcome reversed later) expires instead of returning to
+    the bucket. A bucket whose validity has already ended cannot be voided
+    (`BUCKET_NOT_ACTIVE`). Idempotent on (`customer_id`, `bucket_id`):
+    voiding it again with the same `reason` answers with `replayed = true`,
+    with another `reason` fails with `IDEMPOTENCY_KEY_REUSED`.
+    """
+    PutSpendControls: _aio.UnaryUnaryMultiCallable[_rating_pb2.PutSpendControlsRequest, _rating_pb2.PutSpendControlsResponse]  # type: ignore[assignment]
+    """Sets a customer's monthly spend controls: the amounts whose crossing
+    raises an alert (see `WatchAlerts`) and an optional hard limit past which
+    outcomes are refused. Replaces the previous controls as a whole.
+    Idempotent on (`customer_id`, `request_id`).
+    """
+    WatchAlerts: _aio.UnaryStreamMultiCallable[_rating_pb2.WatchAlertsRequest, _rating_pb2.WatchAlertsResponse]  # type: ignore[assignment]
+    """Streams spend alerts in `alert_id` order: every alert after
+    `after_alert_id` already raised, then each new one as it is raised, until
+    the caller cancels. An alert is raised exactly once per customer,
+    threshold and calendar month, in the same ledger transaction as the
+    charge that crossed it, so one crossed while nobody watched is delivered
+    by the next watch. A watcher resumes after the last `alert_id` it
+    received. When the server shuts down the stream ends with UNAVAILABLE
+    (reason `SHUTTING_DOWN`): watch again, on this or another server.
     """
     ExplainOutcome: _aio.UnaryUnaryMultiCallable[_rating_pb2.ExplainOutcomeRequest, _rating_pb2.ExplainOutcomeResponse]  # type: ignore[assignment]
     """Explains one outcome's charge: its request, the rate-card version and
@@ -411,6 +467,52 @@ class RatingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_rating_pb2.PutRateCardResponse, _abc.Awaitable[_rating_pb2.PutRateCardResponse]]:
         """Appends a version of a rate card. Versions are never edited.
         Idempotent on (`rate_card_id`, `effective_from`).
+        """
+
+    @_abc_1.abstractmethod
+    def VoidBucket(
+        self,
+        request: _rating_pb2.VoidBucketRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_rating_pb2.VoidBucketResponse, _abc.Awaitable[_rating_pb2.VoidBucketResponse]]:
+        """Ends a bucket now: its undrawn units expire at once (a `BUCKET_VOIDED`
+        ledger entry), and no outcome or `ConsumeBucket` draws from it again (a
+        draw naming it fails with FAILED_PRECONDITION and reason
+        `BUCKET_NOT_ACTIVE`). Units that pending outcomes hold stay theirs: an
+        outcome that settles stays covered, and the unit of one that is released
+        (or of a covered outcome reversed later) expires instead of returning to
+        the bucket. A bucket whose validity has already ended cannot be voided
+        (`BUCKET_NOT_ACTIVE`). Idempotent on (`customer_id`, `bucket_id`):
+        voiding it again with the same `reason` answers with `replayed = true`,
+        with another `reason` fails with `IDEMPOTENCY_KEY_REUSED`.
+        """
+
+    @_abc_1.abstractmethod
+    def PutSpendControls(
+        self,
+        request: _rating_pb2.PutSpendControlsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_rating_pb2.PutSpendControlsResponse, _abc.Awaitable[_rating_pb2.PutSpendControlsResponse]]:
+        """Sets a customer's monthly spend controls: the amounts whose crossing
+        raises an alert (see `WatchAlerts`) and an optional hard limit past which
+        outcomes are refused. Replaces the previous controls as a whole.
+        Idempotent on (`customer_id`, `request_id`).
+        """
+
+    @_abc_1.abstractmethod
+    def WatchAlerts(
+        self,
+        request: _rating_pb2.WatchAlertsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_rating_pb2.WatchAlertsResponse], _abc.AsyncIterator[_rating_pb2.WatchAlertsResponse]]:
+        """Streams spend alerts in `alert_id` order: every alert after
+        `after_alert_id` already raised, then each new one as it is raised, until
+        the caller cancels. An alert is raised exactly once per customer,
+        threshold and calendar month, in the same ledger transaction as the
+        charge that crossed it, so one crossed while nobody watched is delivered
+        by the next watch. A watcher resumes after the last `alert_id` it
+        received. When the server shuts down the stream ends with UNAVAILABLE
+        (reason `SHUTTING_DOWN`): watch again, on this or another server.
         """
 
     @_abc_1.abstractmethod
