@@ -102,8 +102,14 @@ _INSERT_POSTING = (
 _INSERT_OUTCOME = (
     "INSERT INTO outcomes (customer_id, outcome_id, fingerprint, outcome_type, state,"
     " recorded_state, occurred_at, recorded_at, settles_at, bucket_id, unit_price_nanos,"
-    " charged_nanos, currency, rate_card_version, attributes, record_sequence, settle_sequence)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, '{}', ?, ?)"
+    " charged_nanos, currency, rate_card_version, rate_card_id, attributes, record_sequence,"
+    " settle_sequence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?, '{}', ?, ?)"
+)
+_COUNT_USAGE = (
+    "INSERT INTO usage_days (customer_id, day, outcome_type, currency, unit_price_nanos,"
+    " settled, reversed, covered_settled, covered_reversed) VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0)"
+    " ON CONFLICT (customer_id, day, outcome_type, currency, unit_price_nanos)"
+    " DO UPDATE SET settled = settled + excluded.settled"
 )
 _UPSERT_BALANCE = (
     "INSERT INTO balances (customer_id, account, asset, amount) VALUES (?, ?, ?, ?)"
@@ -229,6 +235,8 @@ class Batch:
         default_factory=lambda: defaultdict(int)
     )
     heads: set[str] = field(default_factory=set)
+    usage: defaultdict[tuple[str, int], int] = field(default_factory=lambda: defaultdict(int))
+    """Settled outcomes per (customer, day): the ledger's daily usage counts (``usage_days``)."""
 
     @property
     def rows(self) -> int:
@@ -236,6 +244,7 @@ class Batch:
 
 
 _RATE_CARD_VERSION_US = to_micros(RATE_CARD_EFFECTIVE_FROM)
+_DAY_US = 86_400_000_000
 
 
 def add_outcome(batch: Batch, customer: str, head: Head, at_us: int) -> None:
@@ -243,7 +252,9 @@ def add_outcome(batch: Batch, customer: str, head: Head, at_us: int) -> None:
     at = from_micros(at_us)
     sequence = head.sequence + 1
     oid = outcome_id(sequence)
-    tx = outcome_rated(OutcomeTake(oid, OUTCOME_TYPE, None, UNIT_PRICE), at, was_pending=False)
+    tx = outcome_rated(
+        OutcomeTake(oid, OUTCOME_TYPE, None, UNIT_PRICE, UNIT_PRICE), at, was_pending=False
+    )
     row = entry_row(customer, sequence, head.hash or GENESIS, tx, at_us)
     batch.entries.append(tuple(row[column] for column in _ENTRY_COLUMNS))
     digest = row["hash"]
@@ -268,12 +279,14 @@ def add_outcome(batch: Batch, customer: str, head: Head, at_us: int) -> None:
             UNIT_PRICE.nanos,
             UNIT_PRICE.currency,
             _RATE_CARD_VERSION_US,
+            RATE_CARD_ID,
             sequence,
             sequence,
         )
     )
     head.sequence, head.hash = sequence, digest
     batch.heads.add(customer)
+    batch.usage[(customer, at_us // _DAY_US * _DAY_US)] += 1
 
 
 def write_batch(conn: sqlite3.Connection, batch: Batch, heads: Mapping[str, Head]) -> None:
@@ -283,6 +296,13 @@ def write_batch(conn: sqlite3.Connection, batch: Batch, heads: Mapping[str, Head
         conn.executemany(_INSERT_POSTING, batch.postings)
         conn.executemany(_INSERT_OUTCOME, batch.outcomes)
         conn.executemany(_UPSERT_BALANCE, [(*key, v) for key, v in sorted(batch.balances.items())])
+        conn.executemany(
+            _COUNT_USAGE,
+            [
+                (c, day, OUTCOME_TYPE, UNIT_PRICE.currency, UNIT_PRICE.nanos, n)
+                for (c, day), n in sorted(batch.usage.items())
+            ],
+        )
         conn.executemany(
             _MOVE_HEAD, [(heads[c].sequence, heads[c].hash, c) for c in sorted(batch.heads)]
         )

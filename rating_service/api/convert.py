@@ -26,21 +26,24 @@ from rating_service.api.wire import (
     time_in,
     time_out,
 )
+from rating_service.domain import billing, explanation, results
 from rating_service.domain import buckets as dbuckets
-from rating_service.domain import results
 from rating_service.domain.commands import (
     ConfirmOutcome,
     ConsumeBucket,
     CreateBucket,
+    ExplainOutcome,
     GetBalance,
     ListLedgerEntries,
     OutcomeState,
+    PreviewInvoice,
     PutCustomer,
     PutRateCard,
     PutSpendControls,
     QuoteCost,
     RecordOutcome,
     ReverseOutcome,
+    SimulateRateCard,
     VoidBucket,
     WatchAlerts,
 )
@@ -179,26 +182,30 @@ def put_customer_in(request: pb.PutCustomerRequest) -> PutCustomer:
     )
 
 
-def put_rate_card_in(request: pb.PutRateCardRequest) -> PutRateCard:
+def _prices_in(prices_in: Sequence[pb.Price], currency_code: str) -> tuple[Price, ...]:
     prices = []
-    for i, price in enumerate(request.prices):
+    for i, price in enumerate(prices_in):
         field = f"prices[{i}]"
         if not price.HasField("unit_price"):
             raise InvalidArgument.field(f"{field}.unit_price", "is required")
         unit_price = money_in(price.unit_price, f"{field}.unit_price")
         if not unit_price.currency:  # the rate card's currency applies
-            unit_price = Money(request.currency_code, unit_price.nanos)
+            unit_price = Money(currency_code, unit_price.nanos)
         window = (
             duration_in(price.settlement_window, f"{field}.settlement_window")
             if price.HasField("settlement_window")
             else DEFAULT_SETTLEMENT_WINDOW
         )
         prices.append(Price(price.outcome_type, unit_price, window))
+    return tuple(prices)
+
+
+def put_rate_card_in(request: pb.PutRateCardRequest) -> PutRateCard:
     return PutRateCard(
         rate_card_id=request.rate_card_id,
         effective_from=time_in(request, "effective_from"),
         currency=request.currency_code,
-        prices=tuple(prices),
+        prices=_prices_in(request.prices, request.currency_code),
     )
 
 
@@ -234,6 +241,29 @@ def list_entries_in(request: pb.ListLedgerEntriesRequest, tokens: PageTokens) ->
         customer_id=request.customer_id,
         page_size=request.page_size,
         after=tokens.read(request.customer_id, request.page_token),
+    )
+
+
+def explain_outcome_in(request: pb.ExplainOutcomeRequest) -> ExplainOutcome:
+    return ExplainOutcome(customer_id=request.customer_id, outcome_id=request.outcome_id)
+
+
+def preview_invoice_in(request: pb.PreviewInvoiceRequest) -> PreviewInvoice:
+    return PreviewInvoice(
+        customer_id=request.customer_id, period_start=time_in(request, "period_start")
+    )
+
+
+def simulate_rate_card_in(request: pb.SimulateRateCardRequest) -> SimulateRateCard:
+    which = request.WhichOneof("customers")
+    return SimulateRateCard(
+        rate_card_id=request.rate_card_id if which == "rate_card_id" else None,
+        customer_ids=tuple(request.customer_list.customer_ids)
+        if which == "customer_list"
+        else None,
+        period_start=time_in(request, "period_start"),
+        currency=request.currency_code,
+        prices=_prices_in(request.prices, request.currency_code),
     )
 
 
@@ -320,7 +350,12 @@ def consumed_out(result: results.Consumed) -> pb.ConsumeBucketResponse:
 
 
 def bucket_out(
-    bucket: dbuckets.Bucket, now: datetime, *, replayed: bool = False, sequence: int = 0
+    bucket: dbuckets.Bucket,
+    now: datetime,
+    *,
+    replayed: bool = False,
+    sequence: int = 0,
+    exhaustion: datetime | None = None,
 ) -> pb.Bucket:
     return pb.Bucket(
         bucket_id=bucket.bucket_id,
@@ -336,18 +371,26 @@ def bucket_out(
         priority=bucket.priority,
         replayed=replayed,
         ledger_sequence=sequence or bucket.created_sequence,
+        projected_exhaustion=None if exhaustion is None else time_out(exhaustion),
     )
 
 
 def balance_out(balance: results.Balance, now: datetime) -> pb.GetBalanceResponse:
     return pb.GetBalanceResponse(
-        buckets=[bucket_out(b, now) for b in balance.buckets],
+        buckets=[
+            bucket_out(b, now, exhaustion=balance.exhaustion.get(b.bucket_id))
+            for b in balance.buckets
+        ],
         period_start=time_out(balance.period_start),
         period_outcomes=balance.period_outcomes,
         period_charged=money_out(balance.period_charged),
         pending_outcomes=balance.pending_outcomes,
         pending_charge=money_out(balance.pending_charge),
         ledger_sequence=balance.ledger_sequence,
+        forecast=pb.BalanceForecast(
+            projected_period_outcomes=balance.projected_outcomes,
+            projected_period_charge=money_out(balance.projected_charge),
+        ),
     )
 
 
@@ -437,4 +480,122 @@ def alert_out(alert: Alert) -> pb.WatchAlertsResponse:
         threshold=money_out(alert.threshold),
         period_charged=money_out(alert.period_charged),
         crossed_at=time_out(alert.crossed_at),
+    )
+
+
+_STEPS_OUT = {step: pb.OutcomeStep.Value(f"OUTCOME_STEP_{step.value}") for step in explanation.Step}
+_USES_OUT = {use: pb.BucketUse.Value(f"BUCKET_USE_{use.value}") for use in explanation.BucketUse}
+_EVENT_STATES_OUT = {
+    state: pb.MeterEventState.Value(f"METER_EVENT_STATE_{state.value}")
+    for state in explanation.MeterEventState
+}
+
+
+def explanation_out(found: explanation.Explanation, now: datetime) -> pb.ExplainOutcomeResponse:
+    o = found.outcome
+    response = pb.ExplainOutcomeResponse(
+        customer_id=o.customer_id,
+        outcome_id=o.outcome_id,
+        outcome_type=o.outcome_type,
+        occurred_at=time_out(o.occurred_at),
+        attributes=found.attributes,
+        state=_STATES_OUT[o.state],
+        rate_card_id=o.rate_card_id,
+        rate_card_version=time_out(o.rate_card_version),
+        unit_price=money_out(o.unit_price),
+        charged=money_out(o.charged),
+        entries=[entry_out(e) for e in found.entries],
+        stripe=pb.OutcomeStripeReport(
+            stripe_customer_id=found.stripe_customer_id,
+            meter_events=[
+                pb.MeterEventReport(
+                    identifier=e.identifier,
+                    event_name=e.event_name,
+                    value=e.value,
+                    window_start=time_out(e.window_start),
+                    first_sequence=e.first_sequence,
+                    last_sequence=e.last_sequence,
+                    state=_EVENT_STATES_OUT[e.state],
+                    sent_at=None if e.sent_at is None else time_out(e.sent_at),
+                )
+                for e in found.meter_events
+            ],
+            credit_grants=[
+                pb.CreditGrantReport(
+                    bucket_id=g.bucket_id, credit_grant_id=g.grant_id, amount=money_out(g.amount)
+                )
+                for g in found.credit_grants
+            ],
+        ),
+    )
+    if found.bucket is not None and found.bucket_use is not None:
+        response.buckets.append(
+            pb.OutcomeBucket(
+                use=_USES_OUT[found.bucket_use], units=1, bucket=bucket_out(found.bucket, now)
+            )
+        )
+    for step in found.history:
+        response.history.append(
+            pb.OutcomeHistoryStep(
+                step=_STEPS_OUT[step.step],
+                at=time_out(step.at),
+                recorded_at=time_out(step.recorded_at),
+                ledger_sequence=step.sequence,
+                period_start=None if step.period_start is None else time_out(step.period_start),
+            )
+        )
+    return response
+
+
+def invoice_out(invoice: billing.Invoice) -> pb.PreviewInvoiceResponse:
+    return pb.PreviewInvoiceResponse(
+        customer_id=invoice.customer_id,
+        period_start=time_out(invoice.period_start),
+        period_end=time_out(invoice.period_end),
+        lines=[
+            pb.InvoiceLine(
+                outcome_type=line.outcome_type,
+                unit_price=money_out(line.unit_price),
+                settled=line.counts.settled,
+                reversed=line.counts.reversed,
+                net=line.counts.net,
+                covered=line.counts.covered,
+                billable=line.counts.billable,
+                amount=money_out(line.amount),
+            )
+            for line in invoice.lines
+        ],
+        credits=money_out(invoice.credits),
+        total=money_out(invoice.total),
+        pending_outcomes=invoice.pending_outcomes,
+        pending_charge=money_out(invoice.pending_charge),
+        meters=[
+            pb.MeterReport(
+                event_name=m.event_name,
+                planned=m.planned,
+                sent=m.sent,
+                debt=m.debt,
+                credited=m.credited,
+            )
+            for m in invoice.meters
+        ],
+    )
+
+
+def simulation_out(simulation: billing.Simulation) -> pb.SimulateRateCardResponse:
+    return pb.SimulateRateCardResponse(
+        period_start=time_out(simulation.period_start),
+        customers=[
+            pb.SimulatedCustomer(
+                customer_id=c.customer_id,
+                billable_outcomes=c.billable_outcomes,
+                actual=money_out(c.actual),
+                simulated=money_out(c.simulated),
+                difference=money_out(c.difference),
+            )
+            for c in simulation.customers
+        ],
+        actual_total=money_out(simulation.actual_total),
+        simulated_total=money_out(simulation.simulated_total),
+        difference_total=money_out(simulation.difference_total),
     )

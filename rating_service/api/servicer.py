@@ -134,3 +134,22 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         return pb.PutRateCardResponse(
             version=convert.rate_card_out(put.version), replayed=put.replayed
         )
+
+    async def ExplainOutcome(
+        self, request: pb.ExplainOutcomeRequest, context: Context
+    ) -> pb.ExplainOutcomeResponse:
+        cmd = convert.explain_outcome_in(request)
+        found = await self._store.explain_outcome(cmd)
+        return convert.explanation_out(found, self._clock())
+
+    async def PreviewInvoice(
+        self, request: pb.PreviewInvoiceRequest, context: Context
+    ) -> pb.PreviewInvoiceResponse:
+        cmd = convert.preview_invoice_in(request)
+        return convert.invoice_out(await self._store.preview_invoice(cmd, self._clock()))
+
+    async def SimulateRateCard(
+        self, request: pb.SimulateRateCardRequest, context: Context
+    ) -> pb.SimulateRateCardResponse:
+        cmd = convert.simulate_rate_card_in(request)
+        return convert.simulation_out(await self._store.simulate_rate_card(cmd, self._clock()))

@@ -485,3 +485,106 @@ def require_batch_size(count: int) -> None:
     """A RecordOutcomes call holds 1 to ``MAX_BATCH`` items (each is validated on its own)."""
     if not 1 <= count <= MAX_BATCH:
         raise InvalidArgument.field("requests", f"must hold 1 to {MAX_BATCH} items, got {count}")
+
+
+@dataclass(frozen=True)
+class ExplainOutcome:
+    """Everything that decided one outcome's charge (a read)."""
+
+    customer_id: str
+    outcome_id: str
+
+    def validate(self) -> None:
+        raise_if_any(
+            identifier_violation("customer_id", self.customer_id),
+            identifier_violation("outcome_id", self.outcome_id),
+        )
+
+
+@dataclass(frozen=True)
+class PreviewInvoice:
+    """One customer's bill for one calendar month (a read)."""
+
+    customer_id: str
+    period_start: datetime | None
+    """The month's first instant (UTC); None: the current month."""
+
+    def validate(self) -> None:
+        raise_if_any(
+            identifier_violation("customer_id", self.customer_id),
+            _month_violation("period_start", self.period_start),
+        )
+
+
+MAX_SIMULATED_CUSTOMERS = 1000
+
+
+@dataclass(frozen=True)
+class SimulateRateCard:
+    """A month re-priced under draft prices, for a rate card's customers or a list (a read)."""
+
+    rate_card_id: str | None
+    customer_ids: tuple[str, ...] | None
+    period_start: datetime | None
+    currency: str
+    prices: tuple[Price, ...]
+
+    def validate(self) -> None:
+        violations: list[FieldViolation | None] = [
+            _month_violation("period_start", self.period_start),
+            currency_violation("currency_code", self.currency),
+        ]
+        if (self.rate_card_id is None) == (self.customer_ids is None):
+            violations.append(
+                FieldViolation("rate_card_id", "exactly one of rate_card_id or customer_list")
+            )
+        if self.rate_card_id is not None:
+            violations.append(identifier_violation("rate_card_id", self.rate_card_id))
+        if self.customer_ids is not None:
+            field_name = "customer_list.customer_ids"
+            if not 1 <= len(self.customer_ids) <= MAX_SIMULATED_CUSTOMERS:
+                violations.append(
+                    FieldViolation(field_name, f"must hold 1 to {MAX_SIMULATED_CUSTOMERS} ids")
+                )
+            seen: set[str] = set()
+            for i, customer_id in enumerate(self.customer_ids[:MAX_SIMULATED_CUSTOMERS]):
+                violations.append(identifier_violation(f"{field_name}[{i}]", customer_id))
+                if customer_id in seen:
+                    violations.append(FieldViolation(f"{field_name}[{i}]", "appears twice"))
+                seen.add(customer_id)
+        if not 1 <= len(self.prices) <= MAX_PRICES:
+            violations.append(FieldViolation("prices", f"must have 1 to {MAX_PRICES} entries"))
+        types: set[str] = set()
+        for i, price in enumerate(self.prices[:MAX_PRICES]):
+            violations.append(identifier_violation(f"prices[{i}].outcome_type", price.outcome_type))
+            if price.outcome_type in types:
+                violations.append(
+                    FieldViolation(f"prices[{i}].outcome_type", "each outcome type may appear once")
+                )
+            types.add(price.outcome_type)
+            price_violation = _price_violation(
+                f"prices[{i}].unit_price", price.unit_price, minimum=0
+            )
+            if price_violation is not None:
+                violations.append(price_violation)
+            elif price.unit_price.currency != self.currency:
+                violations.append(
+                    FieldViolation(
+                        f"prices[{i}].unit_price.currency_code",
+                        f"must be the draft's currency {self.currency}",
+                    )
+                )
+        raise_if_any(*violations)
+
+
+def _month_violation(field_name: str, at: datetime | None) -> FieldViolation | None:
+    """Why ``at`` cannot open a billing month: it must be the first instant of one (UTC)."""
+    if at is None:
+        return None
+    if (at.day, at.hour, at.minute, at.second, at.microsecond) != (1, 0, 0, 0, 0):
+        return FieldViolation(
+            field_name, "must be the first instant of a month (UTC), e.g. 2026-11-01T00:00:00Z"
+        )
+    if at.year == 9999 and at.month == 12:
+        return FieldViolation(field_name, "must be a month before 9999-12")
+    return None

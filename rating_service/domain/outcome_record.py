@@ -39,6 +39,9 @@ class StoredOutcome:
     unit_price: Money
     charged: Money
     rate_card_version: datetime
+    rate_card_id: str
+    """The rate card that priced it ("" for outcomes recorded before the ledger kept it whose
+    customer had no rate card when it was migrated)."""
     attributes: str
     """The caller's evidence, as stored (canonical JSON)."""
     record_sequence: int
@@ -48,7 +51,9 @@ class StoredOutcome:
     @property
     def take(self) -> OutcomeTake:
         """What it took from the customer's books: a bucket unit or a charge."""
-        return OutcomeTake(self.outcome_id, self.outcome_type, self.bucket_id, self.charged)
+        return OutcomeTake(
+            self.outcome_id, self.outcome_type, self.bucket_id, self.charged, self.unit_price
+        )
 
     @property
     def ended(self) -> bool:

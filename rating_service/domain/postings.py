@@ -66,6 +66,9 @@ class Transaction:
     bucket_id: str = ""
     units: int = 0
     amount: Money | None = None
+    unit_price: Money | None = None
+    """An outcome's rate-card price (outcome transactions only). Not part of the entry or its
+    hash: it keys the ledger's daily usage counts (``billing.usage_of``)."""
 
 
 _UNIT = "unit:"
@@ -154,6 +157,7 @@ def _seal(
     bucket_id: str = "",
     units: int = 0,
     amount: Money | None = None,
+    unit_price: Money | None = None,
 ) -> Transaction:
     if not is_balanced(moves):
         raise AssertionError(f"unbalanced {kind}: {moves}")
@@ -167,6 +171,7 @@ def _seal(
         bucket_id=bucket_id,
         units=units,
         amount=amount,
+        unit_price=unit_price,
     )
 
 
@@ -178,6 +183,8 @@ class OutcomeTake:
     outcome_type: str
     bucket_id: str | None
     charge: Money
+    unit_price: Money
+    """Its rate-card price (the charge, unless a bucket covered it)."""
 
 
 def bucket_created(bucket_id: str, outcome_type: str, quantity: int, at: datetime) -> Transaction:
@@ -254,6 +261,7 @@ def _seal_outcome(
         bucket_id=take.bucket_id or "",
         units=units,
         amount=amount,
+        unit_price=take.unit_price,
     )
 
 

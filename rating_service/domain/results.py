@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -102,6 +103,12 @@ class Balance:
     pending_outcomes: int
     pending_charge: Money
     ledger_sequence: int
+    projected_outcomes: int
+    """``period_outcomes`` at the month's end, at the pace of the last 28 days."""
+    projected_charge: Money
+    """``period_charged`` likewise."""
+    exhaustion: Mapping[str, datetime]
+    """By bucket id: when it would run out at that pace (absent: not before it expires)."""
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,8 @@ outcomes = Table(
     Column("end_fingerprint", String(64), nullable=True),
     Column("end_units_returned", BigInteger, nullable=True),
     Column("end_refunded_nanos", BigInteger, nullable=True),
+    # The rate card that priced the outcome (migration 0007 added it, last).
+    Column("rate_card_id", ID, nullable=False, server_default=""),
     PrimaryKeyConstraint("customer_id", "outcome_id"),
     Index(
         "ix_outcomes_pending_settles_at",
@@ -220,6 +222,23 @@ spend_alert_counter = Table(
 )
 """The last alert id given: its row lock (held to COMMIT) keeps alert ids gap-free and in
 commit order across replicas."""
+
+usage_days = Table(
+    "usage_days",
+    metadata,
+    # Settlements and reversals per customer, UTC day (its first instant), outcome type and
+    # unit price: what invoices, re-pricing and forecasts read instead of the entries.
+    Column("customer_id", ID, nullable=False),
+    Column("day", BigInteger, nullable=False),
+    Column("outcome_type", ID, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("unit_price_nanos", BigInteger, nullable=False),
+    Column("settled", BigInteger, nullable=False),
+    Column("reversed", BigInteger, nullable=False),
+    Column("covered_settled", BigInteger, nullable=False),
+    Column("covered_reversed", BigInteger, nullable=False),
+    PrimaryKeyConstraint("customer_id", "day", "outcome_type", "currency", "unit_price_nanos"),
+)
 
 # ---- the Stripe reporter's state (its outbox follows each customer's ledger) ----------
 

@@ -1,7 +1,8 @@
 """Units of work: a write transaction (``WriteSession``) or a read snapshot (``ReadSession``).
 
 Each carries the repositories (``customers``, ``rate_cards``, ``buckets``,
-``outcomes``, ``consumptions``, ``history``, ``spend``) that own every statement and
+``outcomes``, ``consumptions``, ``history``, ``spend``, ``usage``, ``stripe_reports``) that
+own every statement and
 codec; the service layer asks them for domain values and never sees SQL.
 
 A write session stages appends (see ``staging``). Reads through its
@@ -31,6 +32,8 @@ from rating_service.ledger.repositories.history import History
 from rating_service.ledger.repositories.outcomes import Outcomes
 from rating_service.ledger.repositories.rate_cards import RateCards
 from rating_service.ledger.repositories.spend import Spend
+from rating_service.ledger.repositories.stripe_reports import StripeReports
+from rating_service.ledger.repositories.usage import Usage
 from rating_service.ledger.staging import Staged
 from rating_service.ledger.unit import Caches, Unit
 
@@ -47,6 +50,9 @@ class _WithRepositories(Unit):
         self.consumptions = Consumptions(self)
         self.history = History(self)
         self.spend = Spend(self)
+
+        self.usage = Usage(self)
+        self.stripe_reports = StripeReports(self)
 
 
 class ReadSession(_WithRepositories):

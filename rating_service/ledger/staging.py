@@ -23,15 +23,25 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Executable
 
+from rating_service.domain.billing import UsageCounts, usage_of
 from rating_service.domain.postings import WORLD, Transaction
 from rating_service.ledger.append import entry_row
+from rating_service.ledger.codec import to_micros
 from rating_service.ledger.executor import Executor
 from rating_service.ledger.hashing import GENESIS
 from rating_service.ledger.heads import CustomerHead
-from rating_service.ledger.schema import balances, customers, ledger_entries, ledger_postings
+from rating_service.ledger.schema import (
+    balances,
+    customers,
+    ledger_entries,
+    ledger_postings,
+    usage_days,
+)
 
 BalanceKey = tuple[str, str, str]
 """(customer_id, account, asset)"""
+UsageDayKey = tuple[str, int, str, str, int]
+"""(customer_id, day in microseconds, outcome_type, currency, unit_price_nanos)"""
 
 
 def _upsert(dialect: Any) -> Executable:
@@ -43,8 +53,22 @@ def _upsert(dialect: Any) -> Executable:
     return upsert
 
 
+def _count(dialect: Any) -> Executable:
+    statement = dialect.insert(usage_days)
+    c = usage_days.c
+    upsert: Executable = statement.on_conflict_do_update(
+        index_elements=[c.customer_id, c.day, c.outcome_type, c.currency, c.unit_price_nanos],
+        set_={
+            name: c[name] + statement.excluded[name]
+            for name in ("settled", "reversed", "covered_settled", "covered_reversed")
+        },
+    )
+    return upsert
+
+
 # Built once: building a statement costs more than running it.
 _ADD_TO_BALANCES = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)}
+_ADD_TO_USAGE_DAYS = {"postgresql": _count(postgresql), "sqlite": _count(sqlite)}
 _INSERT_ENTRIES = ledger_entries.insert()
 _INSERT_POSTINGS = ledger_postings.insert()
 _MOVE_HEADS = (
@@ -52,6 +76,9 @@ _MOVE_HEADS = (
     .where(customers.c.customer_id == bindparam("id"))
     .values(head_sequence=bindparam("sequence"), head_hash=bindparam("hash"))
 )
+
+
+_NONE = UsageCounts()
 
 
 @dataclass(frozen=True)
@@ -62,6 +89,7 @@ class _Mark:
     postings: int = 0
     moves: int = 0
     rows: int = 0
+    counts: int = 0
 
 
 class Staged:
@@ -71,6 +99,10 @@ class Staged:
         self.entries: list[dict[str, Any]] = []
         self.postings: list[dict[str, Any]] = []
         self.deltas: dict[BalanceKey, int] = defaultdict(int)
+        self.usage: dict[UsageDayKey, UsageCounts] = {}
+        """Daily usage counts added by the staged settlements and reversals (``billing``)."""
+        self._counted: list[tuple[UsageDayKey, UsageCounts]] = []
+        """Each count as staged, in order: undo's journal."""
         self.heads: dict[str, CustomerHead] = {}
         """Chain heads read by this batch (staged appends moved them)."""
         self._moved: dict[str, CustomerHead] = {}
@@ -104,6 +136,19 @@ class Staged:
             )
             if p.account != WORLD:  # the outside world's balance is never kept (see WORLD)
                 self.deltas[(customer_id, p.account, p.asset)] += p.amount
+        usage = usage_of(tx)
+        if usage is not None:
+            key, counts = usage
+            price = key.unit_price
+            day_key = (
+                customer_id,
+                to_micros(key.day),
+                key.outcome_type,
+                price.currency,
+                price.nanos,
+            )
+            self.usage[day_key] = self.usage.get(day_key, _NONE) + counts
+            self._counted.append((day_key, counts))
         self._moves.append((head, head.head_sequence, head.head_hash, customer_id in self._moved))
         head.head_sequence = sequence
         head.head_hash = row["hash"]
@@ -124,7 +169,13 @@ class Staged:
 
     def begin_job(self) -> None:
         """What is staged from now on belongs to the next job, until the next ``begin_job``."""
-        self._mark = _Mark(len(self.entries), len(self.postings), len(self._moves), len(self._rows))
+        self._mark = _Mark(
+            len(self.entries),
+            len(self.postings),
+            len(self._moves),
+            len(self._rows),
+            len(self._counted),
+        )
         self._job_written = False
 
     def job_wrote_directly(self) -> None:
@@ -143,6 +194,11 @@ class Staged:
             self.deltas[key] -= p["amount"]
             if not self.deltas[key]:
                 del self.deltas[key]
+        for day_key, counts in self._counted[mark.counts :]:
+            self.usage[day_key] = self.usage[day_key] + -counts
+            if self.usage[day_key] == _NONE:
+                del self.usage[day_key]
+        del self._counted[mark.counts :]
         del self.entries[mark.entries :]
         del self.postings[mark.postings :]
         for insert, _, row_key in self._rows[mark.rows :]:
@@ -178,6 +234,25 @@ class Staged:
                 for (c, a, s), amount in sorted(self.deltas.items())
             ],
         )
+        sql.many(
+            _ADD_TO_USAGE_DAYS[dialect],
+            [
+                {
+                    "customer_id": customer_id,
+                    "day": day,
+                    "outcome_type": outcome_type,
+                    "currency": currency,
+                    "unit_price_nanos": nanos,
+                    "settled": c.settled,
+                    "reversed": c.reversed,
+                    "covered_settled": c.covered_settled,
+                    "covered_reversed": c.covered_reversed,
+                }
+                for (customer_id, day, outcome_type, currency, nanos), c in sorted(
+                    self.usage.items()
+                )
+            ],
+        )
         by_table: dict[int, tuple[Executable, list[dict[str, Any]]]] = {}
         for insert, row, _ in self._rows:
             by_table.setdefault(id(insert), (insert, []))[1].append(row)
@@ -193,6 +268,8 @@ class Staged:
         self.entries.clear()
         self.postings.clear()
         self.deltas.clear()
+        self.usage.clear()
+        self._counted.clear()
         self._rows.clear()
         self._by_key.clear()
         self._moved.clear()

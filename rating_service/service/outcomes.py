@@ -46,7 +46,9 @@ def record(uow: WriteSession, cmd: RecordOutcome, now: datetime) -> OutcomeRecor
     found = uow.buckets.unexpired(head.customer_id, cmd.outcome_type, at)
     rating = rate_outcome(version, found, cmd.outcome_type, at)
     spend.require_within_hard_limit(uow, head, rating.charged, now)
-    take = entries.OutcomeTake(cmd.outcome_id, cmd.outcome_type, rating.bucket_id, rating.charged)
+    take = entries.OutcomeTake(
+        cmd.outcome_id, cmd.outcome_type, rating.bucket_id, rating.charged, rating.unit_price
+    )
     pending = cmd.state is OutcomeState.PENDING
     if pending:
         tx = entries.outcome_held(take, at)
@@ -70,6 +72,7 @@ def record(uow: WriteSession, cmd: RecordOutcome, now: datetime) -> OutcomeRecor
         unit_price=rating.unit_price,
         charged=rating.charged,
         rate_card_version=rating.rate_card_version,
+        rate_card_id=head.rate_card_id,
         attributes=_ATTRIBUTES.encode(dict(cmd.attributes)),
         record_sequence=sequence,
         settle_sequence=None if pending else sequence,

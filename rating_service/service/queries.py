@@ -1,4 +1,5 @@
-"""Reads: a quote, a balance, a page of the ledger. Each runs on one snapshot, writes nothing."""
+"""Reads: a quote, a balance (with its forecast), a page of the ledger. Each runs on one
+snapshot, writes nothing; explanations, bills and re-pricings are in ``reports``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rating_service.domain.ratecard import require_version
 from rating_service.domain.rating import Quote, quote
 from rating_service.domain.results import Balance, Entry
 from rating_service.ledger.session import ReadSession
+from rating_service.service import reports
 from rating_service.service.spend import remaining_under_limit
 
 
@@ -54,14 +56,22 @@ def balance(uow: ReadSession, customer_id: str, now: datetime) -> Balance:
             if a == account and (asset == currency if money else entries.is_unit_asset(asset))
         )
 
+    period_outcomes = total(entries.usage_outcomes(period), money=False)
+    period_charged = Money(currency, total(entries.usage_charged(period), money=True))
+    projected_outcomes, projected_charge, exhaustion = reports.month_forecast(
+        uow, customer_id, now, period_outcomes, period_charged, tuple(all_buckets)
+    )
     return Balance(
         buckets=tuple(all_buckets),
         period_start=datetime(now.year, now.month, 1, tzinfo=UTC),
-        period_outcomes=total(entries.usage_outcomes(period), money=False),
-        period_charged=Money(currency, total(entries.usage_charged(period), money=True)),
+        period_outcomes=period_outcomes,
+        period_charged=period_charged,
         pending_outcomes=total(entries.OUTCOMES_PENDING, money=False),
         pending_charge=Money(currency, total(entries.CHARGES_PENDING, money=True)),
         ledger_sequence=head.head_sequence,
+        projected_outcomes=projected_outcomes,
+        projected_charge=projected_charge,
+        exhaustion=exhaustion,
     )
 
 

@@ -13,21 +13,26 @@ from datetime import datetime
 from functools import partial
 from typing import TypeVar
 
+from rating_service.domain.billing import Invoice, Simulation
 from rating_service.domain.commands import (
     ConfirmOutcome,
     ConsumeBucket,
     CreateBucket,
+    ExplainOutcome,
     GetBalance,
+    PreviewInvoice,
     PutCustomer,
     PutRateCard,
     PutSpendControls,
     QuoteCost,
     RecordOutcome,
     ReverseOutcome,
+    SimulateRateCard,
     VoidBucket,
     WatchAlerts,
 )
 from rating_service.domain.errors import DomainError
+from rating_service.domain.explanation import Explanation
 from rating_service.domain.rating import Quote
 from rating_service.domain.results import (
     Balance,
@@ -48,7 +53,7 @@ from rating_service.ledger.lease import Lease, lease_for
 from rating_service.ledger.session import ReadSession, WriteSession
 from rating_service.ledger.writer import GroupCommitWriter, Job
 from rating_service.metrics import SPEND_ALERTS
-from rating_service.service import buckets, catalog, outcomes, queries, spend
+from rating_service.service import buckets, catalog, outcomes, queries, reports, spend
 from rating_service.service.alert_feed import AlertFeed
 
 T = TypeVar("T")
@@ -221,6 +226,18 @@ class LedgerStore:
         return await self._query(
             partial(queries.list_entries, customer_id=customer_id, after=after, limit=limit)
         )
+
+    async def explain_outcome(self, cmd: ExplainOutcome) -> Explanation:
+        cmd.validate()
+        return await self._query(partial(reports.explain, cmd=cmd))
+
+    async def preview_invoice(self, cmd: PreviewInvoice, now: datetime) -> Invoice:
+        cmd.validate()
+        return await self._query(partial(reports.preview_invoice, cmd=cmd, now=now))
+
+    async def simulate_rate_card(self, cmd: SimulateRateCard, now: datetime) -> Simulation:
+        cmd.validate()
+        return await self._query(partial(reports.simulate, cmd=cmd, now=now))
 
     async def _query(self, query: Callable[[ReadSession], T]) -> T:
         return await self.read(lambda conn: query(ReadSession(conn)))

@@ -251,3 +251,26 @@ async def test_the_client_voids_buckets_sets_spend_controls_and_watches_alerts(
     alert = await asyncio.wait_for(anext(aiter(alerts)), 30)
     assert (alert.alert_id, alert.threshold, alert.period_charged) == (1, usd("0.5"), usd("0.99"))
     await alerts.aclose()
+
+
+async def test_explain_preview_and_simulate_answer_in_plain_values(client: RatingClient) -> None:
+    """One covered and one charged outcome: the explanation names the bucket it drew, the
+    invoice has one line with one billable at 0.99, the simulation at 1.98 doubles it."""
+    await set_up_customer(client, bucket_units=1)
+    await record(client, "conv-1")
+    await record(client, "conv-2")
+
+    explained = await client.explain_outcome(customer_id=CUSTOMER, outcome_id="conv-1")
+    invoice = await client.preview_invoice(customer_id=CUSTOMER)
+    simulated = await client.simulate_rate_card(
+        prices={"resolution": Decimal("1.98")}, currency_code="USD", customer_ids=[CUSTOMER]
+    )
+    balance = await client.get_balance(customer_id=CUSTOMER)
+
+    assert (explained.state, explained.bucket_use) == ("SETTLED", "DRAWN")
+    assert [s.step for s in explained.history] == ["RECORDED", "SETTLED"]
+    assert explained.credit_grant_ids == {BUCKET: ""}
+    assert [(line.net, line.covered, line.billable) for line in invoice.lines] == [(2, 1, 1)]
+    assert (invoice.total, invoice.credits) == (usd("0.99"), usd("0.99"))
+    assert (simulated.actual_total, simulated.simulated_total) == (usd("0.99"), usd("1.98"))
+    assert balance.projected_period_outcomes == 2  # no history yet: the month as it stands

@@ -55,7 +55,8 @@ def sums_per_asset(tx: Transaction) -> dict[str, int]:
 
 
 def take(bucket_id: str | None = None, charge: str = "0.99") -> OutcomeTake:
-    return OutcomeTake("conv-1", "resolution", bucket_id, Money.of(charge, "USD"))
+    price = Money.of(charge, "USD")
+    return OutcomeTake("conv-1", "resolution", bucket_id, price, price)
 
 
 # ---- property: every builder balances -------------------------------------------------

@@ -41,6 +41,7 @@ DOMAIN_MAY_IMPORT = {
     "datetime",
     "decimal",
     "enum",
+    "fractions",
     "functools",
     "hashlib",
     "itertools",

@@ -38,8 +38,10 @@ import {
   ConfirmOutcomeRequestSchema,
   ConsumeBucketRequestSchema,
   CreateBucketRequestSchema,
+  ExplainOutcomeRequestSchema,
   GetBalanceRequestSchema,
   ListLedgerEntriesRequestSchema,
+  PreviewInvoiceRequestSchema,
   PutCustomerRequestSchema,
   PutRateCardRequestSchema,
   PutSpendControlsRequestSchema,
@@ -48,14 +50,17 @@ import {
   RecordOutcomeRequestSchema,
   RecordOutcomesRequestSchema,
   ReverseOutcomeRequestSchema,
+  SimulateRateCardRequestSchema,
   VoidBucketRequestSchema,
   WatchAlertsRequestSchema,
   type Bucket,
   type ConfirmOutcomeResponse,
   type ConsumeBucketResponse,
+  type ExplainOutcomeResponse,
   type GetBalanceResponse,
   type LedgerEntry,
   type ListLedgerEntriesResponse,
+  type PreviewInvoiceResponse,
   type PutCustomerResponse,
   type PutRateCardResponse,
   type PutSpendControlsResponse,
@@ -63,6 +68,7 @@ import {
   type RecordOutcomeResponse,
   type RecordOutcomeResult,
   type ReverseOutcomeResponse,
+  type SimulateRateCardResponse,
   type VoidBucketResponse,
   type WatchAlertsResponse,
 } from "./gen/rating/v1/rating_pb.js";
@@ -337,6 +343,42 @@ export class RatingClient {
     return this.call(
       (r, o) => this.stub.getBalance(r, o),
       create(GetBalanceRequestSchema, request),
+      options,
+    );
+  }
+
+  /** Return what decided one outcome's charge: price, bucket, history, entries, Stripe. */
+  explainOutcome(
+    request: Request<typeof ExplainOutcomeRequestSchema>,
+    options?: CallOptions,
+  ): Promise<ExplainOutcomeResponse> {
+    return this.call(
+      (r, o) => this.stub.explainOutcome(r, o),
+      create(ExplainOutcomeRequestSchema, request),
+      options,
+    );
+  }
+
+  /** Return one customer's bill for one calendar month (default: the current one). */
+  previewInvoice(
+    request: Request<typeof PreviewInvoiceRequestSchema>,
+    options?: CallOptions,
+  ): Promise<PreviewInvoiceResponse> {
+    return this.call(
+      (r, o) => this.stub.previewInvoice(r, o),
+      create(PreviewInvoiceRequestSchema, request),
+      options,
+    );
+  }
+
+  /** Re-price a month under draft prices, for a rate card's customers or a list; stores nothing. */
+  simulateRateCard(
+    request: Request<typeof SimulateRateCardRequestSchema>,
+    options?: CallOptions,
+  ): Promise<SimulateRateCardResponse> {
+    return this.call(
+      (r, o) => this.stub.simulateRateCard(r, o),
+      create(SimulateRateCardRequestSchema, request),
       options,
     );
   }

@@ -208,3 +208,27 @@ describe("reading the ledger", () => {
     assert.deepEqual(rated, ["conv-1", "conv-2", "conv-3", "batch-1"]);
   });
 });
+
+describe("explaining and billing", () => {
+  it("explains an outcome from its entries, and bills and re-prices the month as the ledger does", async () => {
+    const explained = await client.explainOutcome({ customerId: "acme", outcomeId: "conv-1" });
+    const invoice = await client.previewInvoice({ customerId: "acme" });
+    const balance = await client.getBalance({ customerId: "acme" });
+    const unitPrice = explained.unitPrice;
+    assert.ok(unitPrice);
+    const simulation = await client.simulateRateCard({
+      customers: { case: "customerList", value: { customerIds: ["acme"] } },
+      currencyCode: unitPrice.currencyCode,
+      prices: [{ outcomeType: explained.outcomeType, unitPrice }],
+    });
+
+    assert.deepEqual(
+      explained.entries.map((e) => e.outcomeId),
+      explained.entries.map(() => "conv-1"),
+    );
+    assert.deepEqual(invoice.total, balance.periodCharged);
+    assert.deepEqual(simulation.actualTotal, balance.periodCharged);
+    assert.equal(simulation.differenceTotal?.units, 0n);
+    assert.equal(simulation.differenceTotal?.nanos, 0);
+  });
+});

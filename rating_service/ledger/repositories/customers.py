@@ -27,6 +27,14 @@ _LOCK_CUSTOMERS = (
     .order_by(customers.c.customer_id)
     .with_for_update()
 )
+_EXISTING = select(customers.c.customer_id).where(
+    customers.c.customer_id.in_(bindparam("ids", expanding=True))
+)
+_ON_CARD = (
+    select(customers.c.customer_id)
+    .where(customers.c.rate_card_id == bindparam("card"))
+    .order_by(customers.c.customer_id)
+)
 
 
 def head_from_row(row: RowLike) -> CustomerHead:
@@ -84,6 +92,16 @@ class Customers:
                 f"customer {customer_id!r} does not exist", customer_id=customer_id
             )
         return head_from_row(row)
+
+    def missing(self, customer_ids: Iterable[str]) -> list[str]:
+        """Those of ``customer_ids`` that do not exist, in the order given."""
+        ids = list(customer_ids)
+        found = {r["customer_id"] for r in self._unit.db().all(_EXISTING, {"ids": ids})}
+        return [i for i in ids if i not in found]
+
+    def on_rate_card(self, rate_card_id: str) -> list[str]:
+        """The customers whose rate card this is now, by id."""
+        return [r["customer_id"] for r in self._unit.db().all(_ON_CARD, {"card": rate_card_id})]
 
     def lock(self, customer_ids: Iterable[str]) -> None:
         """Lock these customers' rows in one statement, in id order (PostgreSQL only).

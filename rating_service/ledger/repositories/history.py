@@ -27,6 +27,13 @@ class History:
         """Up to ``limit`` entries with ``sequence > after``, in sequence order."""
         return load_entries(self._unit.db().conn, customer_id, after=after, limit=limit)
 
+    def entries_at(self, customer_id: str, sequences: list[int]) -> list[Entry]:
+        """The entries at these sequences, in sequence order."""
+        found: list[Entry] = []
+        for sequence in sorted(set(sequences)):
+            found += load_entries(self._unit.db().conn, customer_id, after=sequence - 1, limit=1)
+        return found
+
     def balances(self, customer_id: str, accounts: list[str]) -> dict[tuple[str, str], int]:
         """(account, asset) -> amount, for those of ``accounts`` that have a balance."""
         rows = self._unit.db().all(_BALANCES, {"customer_id": customer_id, "accounts": accounts})

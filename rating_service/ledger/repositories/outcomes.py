@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 
 from rating_service.domain.commands import OutcomeState
 from rating_service.domain.money import Money
@@ -51,6 +51,19 @@ _DUE = (
     .order_by(outcomes.c.settles_at)
     .limit(bindparam("limit"))
 )
+_PENDING_SETTLING = (
+    select(
+        outcomes.c.currency,
+        func.count().label("outcomes"),
+        func.coalesce(func.sum(outcomes.c.charged_nanos), 0).label("charged"),
+    )
+    .where(
+        outcomes.c.customer_id == bindparam("customer_id"),
+        outcomes.c.state == OutcomeState.PENDING.value,
+        outcomes.c.settles_at < bindparam("end"),
+    )
+    .group_by(outcomes.c.currency)
+)
 
 
 def _row(outcome: StoredOutcome) -> dict[str, Any]:
@@ -70,6 +83,7 @@ def _row(outcome: StoredOutcome) -> dict[str, Any]:
         "charged_nanos": outcome.charged.nanos,
         "currency": outcome.unit_price.currency,
         "rate_card_version": to_micros(outcome.rate_card_version),
+        "rate_card_id": outcome.rate_card_id,
         "attributes": outcome.attributes,
         "record_sequence": outcome.record_sequence,
         "settle_sequence": outcome.settle_sequence,
@@ -98,6 +112,7 @@ def _outcome(row: RowLike) -> StoredOutcome:
         unit_price=Money(currency, row["unit_price_nanos"]),
         charged=Money(currency, row["charged_nanos"]),
         rate_card_version=from_micros(row["rate_card_version"]),
+        rate_card_id=row["rate_card_id"],
         attributes=row["attributes"],
         record_sequence=row["record_sequence"],
         settle_sequence=row["settle_sequence"],
@@ -164,6 +179,17 @@ class Outcomes:
                 }
             ],
         )
+
+    def pending_settling_before(
+        self, customer_id: str, end: datetime
+    ) -> dict[str, tuple[int, int]]:
+        """Per currency, how many pending outcomes settle by themselves before ``end``, and
+        their charge in nanos (each settles no earlier than now, so within the month ending
+        at ``end`` when asked for the current month)."""
+        rows = self._unit.db().all(
+            _PENDING_SETTLING, {"customer_id": customer_id, "end": to_micros(end)}
+        )
+        return {r["currency"]: (int(r["outcomes"]), int(r["charged"])) for r in rows}
 
     def due(self, now: datetime, limit: int) -> list[tuple[str, str]]:
         """(customer_id, outcome_id) of pending outcomes whose window has passed, oldest first."""

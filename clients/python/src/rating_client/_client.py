@@ -44,13 +44,16 @@ from rating_client._types import (
     Confirmation,
     Consumption,
     Customer,
+    InvoicePreview,
     LedgerEntry,
     NewOutcome,
+    OutcomeExplanation,
     OutcomeRecorded,
     Quote,
     RateCardVersion,
     RecordState,
     Reversal,
+    Simulation,
     SpendControls,
 )
 from rating_client.v1 import rating_pb2 as pb
@@ -352,6 +355,61 @@ class RatingClient:
             call.cancel()
 
     # Reads -----------------------------------------------------------------
+
+    async def explain_outcome(
+        self, *, customer_id: str, outcome_id: str, timeout: float | None = None
+    ) -> OutcomeExplanation:
+        """Return what decided the outcome's charge: price, bucket, history, entries, Stripe."""
+        request = pb.ExplainOutcomeRequest(customer_id=customer_id, outcome_id=outcome_id)
+        reply = await self._call(
+            self._stub.ExplainOutcome, request, pb.ExplainOutcomeResponse, timeout
+        )
+        return _convert.explanation(reply)
+
+    async def preview_invoice(
+        self,
+        *,
+        customer_id: str,
+        period_start: datetime | None = None,
+        timeout: float | None = None,
+    ) -> InvoicePreview:
+        """Return the customer's bill for the month opening at ``period_start`` (None: now)."""
+        request = pb.PreviewInvoiceRequest(
+            customer_id=customer_id, period_start=_convert.optional_timestamp(period_start)
+        )
+        reply = await self._call(
+            self._stub.PreviewInvoice, request, pb.PreviewInvoiceResponse, timeout
+        )
+        return _convert.invoice(reply)
+
+    async def simulate_rate_card(
+        self,
+        *,
+        prices: Mapping[str, Decimal],
+        currency_code: str,
+        rate_card_id: str | None = None,
+        customer_ids: Sequence[str] | None = None,
+        period_start: datetime | None = None,
+        timeout: float | None = None,
+    ) -> Simulation:
+        """Re-price a month under draft ``prices`` (outcome type -> unit price), for the
+        customers on ``rate_card_id`` or those in ``customer_ids``; nothing is stored."""
+        request = pb.SimulateRateCardRequest(
+            currency_code=currency_code,
+            period_start=_convert.optional_timestamp(period_start),
+            prices=[
+                pb.Price(outcome_type=kind, unit_price=decimal_to_money(price, currency_code))
+                for kind, price in prices.items()
+            ],
+        )
+        if rate_card_id is not None:
+            request.rate_card_id = rate_card_id
+        if customer_ids is not None:
+            request.customer_list.customer_ids.extend(customer_ids)
+        reply = await self._call(
+            self._stub.SimulateRateCard, request, pb.SimulateRateCardResponse, timeout
+        )
+        return _convert.simulation(reply)
 
     async def get_balance(self, *, customer_id: str, timeout: float | None = None) -> Balance:
         """Return the customer's buckets and this month's usage and charges."""

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from google.protobuf.descriptor import EnumDescriptor
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 # No py.typed marker in googleapis-common-protos: see rating_client._money.
@@ -218,6 +219,9 @@ def bucket(message: pb.Bucket) -> t.Bucket:
         priority=message.priority,
         replayed=message.replayed,
         ledger_sequence=message.ledger_sequence,
+        projected_exhaustion=to_datetime(message.projected_exhaustion)
+        if message.HasField("projected_exhaustion")
+        else None,
     )
 
 
@@ -230,6 +234,8 @@ def balance(message: pb.GetBalanceResponse) -> t.Balance:
         pending_outcomes=message.pending_outcomes,
         pending_charge=money(message.pending_charge),
         ledger_sequence=message.ledger_sequence,
+        projected_period_outcomes=message.forecast.projected_period_outcomes,
+        projected_period_charge=money(message.forecast.projected_period_charge),
     )
 
 
@@ -323,4 +329,99 @@ def alert(message: pb.WatchAlertsResponse) -> t.Alert:
         threshold=money(message.threshold),
         period_charged=money(message.period_charged),
         crossed_at=to_datetime(message.crossed_at),
+    )
+
+
+def _optional_time(owner: Message, name: str) -> datetime | None:
+    return to_datetime(getattr(owner, name)) if owner.HasField(name) else None
+
+
+def explanation(message: pb.ExplainOutcomeResponse) -> t.OutcomeExplanation:
+    used = message.buckets[0] if message.buckets else None
+    return t.OutcomeExplanation(
+        customer_id=message.customer_id,
+        outcome_id=message.outcome_id,
+        outcome_type=message.outcome_type,
+        occurred_at=to_datetime(message.occurred_at),
+        attributes=dict(message.attributes),
+        state=_outcome_state(message.state),
+        rate_card_id=message.rate_card_id,
+        rate_card_version=to_datetime(message.rate_card_version),
+        unit_price=money(message.unit_price),
+        charged=money(message.charged),
+        bucket=None if used is None else bucket(used.bucket),
+        bucket_use=None
+        if used is None
+        else enum_name(pb.BucketUse.DESCRIPTOR, "BUCKET_USE_", used.use),
+        history=tuple(
+            t.HistoryStep(
+                step=enum_name(pb.OutcomeStep.DESCRIPTOR, "OUTCOME_STEP_", s.step),
+                at=to_datetime(s.at),
+                recorded_at=to_datetime(s.recorded_at),
+                ledger_sequence=s.ledger_sequence,
+                period_start=_optional_time(s, "period_start"),
+            )
+            for s in message.history
+        ),
+        entries=tuple(ledger_entry(e) for e in message.entries),
+        stripe_customer_id=message.stripe.stripe_customer_id,
+        meter_events=tuple(
+            t.MeterEventReport(
+                identifier=e.identifier,
+                event_name=e.event_name,
+                value=e.value,
+                window_start=to_datetime(e.window_start),
+                first_sequence=e.first_sequence,
+                last_sequence=e.last_sequence,
+                state=enum_name(pb.MeterEventState.DESCRIPTOR, "METER_EVENT_STATE_", e.state),
+                sent_at=_optional_time(e, "sent_at"),
+            )
+            for e in message.stripe.meter_events
+        ),
+        credit_grant_ids={g.bucket_id: g.credit_grant_id for g in message.stripe.credit_grants},
+    )
+
+
+def invoice(message: pb.PreviewInvoiceResponse) -> t.InvoicePreview:
+    return t.InvoicePreview(
+        customer_id=message.customer_id,
+        period_start=to_datetime(message.period_start),
+        period_end=to_datetime(message.period_end),
+        lines=tuple(
+            t.InvoiceLine(
+                outcome_type=line.outcome_type,
+                unit_price=money(line.unit_price),
+                settled=line.settled,
+                reversed=line.reversed,
+                net=line.net,
+                covered=line.covered,
+                billable=line.billable,
+                amount=money(line.amount),
+            )
+            for line in message.lines
+        ),
+        credits=money(message.credits),
+        total=money(message.total),
+        pending_outcomes=message.pending_outcomes,
+        pending_charge=money(message.pending_charge),
+        meters={m.event_name: (m.planned, m.sent, m.debt, m.credited) for m in message.meters},
+    )
+
+
+def simulation(message: pb.SimulateRateCardResponse) -> t.Simulation:
+    return t.Simulation(
+        period_start=to_datetime(message.period_start),
+        customers=tuple(
+            t.SimulatedCustomer(
+                customer_id=c.customer_id,
+                billable_outcomes=c.billable_outcomes,
+                actual=money(c.actual),
+                simulated=money(c.simulated),
+                difference=money(c.difference),
+            )
+            for c in message.customers
+        ),
+        actual_total=money(message.actual_total),
+        simulated_total=money(message.simulated_total),
+        difference_total=money(message.difference_total),
     )

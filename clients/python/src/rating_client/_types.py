@@ -25,9 +25,14 @@ __all__ = [
     "Confirmation",
     "Consumption",
     "Customer",
+    "HistoryStep",
+    "InvoiceLine",
+    "InvoicePreview",
     "LedgerEntry",
+    "MeterEventReport",
     "Money",
     "NewOutcome",
+    "OutcomeExplanation",
     "OutcomeRecorded",
     "Posting",
     "Price",
@@ -35,6 +40,8 @@ __all__ = [
     "RateCardVersion",
     "RecordState",
     "Reversal",
+    "SimulatedCustomer",
+    "Simulation",
     "SpendControls",
 ]
 
@@ -163,6 +170,9 @@ class Bucket:
     priority: int
     replayed: bool
     ledger_sequence: int
+    projected_exhaustion: datetime | None = None
+    """From ``get_balance``: when it would run out at the last 28 days' pace (None: not
+    before it expires)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -176,6 +186,10 @@ class Balance:
     pending_outcomes: int
     pending_charge: Money
     ledger_sequence: int
+    projected_period_outcomes: int
+    """``period_outcomes`` at the month's end at the pace of the last 28 days."""
+    projected_period_charge: Money
+    """``period_charged`` likewise."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -279,3 +293,106 @@ class Alert:
     threshold: Money
     period_charged: Money
     crossed_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryStep:
+    """One step of an outcome's life."""
+
+    step: str
+    """``"RECORDED"``, ``"SETTLED"``, ``"RELEASED"`` or ``"REVERSED"``."""
+    at: datetime
+    recorded_at: datetime
+    ledger_sequence: int
+    period_start: datetime | None
+    """The month the step counts in (settlements and reversals only)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeterEventReport:
+    """An aggregated meter event that carried an outcome's usage to Stripe."""
+
+    identifier: str
+    event_name: str
+    value: int
+    window_start: datetime
+    first_sequence: int
+    last_sequence: int
+    state: str
+    """``"PLANNED"``, ``"SENT"`` or ``"CANCELLED"``."""
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutcomeExplanation:
+    """Everything that decided one outcome's charge (``explain_outcome``)."""
+
+    customer_id: str
+    outcome_id: str
+    outcome_type: str
+    occurred_at: datetime
+    attributes: Mapping[str, str]
+    state: str
+    rate_card_id: str
+    rate_card_version: datetime
+    unit_price: Money
+    charged: Money
+    bucket: Bucket | None
+    bucket_use: str | None
+    """``"HELD"``, ``"DRAWN"`` or ``"RETURNED"``; None without a bucket."""
+    history: tuple[HistoryStep, ...]
+    entries: tuple[LedgerEntry, ...]
+    stripe_customer_id: str
+    meter_events: tuple[MeterEventReport, ...]
+    credit_grant_ids: Mapping[str, str]
+    """Bucket id -> Stripe credit grant id ("" while not yet created)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InvoiceLine:
+    """The outcomes of one type at one unit price in a month."""
+
+    outcome_type: str
+    unit_price: Money
+    settled: int
+    reversed: int
+    net: int
+    covered: int
+    billable: int
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InvoicePreview:
+    """One customer's bill for one calendar month (``preview_invoice``)."""
+
+    customer_id: str
+    period_start: datetime
+    period_end: datetime
+    lines: tuple[InvoiceLine, ...]
+    credits: Money
+    total: Money
+    pending_outcomes: int
+    pending_charge: Money
+    meters: Mapping[str, tuple[int, int, int, int]]
+    """Meter event name -> (planned, sent, debt, credited) reported to Stripe for the month."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimulatedCustomer:
+    customer_id: str
+    billable_outcomes: int
+    actual: Money
+    simulated: Money
+    difference: Money
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Simulation:
+    """A month re-priced under draft prices (``simulate_rate_card``)."""
+
+    period_start: datetime
+    customers: tuple[SimulatedCustomer, ...]
+    actual_total: Money
+    simulated_total: Money
+    difference_total: Money

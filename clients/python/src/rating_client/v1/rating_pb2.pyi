@@ -193,6 +193,106 @@ LEDGER_ENTRY_KIND_BUCKET_VOIDED: LedgerEntryKind.ValueType  # 8
 """
 Global___LedgerEntryKind: _TypeAlias = LedgerEntryKind  # noqa: Y015
 
+class _OutcomeStep:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OutcomeStepEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OutcomeStep.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OUTCOME_STEP_UNSPECIFIED: _OutcomeStep.ValueType  # 0
+    """Never returned."""
+    OUTCOME_STEP_RECORDED: _OutcomeStep.ValueType  # 1
+    """The outcome was recorded (as pending, or as confirmed: then it settled
+    in the same ledger transaction).
+    """
+    OUTCOME_STEP_SETTLED: _OutcomeStep.ValueType  # 2
+    """It settled: counted in the usage of the month of `at`."""
+    OUTCOME_STEP_RELEASED: _OutcomeStep.ValueType  # 3
+    """It was reversed while pending: its hold was released, nothing charged."""
+    OUTCOME_STEP_REVERSED: _OutcomeStep.ValueType  # 4
+    """It was reversed once settled: its unit or charge given back in the
+    month of `at`.
+    """
+
+class OutcomeStep(_OutcomeStep, metaclass=_OutcomeStepEnumTypeWrapper):
+    """A step in an outcome's life."""
+
+OUTCOME_STEP_UNSPECIFIED: OutcomeStep.ValueType  # 0
+"""Never returned."""
+OUTCOME_STEP_RECORDED: OutcomeStep.ValueType  # 1
+"""The outcome was recorded (as pending, or as confirmed: then it settled
+in the same ledger transaction).
+"""
+OUTCOME_STEP_SETTLED: OutcomeStep.ValueType  # 2
+"""It settled: counted in the usage of the month of `at`."""
+OUTCOME_STEP_RELEASED: OutcomeStep.ValueType  # 3
+"""It was reversed while pending: its hold was released, nothing charged."""
+OUTCOME_STEP_REVERSED: OutcomeStep.ValueType  # 4
+"""It was reversed once settled: its unit or charge given back in the
+month of `at`.
+"""
+Global___OutcomeStep: _TypeAlias = OutcomeStep  # noqa: Y015
+
+class _BucketUse:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _BucketUseEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BucketUse.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    BUCKET_USE_UNSPECIFIED: _BucketUse.ValueType  # 0
+    """Never returned."""
+    BUCKET_USE_HELD: _BucketUse.ValueType  # 1
+    """A pending outcome holds one of the bucket's units."""
+    BUCKET_USE_DRAWN: _BucketUse.ValueType  # 2
+    """The outcome drew one of the bucket's units."""
+    BUCKET_USE_RETURNED: _BucketUse.ValueType  # 3
+    """The outcome was released or reversed: its unit went back to the bucket
+    (or expired with it, when the bucket had expired).
+    """
+
+class BucketUse(_BucketUse, metaclass=_BucketUseEnumTypeWrapper):
+    """How an outcome used a bucket."""
+
+BUCKET_USE_UNSPECIFIED: BucketUse.ValueType  # 0
+"""Never returned."""
+BUCKET_USE_HELD: BucketUse.ValueType  # 1
+"""A pending outcome holds one of the bucket's units."""
+BUCKET_USE_DRAWN: BucketUse.ValueType  # 2
+"""The outcome drew one of the bucket's units."""
+BUCKET_USE_RETURNED: BucketUse.ValueType  # 3
+"""The outcome was released or reversed: its unit went back to the bucket
+(or expired with it, when the bucket had expired).
+"""
+Global___BucketUse: _TypeAlias = BucketUse  # noqa: Y015
+
+class _MeterEventState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MeterEventStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MeterEventState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    METER_EVENT_STATE_UNSPECIFIED: _MeterEventState.ValueType  # 0
+    """Never returned."""
+    METER_EVENT_STATE_PLANNED: _MeterEventState.ValueType  # 1
+    """Planned from the ledger, not yet accepted by Stripe."""
+    METER_EVENT_STATE_SENT: _MeterEventState.ValueType  # 2
+    """Accepted by Stripe."""
+    METER_EVENT_STATE_CANCELLED: _MeterEventState.ValueType  # 3
+    """Sent, then cancelled in Stripe (a reversal within Stripe's 24 hours)."""
+
+class MeterEventState(_MeterEventState, metaclass=_MeterEventStateEnumTypeWrapper):
+    """Where a meter event stands in the reporter's outbox."""
+
+METER_EVENT_STATE_UNSPECIFIED: MeterEventState.ValueType  # 0
+"""Never returned."""
+METER_EVENT_STATE_PLANNED: MeterEventState.ValueType  # 1
+"""Planned from the ledger, not yet accepted by Stripe."""
+METER_EVENT_STATE_SENT: MeterEventState.ValueType  # 2
+"""Accepted by Stripe."""
+METER_EVENT_STATE_CANCELLED: MeterEventState.ValueType  # 3
+"""Sent, then cancelled in Stripe (a reversal within Stripe's 24 hours)."""
+Global___MeterEventState: _TypeAlias = MeterEventState  # noqa: Y015
+
 @_typing.final
 class RecordOutcomeRequest(_message.Message):
     """Request of `RecordOutcome`."""
@@ -881,6 +981,7 @@ class Bucket(_message.Message):
     PRIORITY_FIELD_NUMBER: _builtins.int
     REPLAYED_FIELD_NUMBER: _builtins.int
     LEDGER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    PROJECTED_EXHAUSTION_FIELD_NUMBER: _builtins.int
     bucket_id: _builtins.str
     """The caller's id of the bucket."""
     outcome_type: _builtins.str
@@ -913,6 +1014,16 @@ class Bucket(_message.Message):
     def unit_price(self) -> _money_pb2.Money:
         """The value of one unit."""
 
+    @_builtins.property
+    def projected_exhaustion(self) -> _timestamp_pb2.Timestamp:
+        """Set by `GetBalance` only: when the bucket's undrawn units would run out
+        if its outcome type keeps the pace of the last 28 days (weighted by day
+        of week), drawn in burn-down order after the buckets ahead of it (whole
+        microseconds). A bucket not yet valid starts drawing at `valid_from`.
+        Absent when it would not run out before `valid_until` (or within ten
+        years), when its outcome type has no pace, or when nothing is left.
+        """
+
     def __init__(
         self,
         *,
@@ -929,10 +1040,11 @@ class Bucket(_message.Message):
         priority: _builtins.int = ...,
         replayed: _builtins.bool = ...,
         ledger_sequence: _builtins.int = ...,
+        projected_exhaustion: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["unit_price", b"unit_price", "valid_from", b"valid_from", "valid_until", b"valid_until"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["projected_exhaustion", b"projected_exhaustion", "unit_price", b"unit_price", "valid_from", b"valid_from", "valid_until", b"valid_until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket_id", b"bucket_id", "held", b"held", "ledger_sequence", b"ledger_sequence", "outcome_type", b"outcome_type", "priority", b"priority", "quantity", b"quantity", "remaining", b"remaining", "replayed", b"replayed", "source", b"source", "status", b"status", "unit_price", b"unit_price", "valid_from", b"valid_from", "valid_until", b"valid_until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket_id", b"bucket_id", "held", b"held", "ledger_sequence", b"ledger_sequence", "outcome_type", b"outcome_type", "priority", b"priority", "projected_exhaustion", b"projected_exhaustion", "quantity", b"quantity", "remaining", b"remaining", "replayed", b"replayed", "source", b"source", "status", b"status", "unit_price", b"unit_price", "valid_from", b"valid_from", "valid_until", b"valid_until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -973,6 +1085,7 @@ class GetBalanceResponse(_message.Message):
     PENDING_OUTCOMES_FIELD_NUMBER: _builtins.int
     PENDING_CHARGE_FIELD_NUMBER: _builtins.int
     LEDGER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    FORECAST_FIELD_NUMBER: _builtins.int
     period_outcomes: _builtins.int
     """Outcomes settled this month, net of reversals made this month."""
     pending_outcomes: _builtins.int
@@ -995,6 +1108,10 @@ class GetBalanceResponse(_message.Message):
     def pending_charge(self) -> _money_pb2.Money:
         """What the pending outcomes will cost if none is reversed."""
 
+    @_builtins.property
+    def forecast(self) -> Global___BalanceForecast:
+        """Where this month is heading at the pace of the last 28 days."""
+
     def __init__(
         self,
         *,
@@ -1005,10 +1122,11 @@ class GetBalanceResponse(_message.Message):
         pending_outcomes: _builtins.int = ...,
         pending_charge: _money_pb2.Money | None = ...,
         ledger_sequence: _builtins.int = ...,
+        forecast: Global___BalanceForecast | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["pending_charge", b"pending_charge", "period_charged", b"period_charged", "period_start", b"period_start"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["forecast", b"forecast", "pending_charge", b"pending_charge", "period_charged", b"period_charged", "period_start", b"period_start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["buckets", b"buckets", "ledger_sequence", b"ledger_sequence", "pending_charge", b"pending_charge", "pending_outcomes", b"pending_outcomes", "period_charged", b"period_charged", "period_outcomes", b"period_outcomes", "period_start", b"period_start"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buckets", b"buckets", "forecast", b"forecast", "ledger_sequence", b"ledger_sequence", "pending_charge", b"pending_charge", "pending_outcomes", b"pending_outcomes", "period_charged", b"period_charged", "period_outcomes", b"period_outcomes", "period_start", b"period_start"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1738,3 +1856,778 @@ class WatchAlertsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchAlertsResponse: _TypeAlias = WatchAlertsResponse  # noqa: Y015
+
+@_typing.final
+class BalanceForecast(_message.Message):
+    """Where the current month is heading (`GetBalanceResponse.forecast`).
+
+    The pace is that of the 28 whole UTC days before today (four of each day
+    of the week): each remaining day of the month counts the average of its
+    own day of the week, and the rest of today the part of today's average
+    not yet elapsed. Settled outcomes count net of reversals, on the day the
+    ledger counts them.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECTED_PERIOD_OUTCOMES_FIELD_NUMBER: _builtins.int
+    PROJECTED_PERIOD_CHARGE_FIELD_NUMBER: _builtins.int
+    projected_period_outcomes: _builtins.int
+    """`period_outcomes` plus the outcomes expected by the end of the month at
+    that pace, rounded down.
+    """
+    @_builtins.property
+    def projected_period_charge(self) -> _money_pb2.Money:
+        """`period_charged` plus the billable amount expected by the end of the
+        month at that pace, rounded down to the nano.
+        """
+
+    def __init__(
+        self,
+        *,
+        projected_period_outcomes: _builtins.int = ...,
+        projected_period_charge: _money_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["projected_period_charge", b"projected_period_charge"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["projected_period_charge", b"projected_period_charge", "projected_period_outcomes", b"projected_period_outcomes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BalanceForecast: _TypeAlias = BalanceForecast  # noqa: Y015
+
+@_typing.final
+class ExplainOutcomeRequest(_message.Message):
+    """Request of `ExplainOutcome`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    OUTCOME_ID_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    """Required. The customer of the outcome."""
+    outcome_id: _builtins.str
+    """Required. The outcome to explain."""
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        outcome_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "outcome_id", b"outcome_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExplainOutcomeRequest: _TypeAlias = ExplainOutcomeRequest  # noqa: Y015
+
+@_typing.final
+class OutcomeHistoryStep(_message.Message):
+    """One step of an outcome's state history."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    LEDGER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    step: Global___OutcomeStep.ValueType
+    """What happened."""
+    ledger_sequence: _builtins.int
+    """The position of its ledger transaction in the customer's ledger."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp:
+        """When it counts: the outcome's time for a pending record, the settlement
+        time, the time of the reversal (whole microseconds).
+        """
+
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp:
+        """When the service appended it to the ledger (whole microseconds)."""
+
+    @_builtins.property
+    def period_start(self) -> _timestamp_pb2.Timestamp:
+        """The first instant of the calendar month (UTC) this step counts in, for
+        `OUTCOME_STEP_SETTLED` and `OUTCOME_STEP_REVERSED`; absent for steps
+        that count in no month (a pending record, a release).
+        """
+
+    def __init__(
+        self,
+        *,
+        step: Global___OutcomeStep.ValueType = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+        ledger_sequence: _builtins.int = ...,
+        period_start: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "period_start", b"period_start", "recorded_at", b"recorded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "ledger_sequence", b"ledger_sequence", "period_start", b"period_start", "recorded_at", b"recorded_at", "step", b"step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OutcomeHistoryStep: _TypeAlias = OutcomeHistoryStep  # noqa: Y015
+
+@_typing.final
+class OutcomeBucket(_message.Message):
+    """The bucket an outcome drew or held."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USE_FIELD_NUMBER: _builtins.int
+    UNITS_FIELD_NUMBER: _builtins.int
+    BUCKET_FIELD_NUMBER: _builtins.int
+    use: Global___BucketUse.ValueType
+    """How the outcome uses it now."""
+    units: _builtins.int
+    """Units of it the outcome took: 1."""
+    @_builtins.property
+    def bucket(self) -> Global___Bucket:
+        """The bucket as it is now."""
+
+    def __init__(
+        self,
+        *,
+        use: Global___BucketUse.ValueType = ...,
+        units: _builtins.int = ...,
+        bucket: Global___Bucket | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "units", b"units", "use", b"use"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OutcomeBucket: _TypeAlias = OutcomeBucket  # noqa: Y015
+
+@_typing.final
+class MeterEventReport(_message.Message):
+    """One aggregated meter event that carried an outcome's usage."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDENTIFIER_FIELD_NUMBER: _builtins.int
+    EVENT_NAME_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    WINDOW_START_FIELD_NUMBER: _builtins.int
+    FIRST_SEQUENCE_FIELD_NUMBER: _builtins.int
+    LAST_SEQUENCE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    SENT_AT_FIELD_NUMBER: _builtins.int
+    identifier: _builtins.str
+    """The event's `identifier` in Stripe (at most 100 characters), derived
+    from the ledger range it covers.
+    """
+    event_name: _builtins.str
+    """The meter's `event_name`."""
+    value: _builtins.int
+    """The usage it reports: whole outcomes of the customer in its window,
+    net of reversals netted before it was planned.
+    """
+    first_sequence: _builtins.int
+    """The first and last ledger sequence of the range it covers."""
+    last_sequence: _builtins.int
+    """See `first_sequence`."""
+    state: Global___MeterEventState.ValueType
+    """Where it stands."""
+    @_builtins.property
+    def window_start(self) -> _timestamp_pb2.Timestamp:
+        """The start of its aggregation window (whole microseconds)."""
+
+    @_builtins.property
+    def sent_at(self) -> _timestamp_pb2.Timestamp:
+        """When Stripe accepted it; absent while planned."""
+
+    def __init__(
+        self,
+        *,
+        identifier: _builtins.str = ...,
+        event_name: _builtins.str = ...,
+        value: _builtins.int = ...,
+        window_start: _timestamp_pb2.Timestamp | None = ...,
+        first_sequence: _builtins.int = ...,
+        last_sequence: _builtins.int = ...,
+        state: Global___MeterEventState.ValueType = ...,
+        sent_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sent_at", b"sent_at", "window_start", b"window_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_name", b"event_name", "first_sequence", b"first_sequence", "identifier", b"identifier", "last_sequence", b"last_sequence", "sent_at", b"sent_at", "state", b"state", "value", b"value", "window_start", b"window_start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MeterEventReport: _TypeAlias = MeterEventReport  # noqa: Y015
+
+@_typing.final
+class CreditGrantReport(_message.Message):
+    """A bucket's credit grant in Stripe."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUCKET_ID_FIELD_NUMBER: _builtins.int
+    CREDIT_GRANT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    bucket_id: _builtins.str
+    """The bucket the grant mirrors."""
+    credit_grant_id: _builtins.str
+    """Stripe's id of the grant (`credgr_...`); empty while not yet created
+    (or when the customer is not reported to Stripe).
+    """
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money:
+        """The grant's value: the bucket's quantity x its unit price."""
+
+    def __init__(
+        self,
+        *,
+        bucket_id: _builtins.str = ...,
+        credit_grant_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "bucket_id", b"bucket_id", "credit_grant_id", b"credit_grant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreditGrantReport: _TypeAlias = CreditGrantReport  # noqa: Y015
+
+@_typing.final
+class OutcomeStripeReport(_message.Message):
+    """What Stripe was told about an outcome."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STRIPE_CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    METER_EVENTS_FIELD_NUMBER: _builtins.int
+    CREDIT_GRANTS_FIELD_NUMBER: _builtins.int
+    stripe_customer_id: _builtins.str
+    """The Stripe customer the usage goes to; empty when unknown."""
+    @_builtins.property
+    def meter_events(self) -> _containers.RepeatedCompositeFieldContainer[Global___MeterEventReport]:
+        """The meter events whose ledger range includes the outcome's settlement
+        or reversal, oldest first. Empty until the reporter has planned them.
+        """
+
+    @_builtins.property
+    def credit_grants(self) -> _containers.RepeatedCompositeFieldContainer[Global___CreditGrantReport]:
+        """The credit grant of the bucket the outcome drew, if it drew one."""
+
+    def __init__(
+        self,
+        *,
+        stripe_customer_id: _builtins.str = ...,
+        meter_events: _abc.Iterable[Global___MeterEventReport] | None = ...,
+        credit_grants: _abc.Iterable[Global___CreditGrantReport] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credit_grants", b"credit_grants", "meter_events", b"meter_events", "stripe_customer_id", b"stripe_customer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OutcomeStripeReport: _TypeAlias = OutcomeStripeReport  # noqa: Y015
+
+@_typing.final
+class ExplainOutcomeResponse(_message.Message):
+    """Response of `ExplainOutcome`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class AttributesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    OUTCOME_ID_FIELD_NUMBER: _builtins.int
+    OUTCOME_TYPE_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    RATE_CARD_ID_FIELD_NUMBER: _builtins.int
+    RATE_CARD_VERSION_FIELD_NUMBER: _builtins.int
+    UNIT_PRICE_FIELD_NUMBER: _builtins.int
+    CHARGED_FIELD_NUMBER: _builtins.int
+    BUCKETS_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    STRIPE_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    """The customer of the outcome."""
+    outcome_id: _builtins.str
+    """The outcome."""
+    outcome_type: _builtins.str
+    """Its type, as recorded."""
+    state: Global___OutcomeState.ValueType
+    """Its state now: `OUTCOME_STATE_PENDING`, `OUTCOME_STATE_SETTLED`,
+    `OUTCOME_STATE_RELEASED` or `OUTCOME_STATE_REVERSED`.
+    """
+    rate_card_id: _builtins.str
+    """The rate card that priced it (empty for an outcome recorded before the
+    ledger kept it and whose customer has no rate card now).
+    """
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp:
+        """When it happened, as recorded (the server's time when the request left
+        it absent; whole microseconds).
+        """
+
+    @_builtins.property
+    def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The evidence the request carried."""
+
+    @_builtins.property
+    def rate_card_version(self) -> _timestamp_pb2.Timestamp:
+        """The `effective_from` of the rate-card version used (whole microseconds)."""
+
+    @_builtins.property
+    def unit_price(self) -> _money_pb2.Money:
+        """The price of one outcome of its type in that version."""
+
+    @_builtins.property
+    def charged(self) -> _money_pb2.Money:
+        """What it is (or will be, while pending) charged: zero when a bucket
+        covered it.
+        """
+
+    @_builtins.property
+    def buckets(self) -> _containers.RepeatedCompositeFieldContainer[Global___OutcomeBucket]:
+        """The bucket it drew or held; empty when none covered it."""
+
+    @_builtins.property
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___OutcomeHistoryStep]:
+        """Its state history, in ledger order."""
+
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___LedgerEntry]:
+        """Its ledger transactions, in sequence order, with their hashes."""
+
+    @_builtins.property
+    def stripe(self) -> Global___OutcomeStripeReport:
+        """What Stripe was told."""
+
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        outcome_id: _builtins.str = ...,
+        outcome_type: _builtins.str = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+        attributes: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        state: Global___OutcomeState.ValueType = ...,
+        rate_card_id: _builtins.str = ...,
+        rate_card_version: _timestamp_pb2.Timestamp | None = ...,
+        unit_price: _money_pb2.Money | None = ...,
+        charged: _money_pb2.Money | None = ...,
+        buckets: _abc.Iterable[Global___OutcomeBucket] | None = ...,
+        history: _abc.Iterable[Global___OutcomeHistoryStep] | None = ...,
+        entries: _abc.Iterable[Global___LedgerEntry] | None = ...,
+        stripe: Global___OutcomeStripeReport | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["charged", b"charged", "occurred_at", b"occurred_at", "rate_card_version", b"rate_card_version", "stripe", b"stripe", "unit_price", b"unit_price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "buckets", b"buckets", "charged", b"charged", "customer_id", b"customer_id", "entries", b"entries", "history", b"history", "occurred_at", b"occurred_at", "outcome_id", b"outcome_id", "outcome_type", b"outcome_type", "rate_card_id", b"rate_card_id", "rate_card_version", b"rate_card_version", "state", b"state", "stripe", b"stripe", "unit_price", b"unit_price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExplainOutcomeResponse: _TypeAlias = ExplainOutcomeResponse  # noqa: Y015
+
+@_typing.final
+class PreviewInvoiceRequest(_message.Message):
+    """Request of `PreviewInvoice`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    """Required. The customer to bill."""
+    @_builtins.property
+    def period_start(self) -> _timestamp_pb2.Timestamp:
+        """The first instant of the month (UTC) to bill: midnight of a 1st, whole
+        seconds. Absent means the current month.
+        """
+
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        period_start: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["period_start", b"period_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "period_start", b"period_start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewInvoiceRequest: _TypeAlias = PreviewInvoiceRequest  # noqa: Y015
+
+@_typing.final
+class InvoiceLine(_message.Message):
+    """One line of an invoice preview: the outcomes of one type at one unit price."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOME_TYPE_FIELD_NUMBER: _builtins.int
+    UNIT_PRICE_FIELD_NUMBER: _builtins.int
+    SETTLED_FIELD_NUMBER: _builtins.int
+    REVERSED_FIELD_NUMBER: _builtins.int
+    NET_FIELD_NUMBER: _builtins.int
+    COVERED_FIELD_NUMBER: _builtins.int
+    BILLABLE_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    outcome_type: _builtins.str
+    """The outcome type."""
+    settled: _builtins.int
+    """Outcomes that settled in the month."""
+    reversed: _builtins.int
+    """Outcomes reversed in the month (they may have settled earlier)."""
+    net: _builtins.int
+    """`settled - reversed`: what the ledger counts for the month (may be
+    negative when reversals of earlier months outnumber the month's usage).
+    """
+    covered: _builtins.int
+    """Of `net`, the outcomes buckets covered (net of their reversals)."""
+    billable: _builtins.int
+    """`net - covered`: the outcomes charged at `unit_price`."""
+    @_builtins.property
+    def unit_price(self) -> _money_pb2.Money:
+        """The unit price these outcomes were rated at."""
+
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money:
+        """`billable x unit_price`."""
+
+    def __init__(
+        self,
+        *,
+        outcome_type: _builtins.str = ...,
+        unit_price: _money_pb2.Money | None = ...,
+        settled: _builtins.int = ...,
+        reversed: _builtins.int = ...,
+        net: _builtins.int = ...,
+        covered: _builtins.int = ...,
+        billable: _builtins.int = ...,
+        amount: _money_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "unit_price", b"unit_price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "billable", b"billable", "covered", b"covered", "net", b"net", "outcome_type", b"outcome_type", "reversed", b"reversed", "settled", b"settled", "unit_price", b"unit_price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InvoiceLine: _TypeAlias = InvoiceLine  # noqa: Y015
+
+@_typing.final
+class MeterReport(_message.Message):
+    """What one meter has reported to Stripe for the month so far."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_NAME_FIELD_NUMBER: _builtins.int
+    PLANNED_FIELD_NUMBER: _builtins.int
+    SENT_FIELD_NUMBER: _builtins.int
+    DEBT_FIELD_NUMBER: _builtins.int
+    CREDITED_FIELD_NUMBER: _builtins.int
+    event_name: _builtins.str
+    """The meter's `event_name`."""
+    planned: _builtins.int
+    """Usage planned for Stripe, sent or not (whole outcomes). An event
+    cancelled for a reversal is not counted; its replacement carries what
+    remains.
+    """
+    sent: _builtins.int
+    """What Stripe counts now: events it accepted and has not cancelled."""
+    debt: _builtins.int
+    """Reversals of usage already in Stripe that neither a cancel nor later
+    usage of the month has netted yet.
+    """
+    credited: _builtins.int
+    """Reversals owed back once the month closed, given to Stripe as a credit
+    grant (whole outcomes).
+    """
+    def __init__(
+        self,
+        *,
+        event_name: _builtins.str = ...,
+        planned: _builtins.int = ...,
+        sent: _builtins.int = ...,
+        debt: _builtins.int = ...,
+        credited: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credited", b"credited", "debt", b"debt", "event_name", b"event_name", "planned", b"planned", "sent", b"sent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MeterReport: _TypeAlias = MeterReport  # noqa: Y015
+
+@_typing.final
+class PreviewInvoiceResponse(_message.Message):
+    """Response of `PreviewInvoice`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    PERIOD_END_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    CREDITS_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    PENDING_OUTCOMES_FIELD_NUMBER: _builtins.int
+    PENDING_CHARGE_FIELD_NUMBER: _builtins.int
+    METERS_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    """The customer."""
+    pending_outcomes: _builtins.int
+    """Outcomes still pending that will settle in this month unless reversed
+    or confirmed (0 for a month that has ended).
+    """
+    @_builtins.property
+    def period_start(self) -> _timestamp_pb2.Timestamp:
+        """The first instant of the month billed (whole microseconds)."""
+
+    @_builtins.property
+    def period_end(self) -> _timestamp_pb2.Timestamp:
+        """The first instant of the next month."""
+
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___InvoiceLine]:
+        """One line per outcome type and unit price, ordered by outcome type, then
+        unit price; a month with a price change has a line for each price.
+        """
+
+    @_builtins.property
+    def credits(self) -> _money_pb2.Money:
+        """The value at the lines' unit prices of the outcomes buckets covered
+        (net): what the buckets' credit grants offset on Stripe's invoice.
+        """
+
+    @_builtins.property
+    def total(self) -> _money_pb2.Money:
+        """The month's billable amount: the sum of the lines' `amount`, equal to
+        the ledger's `usage:<month>:charged` balance.
+        """
+
+    @_builtins.property
+    def pending_charge(self) -> _money_pb2.Money:
+        """What those pending outcomes will cost if none is reversed."""
+
+    @_builtins.property
+    def meters(self) -> _containers.RepeatedCompositeFieldContainer[Global___MeterReport]:
+        """Per meter, what has been reported to Stripe for the month so far."""
+
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        period_start: _timestamp_pb2.Timestamp | None = ...,
+        period_end: _timestamp_pb2.Timestamp | None = ...,
+        lines: _abc.Iterable[Global___InvoiceLine] | None = ...,
+        credits: _money_pb2.Money | None = ...,
+        total: _money_pb2.Money | None = ...,
+        pending_outcomes: _builtins.int = ...,
+        pending_charge: _money_pb2.Money | None = ...,
+        meters: _abc.Iterable[Global___MeterReport] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["credits", b"credits", "pending_charge", b"pending_charge", "period_end", b"period_end", "period_start", b"period_start", "total", b"total"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credits", b"credits", "customer_id", b"customer_id", "lines", b"lines", "meters", b"meters", "pending_charge", b"pending_charge", "pending_outcomes", b"pending_outcomes", "period_end", b"period_end", "period_start", b"period_start", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewInvoiceResponse: _TypeAlias = PreviewInvoiceResponse  # noqa: Y015
+
+@_typing.final
+class CustomerList(_message.Message):
+    """The customers whose month `SimulateRateCard` re-prices."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def customer_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """1 to 1,000 customer ids, each at most once."""
+
+    def __init__(
+        self,
+        *,
+        customer_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_ids", b"customer_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerList: _TypeAlias = CustomerList  # noqa: Y015
+
+@_typing.final
+class SimulateRateCardRequest(_message.Message):
+    """Request of `SimulateRateCard`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RATE_CARD_ID_FIELD_NUMBER: _builtins.int
+    CUSTOMER_LIST_FIELD_NUMBER: _builtins.int
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    PRICES_FIELD_NUMBER: _builtins.int
+    rate_card_id: _builtins.str
+    """Every customer whose rate card this is now."""
+    currency_code: _builtins.str
+    """Required. ISO 4217 code of the draft prices' currency. Customers billed
+    in another currency that month are refused (INVALID_ARGUMENT naming
+    `currency_code`).
+    """
+    @_builtins.property
+    def customer_list(self) -> Global___CustomerList:
+        """These customers."""
+
+    @_builtins.property
+    def period_start(self) -> _timestamp_pb2.Timestamp:
+        """The first instant of the month (UTC) to re-price: midnight of a 1st,
+        whole seconds. Absent means the current month.
+        """
+
+    @_builtins.property
+    def prices(self) -> _containers.RepeatedCompositeFieldContainer[Global___Price]:
+        """Required. The draft prices, 1 to 100, each outcome type once, as in
+        `PutRateCard` (`settlement_window` is ignored). An outcome type the
+        draft does not price keeps its actual prices.
+        """
+
+    def __init__(
+        self,
+        *,
+        rate_card_id: _builtins.str = ...,
+        customer_list: Global___CustomerList | None = ...,
+        period_start: _timestamp_pb2.Timestamp | None = ...,
+        currency_code: _builtins.str = ...,
+        prices: _abc.Iterable[Global___Price] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["customer_list", b"customer_list", "customers", b"customers", "period_start", b"period_start", "rate_card_id", b"rate_card_id"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency_code", b"currency_code", "customer_list", b"customer_list", "customers", b"customers", "period_start", b"period_start", "prices", b"prices", "rate_card_id", b"rate_card_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_customers: _TypeAlias = _typing.Literal["rate_card_id", "customer_list"]  # noqa: Y015
+    _WhichOneofArgType_customers: _TypeAlias = _typing.Literal["customers", b"customers"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_customers) -> _WhichOneofReturnType_customers | None: ...
+
+Global___SimulateRateCardRequest: _TypeAlias = SimulateRateCardRequest  # noqa: Y015
+
+@_typing.final
+class SimulatedCustomer(_message.Message):
+    """One customer's month, actual and simulated."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    BILLABLE_OUTCOMES_FIELD_NUMBER: _builtins.int
+    ACTUAL_FIELD_NUMBER: _builtins.int
+    SIMULATED_FIELD_NUMBER: _builtins.int
+    DIFFERENCE_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    """The customer."""
+    billable_outcomes: _builtins.int
+    """Outcomes billed in the month (net of reversals; bucket-covered ones
+    excluded): the same count under both prices.
+    """
+    @_builtins.property
+    def actual(self) -> _money_pb2.Money:
+        """What the month bills at the prices the outcomes were rated at."""
+
+    @_builtins.property
+    def simulated(self) -> _money_pb2.Money:
+        """What it would bill under the draft prices."""
+
+    @_builtins.property
+    def difference(self) -> _money_pb2.Money:
+        """`simulated - actual`."""
+
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        billable_outcomes: _builtins.int = ...,
+        actual: _money_pb2.Money | None = ...,
+        simulated: _money_pb2.Money | None = ...,
+        difference: _money_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actual", b"actual", "difference", b"difference", "simulated", b"simulated"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actual", b"actual", "billable_outcomes", b"billable_outcomes", "customer_id", b"customer_id", "difference", b"difference", "simulated", b"simulated"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SimulatedCustomer: _TypeAlias = SimulatedCustomer  # noqa: Y015
+
+@_typing.final
+class SimulateRateCardResponse(_message.Message):
+    """Response of `SimulateRateCard`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    CUSTOMERS_FIELD_NUMBER: _builtins.int
+    ACTUAL_TOTAL_FIELD_NUMBER: _builtins.int
+    SIMULATED_TOTAL_FIELD_NUMBER: _builtins.int
+    DIFFERENCE_TOTAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def period_start(self) -> _timestamp_pb2.Timestamp:
+        """The first instant of the month re-priced (whole microseconds)."""
+
+    @_builtins.property
+    def customers(self) -> _containers.RepeatedCompositeFieldContainer[Global___SimulatedCustomer]:
+        """One per customer, ordered by customer id (customers with no billable
+        outcome in the month included, at zero).
+        """
+
+    @_builtins.property
+    def actual_total(self) -> _money_pb2.Money:
+        """The sum of `actual`."""
+
+    @_builtins.property
+    def simulated_total(self) -> _money_pb2.Money:
+        """The sum of `simulated`."""
+
+    @_builtins.property
+    def difference_total(self) -> _money_pb2.Money:
+        """`simulated_total - actual_total`."""
+
+    def __init__(
+        self,
+        *,
+        period_start: _timestamp_pb2.Timestamp | None = ...,
+        customers: _abc.Iterable[Global___SimulatedCustomer] | None = ...,
+        actual_total: _money_pb2.Money | None = ...,
+        simulated_total: _money_pb2.Money | None = ...,
+        difference_total: _money_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actual_total", b"actual_total", "difference_total", b"difference_total", "period_start", b"period_start", "simulated_total", b"simulated_total"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actual_total", b"actual_total", "customers", b"customers", "difference_total", b"difference_total", "period_start", b"period_start", "simulated_total", b"simulated_total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SimulateRateCardResponse: _TypeAlias = SimulateRateCardResponse  # noqa: Y015

@@ -140,6 +140,21 @@ class RatingServiceStub:
                 request_serializer=rating_dot_v1_dot_rating__pb2.WatchAlertsRequest.SerializeToString,
                 response_deserializer=rating_dot_v1_dot_rating__pb2.WatchAlertsResponse.FromString,
                 _registered_method=True)
+        self.ExplainOutcome = channel.unary_unary(
+                '/rating.v1.RatingService/ExplainOutcome',
+                request_serializer=rating_dot_v1_dot_rating__pb2.ExplainOutcomeRequest.SerializeToString,
+                response_deserializer=rating_dot_v1_dot_rating__pb2.ExplainOutcomeResponse.FromString,
+                _registered_method=True)
+        self.PreviewInvoice = channel.unary_unary(
+                '/rating.v1.RatingService/PreviewInvoice',
+                request_serializer=rating_dot_v1_dot_rating__pb2.PreviewInvoiceRequest.SerializeToString,
+                response_deserializer=rating_dot_v1_dot_rating__pb2.PreviewInvoiceResponse.FromString,
+                _registered_method=True)
+        self.SimulateRateCard = channel.unary_unary(
+                '/rating.v1.RatingService/SimulateRateCard',
+                request_serializer=rating_dot_v1_dot_rating__pb2.SimulateRateCardRequest.SerializeToString,
+                response_deserializer=rating_dot_v1_dot_rating__pb2.SimulateRateCardResponse.FromString,
+                _registered_method=True)
 
 
 class RatingServiceServicer:
@@ -318,6 +333,38 @@ class RatingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExplainOutcome(self, request, context):
+        """Explains one outcome's charge: its request, the rate-card version and
+        unit price used, the bucket it drew or held, its state history with the
+        period each step counts in, its ledger entries (with their hashes) and
+        what Stripe was told about it. Read only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewInvoice(self, request, context):
+        """Previews one customer's bill for one calendar month (UTC): a line per
+        outcome type and unit price, the credits of the buckets that covered
+        outcomes, the total, what is still pending, and per meter what has been
+        reported to Stripe so far. The lines equal the ledger's sums for that
+        month. Read only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SimulateRateCard(self, request, context):
+        """Re-prices one month's settled outcomes under a draft list of prices (not
+        stored), for the customers on a rate card or a list of customers: per
+        customer the actual and the simulated billable amount. Bucket draws stay
+        as they were. It reads the ledger's monthly counts, not its entries, and
+        writes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RatingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -390,6 +437,21 @@ def add_RatingServiceServicer_to_server(servicer, server):
                     servicer.WatchAlerts,
                     request_deserializer=rating_dot_v1_dot_rating__pb2.WatchAlertsRequest.FromString,
                     response_serializer=rating_dot_v1_dot_rating__pb2.WatchAlertsResponse.SerializeToString,
+            ),
+            'ExplainOutcome': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExplainOutcome,
+                    request_deserializer=rating_dot_v1_dot_rating__pb2.ExplainOutcomeRequest.FromString,
+                    response_serializer=rating_dot_v1_dot_rating__pb2.ExplainOutcomeResponse.SerializeToString,
+            ),
+            'PreviewInvoice': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewInvoice,
+                    request_deserializer=rating_dot_v1_dot_rating__pb2.PreviewInvoiceRequest.FromString,
+                    response_serializer=rating_dot_v1_dot_rating__pb2.PreviewInvoiceResponse.SerializeToString,
+            ),
+            'SimulateRateCard': grpc.unary_unary_rpc_method_handler(
+                    servicer.SimulateRateCard,
+                    request_deserializer=rating_dot_v1_dot_rating__pb2.SimulateRateCardRequest.FromString,
+                    response_serializer=rating_dot_v1_dot_rating__pb2.SimulateRateCardResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -806,6 +868,87 @@ class RatingService:
             '/rating.v1.RatingService/WatchAlerts',
             rating_dot_v1_dot_rating__pb2.WatchAlertsRequest.SerializeToString,
             rating_dot_v1_dot_rating__pb2.WatchAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExplainOutcome(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating.v1.RatingService/ExplainOutcome',
+            rating_dot_v1_dot_rating__pb2.ExplainOutcomeRequest.SerializeToString,
+            rating_dot_v1_dot_rating__pb2.ExplainOutcomeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewInvoice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating.v1.RatingService/PreviewInvoice',
+            rating_dot_v1_dot_rating__pb2.PreviewInvoiceRequest.SerializeToString,
+            rating_dot_v1_dot_rating__pb2.PreviewInvoiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SimulateRateCard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating.v1.RatingService/SimulateRateCard',
+            rating_dot_v1_dot_rating__pb2.SimulateRateCardRequest.SerializeToString,
+            rating_dot_v1_dot_rating__pb2.SimulateRateCardResponse.FromString,
             options,
             channel_credentials,
             insecure,

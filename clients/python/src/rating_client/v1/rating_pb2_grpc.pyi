@@ -149,6 +149,26 @@ class RatingServiceStub:
     received. When the server shuts down the stream ends with UNAVAILABLE
     (reason `SHUTTING_DOWN`): watch again, on this or another server.
     """
+    ExplainOutcome: _grpc.UnaryUnaryMultiCallable[_rating_pb2.ExplainOutcomeRequest, _rating_pb2.ExplainOutcomeResponse]
+    """Explains one outcome's charge: its request, the rate-card version and
+    unit price used, the bucket it drew or held, its state history with the
+    period each step counts in, its ledger entries (with their hashes) and
+    what Stripe was told about it. Read only.
+    """
+    PreviewInvoice: _grpc.UnaryUnaryMultiCallable[_rating_pb2.PreviewInvoiceRequest, _rating_pb2.PreviewInvoiceResponse]
+    """Previews one customer's bill for one calendar month (UTC): a line per
+    outcome type and unit price, the credits of the buckets that covered
+    outcomes, the total, what is still pending, and per meter what has been
+    reported to Stripe so far. The lines equal the ledger's sums for that
+    month. Read only.
+    """
+    SimulateRateCard: _grpc.UnaryUnaryMultiCallable[_rating_pb2.SimulateRateCardRequest, _rating_pb2.SimulateRateCardResponse]
+    """Re-prices one month's settled outcomes under a draft list of prices (not
+    stored), for the customers on a rate card or a list of customers: per
+    customer the actual and the simulated billable amount. Bucket draws stay
+    as they were. It reads the ledger's monthly counts, not its entries, and
+    writes nothing.
+    """
 
 @_typing.type_check_only
 class RatingServiceAsyncStub(RatingServiceStub):
@@ -270,6 +290,26 @@ class RatingServiceAsyncStub(RatingServiceStub):
     by the next watch. A watcher resumes after the last `alert_id` it
     received. When the server shuts down the stream ends with UNAVAILABLE
     (reason `SHUTTING_DOWN`): watch again, on this or another server.
+    """
+    ExplainOutcome: _aio.UnaryUnaryMultiCallable[_rating_pb2.ExplainOutcomeRequest, _rating_pb2.ExplainOutcomeResponse]  # type: ignore[assignment]
+    """Explains one outcome's charge: its request, the rate-card version and
+    unit price used, the bucket it drew or held, its state history with the
+    period each step counts in, its ledger entries (with their hashes) and
+    what Stripe was told about it. Read only.
+    """
+    PreviewInvoice: _aio.UnaryUnaryMultiCallable[_rating_pb2.PreviewInvoiceRequest, _rating_pb2.PreviewInvoiceResponse]  # type: ignore[assignment]
+    """Previews one customer's bill for one calendar month (UTC): a line per
+    outcome type and unit price, the credits of the buckets that covered
+    outcomes, the total, what is still pending, and per meter what has been
+    reported to Stripe so far. The lines equal the ledger's sums for that
+    month. Read only.
+    """
+    SimulateRateCard: _aio.UnaryUnaryMultiCallable[_rating_pb2.SimulateRateCardRequest, _rating_pb2.SimulateRateCardResponse]  # type: ignore[assignment]
+    """Re-prices one month's settled outcomes under a draft list of prices (not
+    stored), for the customers on a rate card or a list of customers: per
+    customer the actual and the simulated billable amount. Bucket draws stay
+    as they were. It reads the ledger's monthly counts, not its entries, and
+    writes nothing.
     """
 
 class RatingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -473,6 +513,44 @@ class RatingServiceServicer(metaclass=_abc_1.ABCMeta):
         by the next watch. A watcher resumes after the last `alert_id` it
         received. When the server shuts down the stream ends with UNAVAILABLE
         (reason `SHUTTING_DOWN`): watch again, on this or another server.
+        """
+
+    @_abc_1.abstractmethod
+    def ExplainOutcome(
+        self,
+        request: _rating_pb2.ExplainOutcomeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_rating_pb2.ExplainOutcomeResponse, _abc.Awaitable[_rating_pb2.ExplainOutcomeResponse]]:
+        """Explains one outcome's charge: its request, the rate-card version and
+        unit price used, the bucket it drew or held, its state history with the
+        period each step counts in, its ledger entries (with their hashes) and
+        what Stripe was told about it. Read only.
+        """
+
+    @_abc_1.abstractmethod
+    def PreviewInvoice(
+        self,
+        request: _rating_pb2.PreviewInvoiceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_rating_pb2.PreviewInvoiceResponse, _abc.Awaitable[_rating_pb2.PreviewInvoiceResponse]]:
+        """Previews one customer's bill for one calendar month (UTC): a line per
+        outcome type and unit price, the credits of the buckets that covered
+        outcomes, the total, what is still pending, and per meter what has been
+        reported to Stripe so far. The lines equal the ledger's sums for that
+        month. Read only.
+        """
+
+    @_abc_1.abstractmethod
+    def SimulateRateCard(
+        self,
+        request: _rating_pb2.SimulateRateCardRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_rating_pb2.SimulateRateCardResponse, _abc.Awaitable[_rating_pb2.SimulateRateCardResponse]]:
+        """Re-prices one month's settled outcomes under a draft list of prices (not
+        stored), for the customers on a rate card or a list of customers: per
+        customer the actual and the simulated billable amount. Bucket draws stay
+        as they were. It reads the ledger's monthly counts, not its entries, and
+        writes nothing.
         """
 
 def add_RatingServiceServicer_to_server(servicer: RatingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

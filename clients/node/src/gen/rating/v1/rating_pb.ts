@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rating/v1/rating.proto.
  */
 export const file_rating_v1_rating: GenFile = /*@__PURE__*/
-  fileDesc("ChZyYXRpbmcvdjEvcmF0aW5nLnByb3RvEglyYXRpbmcudjEipgIKFFJlY29yZE91dGNvbWVSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhIKCm91dGNvbWVfaWQYAiABKAkSFAoMb3V0Y29tZV90eXBlGAMgASgJEi8KC29jY3VycmVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgVzdGF0ZRgFIAEoDjIXLnJhdGluZy52MS5PdXRjb21lU3RhdGUSQwoKYXR0cmlidXRlcxgGIAMoCzIvLnJhdGluZy52MS5SZWNvcmRPdXRjb21lUmVxdWVzdC5BdHRyaWJ1dGVzRW50cnkaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEizQIKFVJlY29yZE91dGNvbWVSZXNwb25zZRIXCg9sZWRnZXJfc2VxdWVuY2UYASABKAMSJgoKdW5pdF9wcmljZRgCIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5EhoKEnVuaXRzX2Zyb21fYnVja2V0cxgDIAEoAxIjCgdjaGFyZ2VkGAQgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSNQoRcmF0ZV9jYXJkX3ZlcnNpb24YBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKBXN0YXRlGAYgASgOMhcucmF0aW5nLnYxLk91dGNvbWVTdGF0ZRIQCghyZXBsYXllZBgHIAEoCBIRCglidWNrZXRfaWQYCCABKAkSLgoKc2V0dGxlc19hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSgoVUmVjb3JkT3V0Y29tZXNSZXF1ZXN0EjEKCHJlcXVlc3RzGAEgAygLMh8ucmF0aW5nLnYxLlJlY29yZE91dGNvbWVSZXF1ZXN0InoKE1JlY29yZE91dGNvbWVSZXN1bHQSNAoIcmVzcG9uc2UYASABKAsyIC5yYXRpbmcudjEuUmVjb3JkT3V0Y29tZVJlc3BvbnNlSAASIwoFZXJyb3IYAiABKAsyEi5nb29nbGUucnBjLlN0YXR1c0gAQggKBnJlc3VsdCJJChZSZWNvcmRPdXRjb21lc1Jlc3BvbnNlEi8KB3Jlc3VsdHMYASADKAsyHi5yYXRpbmcudjEuUmVjb3JkT3V0Y29tZVJlc3VsdCJAChVDb25maXJtT3V0Y29tZVJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSEgoKb3V0Y29tZV9pZBgCIAEoCSJrChZDb25maXJtT3V0Y29tZVJlc3BvbnNlEhcKD2xlZGdlcl9zZXF1ZW5jZRgBIAEoAxImCgVzdGF0ZRgCIAEoDjIXLnJhdGluZy52MS5PdXRjb21lU3RhdGUSEAoIcmVwbGF5ZWQYAyABKAgiUAoVUmV2ZXJzZU91dGNvbWVSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhIKCm91dGNvbWVfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIqkBChZSZXZlcnNlT3V0Y29tZVJlc3BvbnNlEhcKD2xlZGdlcl9zZXF1ZW5jZRgBIAEoAxImCgVzdGF0ZRgCIAEoDjIXLnJhdGluZy52MS5PdXRjb21lU3RhdGUSFgoOdW5pdHNfcmV0dXJuZWQYAyABKAMSJAoIcmVmdW5kZWQYBCABKAsyEi5nb29nbGUudHlwZS5Nb25leRIQCghyZXBsYXllZBgFIAEoCCJ3ChBRdW90ZUNvc3RSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhQKDG91dGNvbWVfdHlwZRgCIAEoCRIQCghxdWFudGl0eRgDIAEoAxImCgJhdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQQoKQnVja2V0TGluZRIRCglidWNrZXRfaWQYASABKAkSDQoFdW5pdHMYAiABKAMSEQoJcmVtYWluaW5nGAMgASgDIpcCChFRdW90ZUNvc3RSZXNwb25zZRImCgp1bml0X3ByaWNlGAEgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSFQoNdW5pdHNfY292ZXJlZBgCIAEoAxIWCg51bml0c19iaWxsYWJsZRgDIAEoAxIhCgV0b3RhbBgEIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5EjUKEXJhdGVfY2FyZF92ZXJzaW9uGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIkCgVsaW5lcxgGIAMoCzIVLnJhdGluZy52MS5CdWNrZXRMaW5lEisKD2xpbWl0X3JlbWFpbmluZxgHIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5IooBChRDb25zdW1lQnVja2V0UmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJEhQKDG91dGNvbWVfdHlwZRgDIAEoCRIQCghxdWFudGl0eRgEIAEoAxIRCglidWNrZXRfaWQYBSABKAkSDgoGcmVhc29uGAYgASgJIpMBChVDb25zdW1lQnVja2V0UmVzcG9uc2USEAoIY29uc3VtZWQYASABKAMSJAoFbGluZXMYAiADKAsyFS5yYXRpbmcudjEuQnVja2V0TGluZRIXCg9yZW1haW5pbmdfdG90YWwYAyABKAMSFwoPbGVkZ2VyX3NlcXVlbmNlGAQgASgDEhAKCHJlcGxheWVkGAUgASgIItoCChNDcmVhdGVCdWNrZXRSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhEKCWJ1Y2tldF9pZBgCIAEoCRIUCgxvdXRjb21lX3R5cGUYAyABKAkSEgoIcXVhbnRpdHkYBCABKANIABIlCgdmdW5kaW5nGAUgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXlIABIuCgp2YWxpZF9mcm9tGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt2YWxpZF91bnRpbBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoKdW5pdF9wcmljZRgIIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5EicKBnNvdXJjZRgJIAEoDjIXLnJhdGluZy52MS5CdWNrZXRTb3VyY2USEAoIcHJpb3JpdHkYCiABKAVCBgoEc2l6ZSL8AgoGQnVja2V0EhEKCWJ1Y2tldF9pZBgBIAEoCRIUCgxvdXRjb21lX3R5cGUYAiABKAkSEAoIcXVhbnRpdHkYAyABKAMSEQoJcmVtYWluaW5nGAQgASgDEgwKBGhlbGQYBSABKAMSLgoKdmFsaWRfZnJvbRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdmFsaWRfdW50aWwYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKCnVuaXRfcHJpY2UYCCABKAsyEi5nb29nbGUudHlwZS5Nb25leRInCgZzb3VyY2UYCSABKA4yFy5yYXRpbmcudjEuQnVja2V0U291cmNlEicKBnN0YXR1cxgKIAEoDjIXLnJhdGluZy52MS5CdWNrZXRTdGF0dXMSEAoIcHJpb3JpdHkYCyABKAUSEAoIcmVwbGF5ZWQYDCABKAgSFwoPbGVkZ2VyX3NlcXVlbmNlGA0gASgDIigKEUdldEJhbGFuY2VSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJIo4CChJHZXRCYWxhbmNlUmVzcG9uc2USIgoHYnVja2V0cxgBIAMoCzIRLnJhdGluZy52MS5CdWNrZXQSMAoMcGVyaW9kX3N0YXJ0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9wZXJpb2Rfb3V0Y29tZXMYAyABKAMSKgoOcGVyaW9kX2NoYXJnZWQYBCABKAsyEi5nb29nbGUudHlwZS5Nb25leRIYChBwZW5kaW5nX291dGNvbWVzGAUgASgDEioKDnBlbmRpbmdfY2hhcmdlGAYgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSFwoPbGVkZ2VyX3NlcXVlbmNlGAcgASgDIlYKGExpc3RMZWRnZXJFbnRyaWVzUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJdChlMaXN0TGVkZ2VyRW50cmllc1Jlc3BvbnNlEicKB2VudHJpZXMYASADKAsyFi5yYXRpbmcudjEuTGVkZ2VyRW50cnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjkKB1Bvc3RpbmcSDwoHYWNjb3VudBgBIAEoCRINCgVhc3NldBgCIAEoCRIOCgZhbW91bnQYAyABKAkikAMKC0xlZGdlckVudHJ5EhAKCHNlcXVlbmNlGAEgASgDEhYKDnRyYW5zYWN0aW9uX2lkGAIgASgJEigKBGtpbmQYAyABKA4yGi5yYXRpbmcudjEuTGVkZ2VyRW50cnlLaW5kEhMKC2N1c3RvbWVyX2lkGAQgASgJEhIKCm91dGNvbWVfaWQYBSABKAkSEgoKcmVxdWVzdF9pZBgGIAEoCRIRCglidWNrZXRfaWQYByABKAkSDQoFdW5pdHMYCCABKAMSIgoGYW1vdW50GAkgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSLwoLb2NjdXJyZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3JlY29yZGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIkCghwb3N0aW5ncxgMIAMoCzISLnJhdGluZy52MS5Qb3N0aW5nEhQKDG91dGNvbWVfdHlwZRgNIAEoCRIMCgRoYXNoGA4gASgJIlsKElB1dEN1c3RvbWVyUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIaChJzdHJpcGVfY3VzdG9tZXJfaWQYAiABKAkSFAoMcmF0ZV9jYXJkX2lkGAMgASgJIrMBCghDdXN0b21lchITCgtjdXN0b21lcl9pZBgBIAEoCRIaChJzdHJpcGVfY3VzdG9tZXJfaWQYAiABKAkSFAoMcmF0ZV9jYXJkX2lkGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTgoTUHV0Q3VzdG9tZXJSZXNwb25zZRIlCghjdXN0b21lchgBIAEoCzITLnJhdGluZy52MS5DdXN0b21lchIQCghyZXBsYXllZBgCIAEoCCJ7CgVQcmljZRIUCgxvdXRjb21lX3R5cGUYASABKAkSJgoKdW5pdF9wcmljZRgCIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5EjQKEXNldHRsZW1lbnRfd2luZG93GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIpcBChJQdXRSYXRlQ2FyZFJlcXVlc3QSFAoMcmF0ZV9jYXJkX2lkGAEgASgJEjIKDmVmZmVjdGl2ZV9mcm9tGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1jdXJyZW5jeV9jb2RlGAMgASgJEiAKBnByaWNlcxgEIAMoCzIQLnJhdGluZy52MS5QcmljZSKUAQoPUmF0ZUNhcmRWZXJzaW9uEhQKDHJhdGVfY2FyZF9pZBgBIAEoCRIyCg5lZmZlY3RpdmVfZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNY3VycmVuY3lfY29kZRgDIAEoCRIgCgZwcmljZXMYBCADKAsyEC5yYXRpbmcudjEuUHJpY2UiVAoTUHV0UmF0ZUNhcmRSZXNwb25zZRIrCgd2ZXJzaW9uGAEgASgLMhoucmF0aW5nLnYxLlJhdGVDYXJkVmVyc2lvbhIQCghyZXBsYXllZBgCIAEoCCJLChFWb2lkQnVja2V0UmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIRCglidWNrZXRfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIqgBChJWb2lkQnVja2V0UmVzcG9uc2USIQoGYnVja2V0GAEgASgLMhEucmF0aW5nLnYxLkJ1Y2tldBIVCg11bml0c19leHBpcmVkGAIgASgDEhcKD2xlZGdlcl9zZXF1ZW5jZRgDIAEoAxItCgl2b2lkX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHJlcGxheWVkGAUgASgIIpgBChdQdXRTcGVuZENvbnRyb2xzUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJEiwKEGFsZXJ0X3RocmVzaG9sZHMYAyADKAsyEi5nb29nbGUudHlwZS5Nb25leRImCgpoYXJkX2xpbWl0GAQgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkiqwEKDVNwZW5kQ29udHJvbHMSEwoLY3VzdG9tZXJfaWQYASABKAkSLAoQYWxlcnRfdGhyZXNob2xkcxgCIAMoCzISLmdvb2dsZS50eXBlLk1vbmV5EiYKCmhhcmRfbGltaXQYAyABKAsyEi5nb29nbGUudHlwZS5Nb25leRIvCgt1cGRhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiXgoYUHV0U3BlbmRDb250cm9sc1Jlc3BvbnNlEjAKDnNwZW5kX2NvbnRyb2xzGAEgASgLMhgucmF0aW5nLnYxLlNwZW5kQ29udHJvbHMSEAoIcmVwbGF5ZWQYAiABKAgiQQoSV2F0Y2hBbGVydHNSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhYKDmFmdGVyX2FsZXJ0X2lkGAIgASgDIvEBChNXYXRjaEFsZXJ0c1Jlc3BvbnNlEhAKCGFsZXJ0X2lkGAEgASgDEhMKC2N1c3RvbWVyX2lkGAIgASgJEjAKDHBlcmlvZF9zdGFydBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJQoJdGhyZXNob2xkGAQgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSKgoOcGVyaW9kX2NoYXJnZWQYBSABKAsyEi5nb29nbGUudHlwZS5Nb25leRIuCgpjcm9zc2VkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCq4AQoMT3V0Y29tZVN0YXRlEh0KGU9VVENPTUVfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdPVVRDT01FX1NUQVRFX0NPTkZJUk1FRBABEhkKFU9VVENPTUVfU1RBVEVfUEVORElORxACEhkKFU9VVENPTUVfU1RBVEVfU0VUVExFRBADEhoKFk9VVENPTUVfU1RBVEVfUkVMRUFTRUQQBBIaChZPVVRDT01FX1NUQVRFX1JFVkVSU0VEEAUqiAEKDEJ1Y2tldFNvdXJjZRIdChlCVUNLRVRfU09VUkNFX1VOU1BFQ0lGSUVEEAASGgoWQlVDS0VUX1NPVVJDRV9QVVJDSEFTRRABEh4KGkJVQ0tFVF9TT1VSQ0VfUkVBTExPQ0FUSU9OEAISHQoZQlVDS0VUX1NPVVJDRV9QUk9NT1RJT05BTBADKrYBCgxCdWNrZXRTdGF0dXMSHQoZQlVDS0VUX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFEJVQ0tFVF9TVEFUVVNfQUNUSVZFEAESGwoXQlVDS0VUX1NUQVRVU19TQ0hFRFVMRUQQAhIZChVCVUNLRVRfU1RBVFVTX0VYUElSRUQQAxIbChdCVUNLRVRfU1RBVFVTX0VYSEFVU1RFRBAEEhgKFEJVQ0tFVF9TVEFUVVNfVk9JREVEEAUq5QIKD0xlZGdlckVudHJ5S2luZBIhCh1MRURHRVJfRU5UUllfS0lORF9VTlNQRUNJRklFRBAAEiIKHkxFREdFUl9FTlRSWV9LSU5EX09VVENPTUVfSEVMRBABEiMKH0xFREdFUl9FTlRSWV9LSU5EX09VVENPTUVfUkFURUQQAhImCiJMRURHRVJfRU5UUllfS0lORF9PVVRDT01FX1JFTEVBU0VEEAMSJgoiTEVER0VSX0VOVFJZX0tJTkRfT1VUQ09NRV9SRVZFUlNFRBAEEiQKIExFREdFUl9FTlRSWV9LSU5EX0JVQ0tFVF9DUkVBVEVEEAUSJQohTEVER0VSX0VOVFJZX0tJTkRfQlVDS0VUX0NPTlNVTUVEEAYSJAogTEVER0VSX0VOVFJZX0tJTkRfQlVDS0VUX0VYUElSRUQQBxIjCh9MRURHRVJfRU5UUllfS0lORF9CVUNLRVRfVk9JREVEEAgyhgkKDVJhdGluZ1NlcnZpY2USUgoNUmVjb3JkT3V0Y29tZRIfLnJhdGluZy52MS5SZWNvcmRPdXRjb21lUmVxdWVzdBogLnJhdGluZy52MS5SZWNvcmRPdXRjb21lUmVzcG9uc2USVQoOUmVjb3JkT3V0Y29tZXMSIC5yYXRpbmcudjEuUmVjb3JkT3V0Y29tZXNSZXF1ZXN0GiEucmF0aW5nLnYxLlJlY29yZE91dGNvbWVzUmVzcG9uc2USVQoOQ29uZmlybU91dGNvbWUSIC5yYXRpbmcudjEuQ29uZmlybU91dGNvbWVSZXF1ZXN0GiEucmF0aW5nLnYxLkNvbmZpcm1PdXRjb21lUmVzcG9uc2USVQoOUmV2ZXJzZU91dGNvbWUSIC5yYXRpbmcudjEuUmV2ZXJzZU91dGNvbWVSZXF1ZXN0GiEucmF0aW5nLnYxLlJldmVyc2VPdXRjb21lUmVzcG9uc2USRgoJUXVvdGVDb3N0EhsucmF0aW5nLnYxLlF1b3RlQ29zdFJlcXVlc3QaHC5yYXRpbmcudjEuUXVvdGVDb3N0UmVzcG9uc2USUgoNQ29uc3VtZUJ1Y2tldBIfLnJhdGluZy52MS5Db25zdW1lQnVja2V0UmVxdWVzdBogLnJhdGluZy52MS5Db25zdW1lQnVja2V0UmVzcG9uc2USQQoMQ3JlYXRlQnVja2V0Eh4ucmF0aW5nLnYxLkNyZWF0ZUJ1Y2tldFJlcXVlc3QaES5yYXRpbmcudjEuQnVja2V0EkkKCkdldEJhbGFuY2USHC5yYXRpbmcudjEuR2V0QmFsYW5jZVJlcXVlc3QaHS5yYXRpbmcudjEuR2V0QmFsYW5jZVJlc3BvbnNlEl4KEUxpc3RMZWRnZXJFbnRyaWVzEiMucmF0aW5nLnYxLkxpc3RMZWRnZXJFbnRyaWVzUmVxdWVzdBokLnJhdGluZy52MS5MaXN0TGVkZ2VyRW50cmllc1Jlc3BvbnNlEkwKC1B1dEN1c3RvbWVyEh0ucmF0aW5nLnYxLlB1dEN1c3RvbWVyUmVxdWVzdBoeLnJhdGluZy52MS5QdXRDdXN0b21lclJlc3BvbnNlEkwKC1B1dFJhdGVDYXJkEh0ucmF0aW5nLnYxLlB1dFJhdGVDYXJkUmVxdWVzdBoeLnJhdGluZy52MS5QdXRSYXRlQ2FyZFJlc3BvbnNlEkkKClZvaWRCdWNrZXQSHC5yYXRpbmcudjEuVm9pZEJ1Y2tldFJlcXVlc3QaHS5yYXRpbmcudjEuVm9pZEJ1Y2tldFJlc3BvbnNlElsKEFB1dFNwZW5kQ29udHJvbHMSIi5yYXRpbmcudjEuUHV0U3BlbmRDb250cm9sc1JlcXVlc3QaIy5yYXRpbmcudjEuUHV0U3BlbmRDb250cm9sc1Jlc3BvbnNlEk4KC1dhdGNoQWxlcnRzEh0ucmF0aW5nLnYxLldhdGNoQWxlcnRzUmVxdWVzdBoeLnJhdGluZy52MS5XYXRjaEFsZXJ0c1Jlc3BvbnNlMAFCVAoVY29tLmV4YW1wbGUucmF0aW5nLnYxQgtSYXRpbmdQcm90b1ABWixleGFtcGxlLmNvbS9yYXRpbmcvZ2VuL2dvL3JhdGluZy92MTtyYXRpbmd2MWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_google_rpc_status, file_google_type_money]);
+  fileDesc("ChZyYXRpbmcvdjEvcmF0aW5nLnByb3RvEglyYXRpbmcudjEipgIKFFJlY29yZE91dGNvbWVSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhIKCm91dGNvbWVfaWQYAiABKAkSFAoMb3V0Y29tZV90eXBlGAMgASgJEi8KC29jY3VycmVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgVzdGF0ZRgFIAEoDjIXLnJhdGluZy52MS5PdXRjb21lU3RhdGUSQwoKYXR0cmlidXRlcxgGIAMoCzIvLnJhdGluZy52MS5SZWNvcmRPdXRjb21lUmVxdWVzdC5BdHRyaWJ1dGVzRW50cnkaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEizQIKFVJlY29yZE91dGNvbWVSZXNwb25zZRIXCg9sZWRnZXJfc2VxdWVuY2UYASABKAMSJgoKdW5pdF9wcmljZRgCIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5EhoKEnVuaXRzX2Zyb21fYnVja2V0cxgDIAEoAxIjCgdjaGFyZ2VkGAQgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSNQoRcmF0ZV9jYXJkX3ZlcnNpb24YBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKBXN0YXRlGAYgASgOMhcucmF0aW5nLnYxLk91dGNvbWVTdGF0ZRIQCghyZXBsYXllZBgHIAEoCBIRCglidWNrZXRfaWQYCCABKAkSLgoKc2V0dGxlc19hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSgoVUmVjb3JkT3V0Y29tZXNSZXF1ZXN0EjEKCHJlcXVlc3RzGAEgAygLMh8ucmF0aW5nLnYxLlJlY29yZE91dGNvbWVSZXF1ZXN0InoKE1JlY29yZE91dGNvbWVSZXN1bHQSNAoIcmVzcG9uc2UYASABKAsyIC5yYXRpbmcudjEuUmVjb3JkT3V0Y29tZVJlc3BvbnNlSAASIwoFZXJyb3IYAiABKAsyEi5nb29nbGUucnBjLlN0YXR1c0gAQggKBnJlc3VsdCJJChZSZWNvcmRPdXRjb21lc1Jlc3BvbnNlEi8KB3Jlc3VsdHMYASADKAsyHi5yYXRpbmcudjEuUmVjb3JkT3V0Y29tZVJlc3VsdCJAChVDb25maXJtT3V0Y29tZVJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSEgoKb3V0Y29tZV9pZBgCIAEoCSJrChZDb25maXJtT3V0Y29tZVJlc3BvbnNlEhcKD2xlZGdlcl9zZXF1ZW5jZRgBIAEoAxImCgVzdGF0ZRgCIAEoDjIXLnJhdGluZy52MS5PdXRjb21lU3RhdGUSEAoIcmVwbGF5ZWQYAyABKAgiUAoVUmV2ZXJzZU91dGNvbWVSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhIKCm91dGNvbWVfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIqkBChZSZXZlcnNlT3V0Y29tZVJlc3BvbnNlEhcKD2xlZGdlcl9zZXF1ZW5jZRgBIAEoAxImCgVzdGF0ZRgCIAEoDjIXLnJhdGluZy52MS5PdXRjb21lU3RhdGUSFgoOdW5pdHNfcmV0dXJuZWQYAyABKAMSJAoIcmVmdW5kZWQYBCABKAsyEi5nb29nbGUudHlwZS5Nb25leRIQCghyZXBsYXllZBgFIAEoCCJ3ChBRdW90ZUNvc3RSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhQKDG91dGNvbWVfdHlwZRgCIAEoCRIQCghxdWFudGl0eRgDIAEoAxImCgJhdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQQoKQnVja2V0TGluZRIRCglidWNrZXRfaWQYASABKAkSDQoFdW5pdHMYAiABKAMSEQoJcmVtYWluaW5nGAMgASgDIpcCChFRdW90ZUNvc3RSZXNwb25zZRImCgp1bml0X3ByaWNlGAEgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSFQoNdW5pdHNfY292ZXJlZBgCIAEoAxIWCg51bml0c19iaWxsYWJsZRgDIAEoAxIhCgV0b3RhbBgEIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5EjUKEXJhdGVfY2FyZF92ZXJzaW9uGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIkCgVsaW5lcxgGIAMoCzIVLnJhdGluZy52MS5CdWNrZXRMaW5lEisKD2xpbWl0X3JlbWFpbmluZxgHIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5IooBChRDb25zdW1lQnVja2V0UmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJEhQKDG91dGNvbWVfdHlwZRgDIAEoCRIQCghxdWFudGl0eRgEIAEoAxIRCglidWNrZXRfaWQYBSABKAkSDgoGcmVhc29uGAYgASgJIpMBChVDb25zdW1lQnVja2V0UmVzcG9uc2USEAoIY29uc3VtZWQYASABKAMSJAoFbGluZXMYAiADKAsyFS5yYXRpbmcudjEuQnVja2V0TGluZRIXCg9yZW1haW5pbmdfdG90YWwYAyABKAMSFwoPbGVkZ2VyX3NlcXVlbmNlGAQgASgDEhAKCHJlcGxheWVkGAUgASgIItoCChNDcmVhdGVCdWNrZXRSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhEKCWJ1Y2tldF9pZBgCIAEoCRIUCgxvdXRjb21lX3R5cGUYAyABKAkSEgoIcXVhbnRpdHkYBCABKANIABIlCgdmdW5kaW5nGAUgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXlIABIuCgp2YWxpZF9mcm9tGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt2YWxpZF91bnRpbBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoKdW5pdF9wcmljZRgIIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5EicKBnNvdXJjZRgJIAEoDjIXLnJhdGluZy52MS5CdWNrZXRTb3VyY2USEAoIcHJpb3JpdHkYCiABKAVCBgoEc2l6ZSK2AwoGQnVja2V0EhEKCWJ1Y2tldF9pZBgBIAEoCRIUCgxvdXRjb21lX3R5cGUYAiABKAkSEAoIcXVhbnRpdHkYAyABKAMSEQoJcmVtYWluaW5nGAQgASgDEgwKBGhlbGQYBSABKAMSLgoKdmFsaWRfZnJvbRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdmFsaWRfdW50aWwYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKCnVuaXRfcHJpY2UYCCABKAsyEi5nb29nbGUudHlwZS5Nb25leRInCgZzb3VyY2UYCSABKA4yFy5yYXRpbmcudjEuQnVja2V0U291cmNlEicKBnN0YXR1cxgKIAEoDjIXLnJhdGluZy52MS5CdWNrZXRTdGF0dXMSEAoIcHJpb3JpdHkYCyABKAUSEAoIcmVwbGF5ZWQYDCABKAgSFwoPbGVkZ2VyX3NlcXVlbmNlGA0gASgDEjgKFHByb2plY3RlZF9leGhhdXN0aW9uGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIoChFHZXRCYWxhbmNlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCSK8AgoSR2V0QmFsYW5jZVJlc3BvbnNlEiIKB2J1Y2tldHMYASADKAsyES5yYXRpbmcudjEuQnVja2V0EjAKDHBlcmlvZF9zdGFydBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPcGVyaW9kX291dGNvbWVzGAMgASgDEioKDnBlcmlvZF9jaGFyZ2VkGAQgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSGAoQcGVuZGluZ19vdXRjb21lcxgFIAEoAxIqCg5wZW5kaW5nX2NoYXJnZRgGIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5EhcKD2xlZGdlcl9zZXF1ZW5jZRgHIAEoAxIsCghmb3JlY2FzdBgIIAEoCzIaLnJhdGluZy52MS5CYWxhbmNlRm9yZWNhc3QiVgoYTGlzdExlZGdlckVudHJpZXNSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIl0KGUxpc3RMZWRnZXJFbnRyaWVzUmVzcG9uc2USJwoHZW50cmllcxgBIAMoCzIWLnJhdGluZy52MS5MZWRnZXJFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOQoHUG9zdGluZxIPCgdhY2NvdW50GAEgASgJEg0KBWFzc2V0GAIgASgJEg4KBmFtb3VudBgDIAEoCSKQAwoLTGVkZ2VyRW50cnkSEAoIc2VxdWVuY2UYASABKAMSFgoOdHJhbnNhY3Rpb25faWQYAiABKAkSKAoEa2luZBgDIAEoDjIaLnJhdGluZy52MS5MZWRnZXJFbnRyeUtpbmQSEwoLY3VzdG9tZXJfaWQYBCABKAkSEgoKb3V0Y29tZV9pZBgFIAEoCRISCgpyZXF1ZXN0X2lkGAYgASgJEhEKCWJ1Y2tldF9pZBgHIAEoCRINCgV1bml0cxgIIAEoAxIiCgZhbW91bnQYCSABKAsyEi5nb29nbGUudHlwZS5Nb25leRIvCgtvY2N1cnJlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmVjb3JkZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKCHBvc3RpbmdzGAwgAygLMhIucmF0aW5nLnYxLlBvc3RpbmcSFAoMb3V0Y29tZV90eXBlGA0gASgJEgwKBGhhc2gYDiABKAkiWwoSUHV0Q3VzdG9tZXJSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhoKEnN0cmlwZV9jdXN0b21lcl9pZBgCIAEoCRIUCgxyYXRlX2NhcmRfaWQYAyABKAkiswEKCEN1c3RvbWVyEhMKC2N1c3RvbWVyX2lkGAEgASgJEhoKEnN0cmlwZV9jdXN0b21lcl9pZBgCIAEoCRIUCgxyYXRlX2NhcmRfaWQYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJOChNQdXRDdXN0b21lclJlc3BvbnNlEiUKCGN1c3RvbWVyGAEgASgLMhMucmF0aW5nLnYxLkN1c3RvbWVyEhAKCHJlcGxheWVkGAIgASgIInsKBVByaWNlEhQKDG91dGNvbWVfdHlwZRgBIAEoCRImCgp1bml0X3ByaWNlGAIgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSNAoRc2V0dGxlbWVudF93aW5kb3cYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ilwEKElB1dFJhdGVDYXJkUmVxdWVzdBIUCgxyYXRlX2NhcmRfaWQYASABKAkSMgoOZWZmZWN0aXZlX2Zyb20YAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDWN1cnJlbmN5X2NvZGUYAyABKAkSIAoGcHJpY2VzGAQgAygLMhAucmF0aW5nLnYxLlByaWNlIpQBCg9SYXRlQ2FyZFZlcnNpb24SFAoMcmF0ZV9jYXJkX2lkGAEgASgJEjIKDmVmZmVjdGl2ZV9mcm9tGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1jdXJyZW5jeV9jb2RlGAMgASgJEiAKBnByaWNlcxgEIAMoCzIQLnJhdGluZy52MS5QcmljZSJUChNQdXRSYXRlQ2FyZFJlc3BvbnNlEisKB3ZlcnNpb24YASABKAsyGi5yYXRpbmcudjEuUmF0ZUNhcmRWZXJzaW9uEhAKCHJlcGxheWVkGAIgASgIIksKEVZvaWRCdWNrZXRSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhEKCWJ1Y2tldF9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkiqAEKElZvaWRCdWNrZXRSZXNwb25zZRIhCgZidWNrZXQYASABKAsyES5yYXRpbmcudjEuQnVja2V0EhUKDXVuaXRzX2V4cGlyZWQYAiABKAMSFwoPbGVkZ2VyX3NlcXVlbmNlGAMgASgDEi0KCXZvaWRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIcmVwbGF5ZWQYBSABKAgimAEKF1B1dFNwZW5kQ29udHJvbHNSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkSLAoQYWxlcnRfdGhyZXNob2xkcxgDIAMoCzISLmdvb2dsZS50eXBlLk1vbmV5EiYKCmhhcmRfbGltaXQYBCABKAsyEi5nb29nbGUudHlwZS5Nb25leSKrAQoNU3BlbmRDb250cm9scxITCgtjdXN0b21lcl9pZBgBIAEoCRIsChBhbGVydF90aHJlc2hvbGRzGAIgAygLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSJgoKaGFyZF9saW1pdBgDIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5Ei8KC3VwZGF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJeChhQdXRTcGVuZENvbnRyb2xzUmVzcG9uc2USMAoOc3BlbmRfY29udHJvbHMYASABKAsyGC5yYXRpbmcudjEuU3BlbmRDb250cm9scxIQCghyZXBsYXllZBgCIAEoCCJBChJXYXRjaEFsZXJ0c1JlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSFgoOYWZ0ZXJfYWxlcnRfaWQYAiABKAMi8QEKE1dhdGNoQWxlcnRzUmVzcG9uc2USEAoIYWxlcnRfaWQYASABKAMSEwoLY3VzdG9tZXJfaWQYAiABKAkSMAoMcGVyaW9kX3N0YXJ0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIlCgl0aHJlc2hvbGQYBCABKAsyEi5nb29nbGUudHlwZS5Nb25leRIqCg5wZXJpb2RfY2hhcmdlZBgFIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5Ei4KCmNyb3NzZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImkKD0JhbGFuY2VGb3JlY2FzdBIhChlwcm9qZWN0ZWRfcGVyaW9kX291dGNvbWVzGAEgASgDEjMKF3Byb2plY3RlZF9wZXJpb2RfY2hhcmdlGAIgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkiQAoVRXhwbGFpbk91dGNvbWVSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhIKCm91dGNvbWVfaWQYAiABKAki3gEKEk91dGNvbWVIaXN0b3J5U3RlcBIkCgRzdGVwGAEgASgOMhYucmF0aW5nLnYxLk91dGNvbWVTdGVwEiYKAmF0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZWNvcmRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPbGVkZ2VyX3NlcXVlbmNlGAQgASgDEjAKDHBlcmlvZF9zdGFydBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiZAoNT3V0Y29tZUJ1Y2tldBIhCgN1c2UYASABKA4yFC5yYXRpbmcudjEuQnVja2V0VXNlEg0KBXVuaXRzGAIgASgDEiEKBmJ1Y2tldBgDIAEoCzIRLnJhdGluZy52MS5CdWNrZXQiggIKEE1ldGVyRXZlbnRSZXBvcnQSEgoKaWRlbnRpZmllchgBIAEoCRISCgpldmVudF9uYW1lGAIgASgJEg0KBXZhbHVlGAMgASgDEjAKDHdpbmRvd19zdGFydBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOZmlyc3Rfc2VxdWVuY2UYBSABKAMSFQoNbGFzdF9zZXF1ZW5jZRgGIAEoAxIpCgVzdGF0ZRgHIAEoDjIaLnJhdGluZy52MS5NZXRlckV2ZW50U3RhdGUSKwoHc2VudF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiYwoRQ3JlZGl0R3JhbnRSZXBvcnQSEQoJYnVja2V0X2lkGAEgASgJEhcKD2NyZWRpdF9ncmFudF9pZBgCIAEoCRIiCgZhbW91bnQYAyABKAsyEi5nb29nbGUudHlwZS5Nb25leSKZAQoTT3V0Y29tZVN0cmlwZVJlcG9ydBIaChJzdHJpcGVfY3VzdG9tZXJfaWQYASABKAkSMQoMbWV0ZXJfZXZlbnRzGAIgAygLMhsucmF0aW5nLnYxLk1ldGVyRXZlbnRSZXBvcnQSMwoNY3JlZGl0X2dyYW50cxgDIAMoCzIcLnJhdGluZy52MS5DcmVkaXRHcmFudFJlcG9ydCL4BAoWRXhwbGFpbk91dGNvbWVSZXNwb25zZRITCgtjdXN0b21lcl9pZBgBIAEoCRISCgpvdXRjb21lX2lkGAIgASgJEhQKDG91dGNvbWVfdHlwZRgDIAEoCRIvCgtvY2N1cnJlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASRQoKYXR0cmlidXRlcxgFIAMoCzIxLnJhdGluZy52MS5FeHBsYWluT3V0Y29tZVJlc3BvbnNlLkF0dHJpYnV0ZXNFbnRyeRImCgVzdGF0ZRgGIAEoDjIXLnJhdGluZy52MS5PdXRjb21lU3RhdGUSFAoMcmF0ZV9jYXJkX2lkGAcgASgJEjUKEXJhdGVfY2FyZF92ZXJzaW9uGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgp1bml0X3ByaWNlGAkgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSIwoHY2hhcmdlZBgKIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5EikKB2J1Y2tldHMYCyADKAsyGC5yYXRpbmcudjEuT3V0Y29tZUJ1Y2tldBIuCgdoaXN0b3J5GAwgAygLMh0ucmF0aW5nLnYxLk91dGNvbWVIaXN0b3J5U3RlcBInCgdlbnRyaWVzGA0gAygLMhYucmF0aW5nLnYxLkxlZGdlckVudHJ5Ei4KBnN0cmlwZRgOIAEoCzIeLnJhdGluZy52MS5PdXRjb21lU3RyaXBlUmVwb3J0GjEKD0F0dHJpYnV0ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIl4KFVByZXZpZXdJbnZvaWNlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIwCgxwZXJpb2Rfc3RhcnQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIsIBCgtJbnZvaWNlTGluZRIUCgxvdXRjb21lX3R5cGUYASABKAkSJgoKdW5pdF9wcmljZRgCIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5Eg8KB3NldHRsZWQYAyABKAMSEAoIcmV2ZXJzZWQYBCABKAMSCwoDbmV0GAUgASgDEg8KB2NvdmVyZWQYBiABKAMSEAoIYmlsbGFibGUYByABKAMSIgoGYW1vdW50GAggASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkiYAoLTWV0ZXJSZXBvcnQSEgoKZXZlbnRfbmFtZRgBIAEoCRIPCgdwbGFubmVkGAIgASgDEgwKBHNlbnQYAyABKAMSDAoEZGVidBgEIAEoAxIQCghjcmVkaXRlZBgFIAEoAyLsAgoWUHJldmlld0ludm9pY2VSZXNwb25zZRITCgtjdXN0b21lcl9pZBgBIAEoCRIwCgxwZXJpb2Rfc3RhcnQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnBlcmlvZF9lbmQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiUKBWxpbmVzGAQgAygLMhYucmF0aW5nLnYxLkludm9pY2VMaW5lEiMKB2NyZWRpdHMYBSABKAsyEi5nb29nbGUudHlwZS5Nb25leRIhCgV0b3RhbBgGIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5EhgKEHBlbmRpbmdfb3V0Y29tZXMYByABKAMSKgoOcGVuZGluZ19jaGFyZ2UYCCABKAsyEi5nb29nbGUudHlwZS5Nb25leRImCgZtZXRlcnMYCSADKAsyFi5yYXRpbmcudjEuTWV0ZXJSZXBvcnQiJAoMQ3VzdG9tZXJMaXN0EhQKDGN1c3RvbWVyX2lkcxgBIAMoCSLbAQoXU2ltdWxhdGVSYXRlQ2FyZFJlcXVlc3QSFgoMcmF0ZV9jYXJkX2lkGAEgASgJSAASMAoNY3VzdG9tZXJfbGlzdBgCIAEoCzIXLnJhdGluZy52MS5DdXN0b21lckxpc3RIABIwCgxwZXJpb2Rfc3RhcnQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDWN1cnJlbmN5X2NvZGUYBCABKAkSIAoGcHJpY2VzGAUgAygLMhAucmF0aW5nLnYxLlByaWNlQgsKCWN1c3RvbWVycyK2AQoRU2ltdWxhdGVkQ3VzdG9tZXISEwoLY3VzdG9tZXJfaWQYASABKAkSGQoRYmlsbGFibGVfb3V0Y29tZXMYAiABKAMSIgoGYWN0dWFsGAMgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSJQoJc2ltdWxhdGVkGAQgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSJgoKZGlmZmVyZW5jZRgFIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5IoICChhTaW11bGF0ZVJhdGVDYXJkUmVzcG9uc2USMAoMcGVyaW9kX3N0YXJ0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgljdXN0b21lcnMYAiADKAsyHC5yYXRpbmcudjEuU2ltdWxhdGVkQ3VzdG9tZXISKAoMYWN0dWFsX3RvdGFsGAMgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSKwoPc2ltdWxhdGVkX3RvdGFsGAQgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXkSLAoQZGlmZmVyZW5jZV90b3RhbBgFIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5KrgBCgxPdXRjb21lU3RhdGUSHQoZT1VUQ09NRV9TVEFURV9VTlNQRUNJRklFRBAAEhsKF09VVENPTUVfU1RBVEVfQ09ORklSTUVEEAESGQoVT1VUQ09NRV9TVEFURV9QRU5ESU5HEAISGQoVT1VUQ09NRV9TVEFURV9TRVRUTEVEEAMSGgoWT1VUQ09NRV9TVEFURV9SRUxFQVNFRBAEEhoKFk9VVENPTUVfU1RBVEVfUkVWRVJTRUQQBSqIAQoMQnVja2V0U291cmNlEh0KGUJVQ0tFVF9TT1VSQ0VfVU5TUEVDSUZJRUQQABIaChZCVUNLRVRfU09VUkNFX1BVUkNIQVNFEAESHgoaQlVDS0VUX1NPVVJDRV9SRUFMTE9DQVRJT04QAhIdChlCVUNLRVRfU09VUkNFX1BST01PVElPTkFMEAMqtgEKDEJ1Y2tldFN0YXR1cxIdChlCVUNLRVRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUQlVDS0VUX1NUQVRVU19BQ1RJVkUQARIbChdCVUNLRVRfU1RBVFVTX1NDSEVEVUxFRBACEhkKFUJVQ0tFVF9TVEFUVVNfRVhQSVJFRBADEhsKF0JVQ0tFVF9TVEFUVVNfRVhIQVVTVEVEEAQSGAoUQlVDS0VUX1NUQVRVU19WT0lERUQQBSrlAgoPTGVkZ2VyRW50cnlLaW5kEiEKHUxFREdFUl9FTlRSWV9LSU5EX1VOU1BFQ0lGSUVEEAASIgoeTEVER0VSX0VOVFJZX0tJTkRfT1VUQ09NRV9IRUxEEAESIwofTEVER0VSX0VOVFJZX0tJTkRfT1VUQ09NRV9SQVRFRBACEiYKIkxFREdFUl9FTlRSWV9LSU5EX09VVENPTUVfUkVMRUFTRUQQAxImCiJMRURHRVJfRU5UUllfS0lORF9PVVRDT01FX1JFVkVSU0VEEAQSJAogTEVER0VSX0VOVFJZX0tJTkRfQlVDS0VUX0NSRUFURUQQBRIlCiFMRURHRVJfRU5UUllfS0lORF9CVUNLRVRfQ09OU1VNRUQQBhIkCiBMRURHRVJfRU5UUllfS0lORF9CVUNLRVRfRVhQSVJFRBAHEiMKH0xFREdFUl9FTlRSWV9LSU5EX0JVQ0tFVF9WT0lERUQQCCqWAQoLT3V0Y29tZVN0ZXASHAoYT1VUQ09NRV9TVEVQX1VOU1BFQ0lGSUVEEAASGQoVT1VUQ09NRV9TVEVQX1JFQ09SREVEEAESGAoUT1VUQ09NRV9TVEVQX1NFVFRMRUQQAhIZChVPVVRDT01FX1NURVBfUkVMRUFTRUQQAxIZChVPVVRDT01FX1NURVBfUkVWRVJTRUQQBCprCglCdWNrZXRVc2USGgoWQlVDS0VUX1VTRV9VTlNQRUNJRklFRBAAEhMKD0JVQ0tFVF9VU0VfSEVMRBABEhQKEEJVQ0tFVF9VU0VfRFJBV04QAhIXChNCVUNLRVRfVVNFX1JFVFVSTkVEEAMqkAEKD01ldGVyRXZlbnRTdGF0ZRIhCh1NRVRFUl9FVkVOVF9TVEFURV9VTlNQRUNJRklFRBAAEh0KGU1FVEVSX0VWRU5UX1NUQVRFX1BMQU5ORUQQARIaChZNRVRFUl9FVkVOVF9TVEFURV9TRU5UEAISHwobTUVURVJfRVZFTlRfU1RBVEVfQ0FOQ0VMTEVEEAMykQsKDVJhdGluZ1NlcnZpY2USUgoNUmVjb3JkT3V0Y29tZRIfLnJhdGluZy52MS5SZWNvcmRPdXRjb21lUmVxdWVzdBogLnJhdGluZy52MS5SZWNvcmRPdXRjb21lUmVzcG9uc2USVQoOUmVjb3JkT3V0Y29tZXMSIC5yYXRpbmcudjEuUmVjb3JkT3V0Y29tZXNSZXF1ZXN0GiEucmF0aW5nLnYxLlJlY29yZE91dGNvbWVzUmVzcG9uc2USVQoOQ29uZmlybU91dGNvbWUSIC5yYXRpbmcudjEuQ29uZmlybU91dGNvbWVSZXF1ZXN0GiEucmF0aW5nLnYxLkNvbmZpcm1PdXRjb21lUmVzcG9uc2USVQoOUmV2ZXJzZU91dGNvbWUSIC5yYXRpbmcudjEuUmV2ZXJzZU91dGNvbWVSZXF1ZXN0GiEucmF0aW5nLnYxLlJldmVyc2VPdXRjb21lUmVzcG9uc2USRgoJUXVvdGVDb3N0EhsucmF0aW5nLnYxLlF1b3RlQ29zdFJlcXVlc3QaHC5yYXRpbmcudjEuUXVvdGVDb3N0UmVzcG9uc2USUgoNQ29uc3VtZUJ1Y2tldBIfLnJhdGluZy52MS5Db25zdW1lQnVja2V0UmVxdWVzdBogLnJhdGluZy52MS5Db25zdW1lQnVja2V0UmVzcG9uc2USQQoMQ3JlYXRlQnVja2V0Eh4ucmF0aW5nLnYxLkNyZWF0ZUJ1Y2tldFJlcXVlc3QaES5yYXRpbmcudjEuQnVja2V0EkkKCkdldEJhbGFuY2USHC5yYXRpbmcudjEuR2V0QmFsYW5jZVJlcXVlc3QaHS5yYXRpbmcudjEuR2V0QmFsYW5jZVJlc3BvbnNlEl4KEUxpc3RMZWRnZXJFbnRyaWVzEiMucmF0aW5nLnYxLkxpc3RMZWRnZXJFbnRyaWVzUmVxdWVzdBokLnJhdGluZy52MS5MaXN0TGVkZ2VyRW50cmllc1Jlc3BvbnNlEkwKC1B1dEN1c3RvbWVyEh0ucmF0aW5nLnYxLlB1dEN1c3RvbWVyUmVxdWVzdBoeLnJhdGluZy52MS5QdXRDdXN0b21lclJlc3BvbnNlEkwKC1B1dFJhdGVDYXJkEh0ucmF0aW5nLnYxLlB1dFJhdGVDYXJkUmVxdWVzdBoeLnJhdGluZy52MS5QdXRSYXRlQ2FyZFJlc3BvbnNlEkkKClZvaWRCdWNrZXQSHC5yYXRpbmcudjEuVm9pZEJ1Y2tldFJlcXVlc3QaHS5yYXRpbmcudjEuVm9pZEJ1Y2tldFJlc3BvbnNlElsKEFB1dFNwZW5kQ29udHJvbHMSIi5yYXRpbmcudjEuUHV0U3BlbmRDb250cm9sc1JlcXVlc3QaIy5yYXRpbmcudjEuUHV0U3BlbmRDb250cm9sc1Jlc3BvbnNlEk4KC1dhdGNoQWxlcnRzEh0ucmF0aW5nLnYxLldhdGNoQWxlcnRzUmVxdWVzdBoeLnJhdGluZy52MS5XYXRjaEFsZXJ0c1Jlc3BvbnNlMAESVQoORXhwbGFpbk91dGNvbWUSIC5yYXRpbmcudjEuRXhwbGFpbk91dGNvbWVSZXF1ZXN0GiEucmF0aW5nLnYxLkV4cGxhaW5PdXRjb21lUmVzcG9uc2USVQoOUHJldmlld0ludm9pY2USIC5yYXRpbmcudjEuUHJldmlld0ludm9pY2VSZXF1ZXN0GiEucmF0aW5nLnYxLlByZXZpZXdJbnZvaWNlUmVzcG9uc2USWwoQU2ltdWxhdGVSYXRlQ2FyZBIiLnJhdGluZy52MS5TaW11bGF0ZVJhdGVDYXJkUmVxdWVzdBojLnJhdGluZy52MS5TaW11bGF0ZVJhdGVDYXJkUmVzcG9uc2VCVAoVY29tLmV4YW1wbGUucmF0aW5nLnYxQgtSYXRpbmdQcm90b1ABWixleGFtcGxlLmNvbS9yYXRpbmcvZ2VuL2dvL3JhdGluZy92MTtyYXRpbmd2MWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_google_rpc_status, file_google_type_money]);
 
 /**
  * Request of `RecordOutcome`.
@@ -845,6 +845,18 @@ export type Bucket = Message<"rating.v1.Bucket"> & {
    * @generated from field: int64 ledger_sequence = 13;
    */
   ledgerSequence: bigint;
+
+  /**
+   * Set by `GetBalance` only: when the bucket's undrawn units would run out
+   * if its outcome type keeps the pace of the last 28 days (weighted by day
+   * of week), drawn in burn-down order after the buckets ahead of it (whole
+   * microseconds). A bucket not yet valid starts drawing at `valid_from`.
+   * Absent when it would not run out before `valid_until` (or within ten
+   * years), when its outcome type has no pace, or when nothing is left.
+   *
+   * @generated from field: google.protobuf.Timestamp projected_exhaustion = 14;
+   */
+  projectedExhaustion?: Timestamp | undefined;
 };
 
 /**
@@ -929,6 +941,13 @@ export type GetBalanceResponse = Message<"rating.v1.GetBalanceResponse"> & {
    * @generated from field: int64 ledger_sequence = 7;
    */
   ledgerSequence: bigint;
+
+  /**
+   * Where this month is heading at the pace of the last 28 days.
+   *
+   * @generated from field: rating.v1.BalanceForecast forecast = 8;
+   */
+  forecast?: BalanceForecast | undefined;
 };
 
 /**
@@ -1726,6 +1745,835 @@ export const WatchAlertsResponseSchema: GenMessage<WatchAlertsResponse> = /*@__P
   messageDesc(file_rating_v1_rating, 35);
 
 /**
+ * Where the current month is heading (`GetBalanceResponse.forecast`).
+ *
+ * The pace is that of the 28 whole UTC days before today (four of each day
+ * of the week): each remaining day of the month counts the average of its
+ * own day of the week, and the rest of today the part of today's average
+ * not yet elapsed. Settled outcomes count net of reversals, on the day the
+ * ledger counts them.
+ *
+ * @generated from message rating.v1.BalanceForecast
+ */
+export type BalanceForecast = Message<"rating.v1.BalanceForecast"> & {
+  /**
+   * `period_outcomes` plus the outcomes expected by the end of the month at
+   * that pace, rounded down.
+   *
+   * @generated from field: int64 projected_period_outcomes = 1;
+   */
+  projectedPeriodOutcomes: bigint;
+
+  /**
+   * `period_charged` plus the billable amount expected by the end of the
+   * month at that pace, rounded down to the nano.
+   *
+   * @generated from field: google.type.Money projected_period_charge = 2;
+   */
+  projectedPeriodCharge?: Money | undefined;
+};
+
+/**
+ * Describes the message rating.v1.BalanceForecast.
+ * Use `create(BalanceForecastSchema)` to create a new message.
+ */
+export const BalanceForecastSchema: GenMessage<BalanceForecast> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 36);
+
+/**
+ * Request of `ExplainOutcome`.
+ *
+ * @generated from message rating.v1.ExplainOutcomeRequest
+ */
+export type ExplainOutcomeRequest = Message<"rating.v1.ExplainOutcomeRequest"> & {
+  /**
+   * Required. The customer of the outcome.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * Required. The outcome to explain.
+   *
+   * @generated from field: string outcome_id = 2;
+   */
+  outcomeId: string;
+};
+
+/**
+ * Describes the message rating.v1.ExplainOutcomeRequest.
+ * Use `create(ExplainOutcomeRequestSchema)` to create a new message.
+ */
+export const ExplainOutcomeRequestSchema: GenMessage<ExplainOutcomeRequest> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 37);
+
+/**
+ * One step of an outcome's state history.
+ *
+ * @generated from message rating.v1.OutcomeHistoryStep
+ */
+export type OutcomeHistoryStep = Message<"rating.v1.OutcomeHistoryStep"> & {
+  /**
+   * What happened.
+   *
+   * @generated from field: rating.v1.OutcomeStep step = 1;
+   */
+  step: OutcomeStep;
+
+  /**
+   * When it counts: the outcome's time for a pending record, the settlement
+   * time, the time of the reversal (whole microseconds).
+   *
+   * @generated from field: google.protobuf.Timestamp at = 2;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * When the service appended it to the ledger (whole microseconds).
+   *
+   * @generated from field: google.protobuf.Timestamp recorded_at = 3;
+   */
+  recordedAt?: Timestamp | undefined;
+
+  /**
+   * The position of its ledger transaction in the customer's ledger.
+   *
+   * @generated from field: int64 ledger_sequence = 4;
+   */
+  ledgerSequence: bigint;
+
+  /**
+   * The first instant of the calendar month (UTC) this step counts in, for
+   * `OUTCOME_STEP_SETTLED` and `OUTCOME_STEP_REVERSED`; absent for steps
+   * that count in no month (a pending record, a release).
+   *
+   * @generated from field: google.protobuf.Timestamp period_start = 5;
+   */
+  periodStart?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message rating.v1.OutcomeHistoryStep.
+ * Use `create(OutcomeHistoryStepSchema)` to create a new message.
+ */
+export const OutcomeHistoryStepSchema: GenMessage<OutcomeHistoryStep> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 38);
+
+/**
+ * The bucket an outcome drew or held.
+ *
+ * @generated from message rating.v1.OutcomeBucket
+ */
+export type OutcomeBucket = Message<"rating.v1.OutcomeBucket"> & {
+  /**
+   * How the outcome uses it now.
+   *
+   * @generated from field: rating.v1.BucketUse use = 1;
+   */
+  use: BucketUse;
+
+  /**
+   * Units of it the outcome took: 1.
+   *
+   * @generated from field: int64 units = 2;
+   */
+  units: bigint;
+
+  /**
+   * The bucket as it is now.
+   *
+   * @generated from field: rating.v1.Bucket bucket = 3;
+   */
+  bucket?: Bucket | undefined;
+};
+
+/**
+ * Describes the message rating.v1.OutcomeBucket.
+ * Use `create(OutcomeBucketSchema)` to create a new message.
+ */
+export const OutcomeBucketSchema: GenMessage<OutcomeBucket> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 39);
+
+/**
+ * One aggregated meter event that carried an outcome's usage.
+ *
+ * @generated from message rating.v1.MeterEventReport
+ */
+export type MeterEventReport = Message<"rating.v1.MeterEventReport"> & {
+  /**
+   * The event's `identifier` in Stripe (at most 100 characters), derived
+   * from the ledger range it covers.
+   *
+   * @generated from field: string identifier = 1;
+   */
+  identifier: string;
+
+  /**
+   * The meter's `event_name`.
+   *
+   * @generated from field: string event_name = 2;
+   */
+  eventName: string;
+
+  /**
+   * The usage it reports: whole outcomes of the customer in its window,
+   * net of reversals netted before it was planned.
+   *
+   * @generated from field: int64 value = 3;
+   */
+  value: bigint;
+
+  /**
+   * The start of its aggregation window (whole microseconds).
+   *
+   * @generated from field: google.protobuf.Timestamp window_start = 4;
+   */
+  windowStart?: Timestamp | undefined;
+
+  /**
+   * The first and last ledger sequence of the range it covers.
+   *
+   * @generated from field: int64 first_sequence = 5;
+   */
+  firstSequence: bigint;
+
+  /**
+   * See `first_sequence`.
+   *
+   * @generated from field: int64 last_sequence = 6;
+   */
+  lastSequence: bigint;
+
+  /**
+   * Where it stands.
+   *
+   * @generated from field: rating.v1.MeterEventState state = 7;
+   */
+  state: MeterEventState;
+
+  /**
+   * When Stripe accepted it; absent while planned.
+   *
+   * @generated from field: google.protobuf.Timestamp sent_at = 8;
+   */
+  sentAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message rating.v1.MeterEventReport.
+ * Use `create(MeterEventReportSchema)` to create a new message.
+ */
+export const MeterEventReportSchema: GenMessage<MeterEventReport> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 40);
+
+/**
+ * A bucket's credit grant in Stripe.
+ *
+ * @generated from message rating.v1.CreditGrantReport
+ */
+export type CreditGrantReport = Message<"rating.v1.CreditGrantReport"> & {
+  /**
+   * The bucket the grant mirrors.
+   *
+   * @generated from field: string bucket_id = 1;
+   */
+  bucketId: string;
+
+  /**
+   * Stripe's id of the grant (`credgr_...`); empty while not yet created
+   * (or when the customer is not reported to Stripe).
+   *
+   * @generated from field: string credit_grant_id = 2;
+   */
+  creditGrantId: string;
+
+  /**
+   * The grant's value: the bucket's quantity x its unit price.
+   *
+   * @generated from field: google.type.Money amount = 3;
+   */
+  amount?: Money | undefined;
+};
+
+/**
+ * Describes the message rating.v1.CreditGrantReport.
+ * Use `create(CreditGrantReportSchema)` to create a new message.
+ */
+export const CreditGrantReportSchema: GenMessage<CreditGrantReport> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 41);
+
+/**
+ * What Stripe was told about an outcome.
+ *
+ * @generated from message rating.v1.OutcomeStripeReport
+ */
+export type OutcomeStripeReport = Message<"rating.v1.OutcomeStripeReport"> & {
+  /**
+   * The Stripe customer the usage goes to; empty when unknown.
+   *
+   * @generated from field: string stripe_customer_id = 1;
+   */
+  stripeCustomerId: string;
+
+  /**
+   * The meter events whose ledger range includes the outcome's settlement
+   * or reversal, oldest first. Empty until the reporter has planned them.
+   *
+   * @generated from field: repeated rating.v1.MeterEventReport meter_events = 2;
+   */
+  meterEvents: MeterEventReport[];
+
+  /**
+   * The credit grant of the bucket the outcome drew, if it drew one.
+   *
+   * @generated from field: repeated rating.v1.CreditGrantReport credit_grants = 3;
+   */
+  creditGrants: CreditGrantReport[];
+};
+
+/**
+ * Describes the message rating.v1.OutcomeStripeReport.
+ * Use `create(OutcomeStripeReportSchema)` to create a new message.
+ */
+export const OutcomeStripeReportSchema: GenMessage<OutcomeStripeReport> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 42);
+
+/**
+ * Response of `ExplainOutcome`.
+ *
+ * @generated from message rating.v1.ExplainOutcomeResponse
+ */
+export type ExplainOutcomeResponse = Message<"rating.v1.ExplainOutcomeResponse"> & {
+  /**
+   * The customer of the outcome.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * The outcome.
+   *
+   * @generated from field: string outcome_id = 2;
+   */
+  outcomeId: string;
+
+  /**
+   * Its type, as recorded.
+   *
+   * @generated from field: string outcome_type = 3;
+   */
+  outcomeType: string;
+
+  /**
+   * When it happened, as recorded (the server's time when the request left
+   * it absent; whole microseconds).
+   *
+   * @generated from field: google.protobuf.Timestamp occurred_at = 4;
+   */
+  occurredAt?: Timestamp | undefined;
+
+  /**
+   * The evidence the request carried.
+   *
+   * @generated from field: map<string, string> attributes = 5;
+   */
+  attributes: { [key: string]: string };
+
+  /**
+   * Its state now: `OUTCOME_STATE_PENDING`, `OUTCOME_STATE_SETTLED`,
+   * `OUTCOME_STATE_RELEASED` or `OUTCOME_STATE_REVERSED`.
+   *
+   * @generated from field: rating.v1.OutcomeState state = 6;
+   */
+  state: OutcomeState;
+
+  /**
+   * The rate card that priced it (empty for an outcome recorded before the
+   * ledger kept it and whose customer has no rate card now).
+   *
+   * @generated from field: string rate_card_id = 7;
+   */
+  rateCardId: string;
+
+  /**
+   * The `effective_from` of the rate-card version used (whole microseconds).
+   *
+   * @generated from field: google.protobuf.Timestamp rate_card_version = 8;
+   */
+  rateCardVersion?: Timestamp | undefined;
+
+  /**
+   * The price of one outcome of its type in that version.
+   *
+   * @generated from field: google.type.Money unit_price = 9;
+   */
+  unitPrice?: Money | undefined;
+
+  /**
+   * What it is (or will be, while pending) charged: zero when a bucket
+   * covered it.
+   *
+   * @generated from field: google.type.Money charged = 10;
+   */
+  charged?: Money | undefined;
+
+  /**
+   * The bucket it drew or held; empty when none covered it.
+   *
+   * @generated from field: repeated rating.v1.OutcomeBucket buckets = 11;
+   */
+  buckets: OutcomeBucket[];
+
+  /**
+   * Its state history, in ledger order.
+   *
+   * @generated from field: repeated rating.v1.OutcomeHistoryStep history = 12;
+   */
+  history: OutcomeHistoryStep[];
+
+  /**
+   * Its ledger transactions, in sequence order, with their hashes.
+   *
+   * @generated from field: repeated rating.v1.LedgerEntry entries = 13;
+   */
+  entries: LedgerEntry[];
+
+  /**
+   * What Stripe was told.
+   *
+   * @generated from field: rating.v1.OutcomeStripeReport stripe = 14;
+   */
+  stripe?: OutcomeStripeReport | undefined;
+};
+
+/**
+ * Describes the message rating.v1.ExplainOutcomeResponse.
+ * Use `create(ExplainOutcomeResponseSchema)` to create a new message.
+ */
+export const ExplainOutcomeResponseSchema: GenMessage<ExplainOutcomeResponse> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 43);
+
+/**
+ * Request of `PreviewInvoice`.
+ *
+ * @generated from message rating.v1.PreviewInvoiceRequest
+ */
+export type PreviewInvoiceRequest = Message<"rating.v1.PreviewInvoiceRequest"> & {
+  /**
+   * Required. The customer to bill.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * The first instant of the month (UTC) to bill: midnight of a 1st, whole
+   * seconds. Absent means the current month.
+   *
+   * @generated from field: google.protobuf.Timestamp period_start = 2;
+   */
+  periodStart?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message rating.v1.PreviewInvoiceRequest.
+ * Use `create(PreviewInvoiceRequestSchema)` to create a new message.
+ */
+export const PreviewInvoiceRequestSchema: GenMessage<PreviewInvoiceRequest> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 44);
+
+/**
+ * One line of an invoice preview: the outcomes of one type at one unit price.
+ *
+ * @generated from message rating.v1.InvoiceLine
+ */
+export type InvoiceLine = Message<"rating.v1.InvoiceLine"> & {
+  /**
+   * The outcome type.
+   *
+   * @generated from field: string outcome_type = 1;
+   */
+  outcomeType: string;
+
+  /**
+   * The unit price these outcomes were rated at.
+   *
+   * @generated from field: google.type.Money unit_price = 2;
+   */
+  unitPrice?: Money | undefined;
+
+  /**
+   * Outcomes that settled in the month.
+   *
+   * @generated from field: int64 settled = 3;
+   */
+  settled: bigint;
+
+  /**
+   * Outcomes reversed in the month (they may have settled earlier).
+   *
+   * @generated from field: int64 reversed = 4;
+   */
+  reversed: bigint;
+
+  /**
+   * `settled - reversed`: what the ledger counts for the month (may be
+   * negative when reversals of earlier months outnumber the month's usage).
+   *
+   * @generated from field: int64 net = 5;
+   */
+  net: bigint;
+
+  /**
+   * Of `net`, the outcomes buckets covered (net of their reversals).
+   *
+   * @generated from field: int64 covered = 6;
+   */
+  covered: bigint;
+
+  /**
+   * `net - covered`: the outcomes charged at `unit_price`.
+   *
+   * @generated from field: int64 billable = 7;
+   */
+  billable: bigint;
+
+  /**
+   * `billable x unit_price`.
+   *
+   * @generated from field: google.type.Money amount = 8;
+   */
+  amount?: Money | undefined;
+};
+
+/**
+ * Describes the message rating.v1.InvoiceLine.
+ * Use `create(InvoiceLineSchema)` to create a new message.
+ */
+export const InvoiceLineSchema: GenMessage<InvoiceLine> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 45);
+
+/**
+ * What one meter has reported to Stripe for the month so far.
+ *
+ * @generated from message rating.v1.MeterReport
+ */
+export type MeterReport = Message<"rating.v1.MeterReport"> & {
+  /**
+   * The meter's `event_name`.
+   *
+   * @generated from field: string event_name = 1;
+   */
+  eventName: string;
+
+  /**
+   * Usage planned for Stripe, sent or not (whole outcomes). An event
+   * cancelled for a reversal is not counted; its replacement carries what
+   * remains.
+   *
+   * @generated from field: int64 planned = 2;
+   */
+  planned: bigint;
+
+  /**
+   * What Stripe counts now: events it accepted and has not cancelled.
+   *
+   * @generated from field: int64 sent = 3;
+   */
+  sent: bigint;
+
+  /**
+   * Reversals of usage already in Stripe that neither a cancel nor later
+   * usage of the month has netted yet.
+   *
+   * @generated from field: int64 debt = 4;
+   */
+  debt: bigint;
+
+  /**
+   * Reversals owed back once the month closed, given to Stripe as a credit
+   * grant (whole outcomes).
+   *
+   * @generated from field: int64 credited = 5;
+   */
+  credited: bigint;
+};
+
+/**
+ * Describes the message rating.v1.MeterReport.
+ * Use `create(MeterReportSchema)` to create a new message.
+ */
+export const MeterReportSchema: GenMessage<MeterReport> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 46);
+
+/**
+ * Response of `PreviewInvoice`.
+ *
+ * @generated from message rating.v1.PreviewInvoiceResponse
+ */
+export type PreviewInvoiceResponse = Message<"rating.v1.PreviewInvoiceResponse"> & {
+  /**
+   * The customer.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * The first instant of the month billed (whole microseconds).
+   *
+   * @generated from field: google.protobuf.Timestamp period_start = 2;
+   */
+  periodStart?: Timestamp | undefined;
+
+  /**
+   * The first instant of the next month.
+   *
+   * @generated from field: google.protobuf.Timestamp period_end = 3;
+   */
+  periodEnd?: Timestamp | undefined;
+
+  /**
+   * One line per outcome type and unit price, ordered by outcome type, then
+   * unit price; a month with a price change has a line for each price.
+   *
+   * @generated from field: repeated rating.v1.InvoiceLine lines = 4;
+   */
+  lines: InvoiceLine[];
+
+  /**
+   * The value at the lines' unit prices of the outcomes buckets covered
+   * (net): what the buckets' credit grants offset on Stripe's invoice.
+   *
+   * @generated from field: google.type.Money credits = 5;
+   */
+  credits?: Money | undefined;
+
+  /**
+   * The month's billable amount: the sum of the lines' `amount`, equal to
+   * the ledger's `usage:<month>:charged` balance.
+   *
+   * @generated from field: google.type.Money total = 6;
+   */
+  total?: Money | undefined;
+
+  /**
+   * Outcomes still pending that will settle in this month unless reversed
+   * or confirmed (0 for a month that has ended).
+   *
+   * @generated from field: int64 pending_outcomes = 7;
+   */
+  pendingOutcomes: bigint;
+
+  /**
+   * What those pending outcomes will cost if none is reversed.
+   *
+   * @generated from field: google.type.Money pending_charge = 8;
+   */
+  pendingCharge?: Money | undefined;
+
+  /**
+   * Per meter, what has been reported to Stripe for the month so far.
+   *
+   * @generated from field: repeated rating.v1.MeterReport meters = 9;
+   */
+  meters: MeterReport[];
+};
+
+/**
+ * Describes the message rating.v1.PreviewInvoiceResponse.
+ * Use `create(PreviewInvoiceResponseSchema)` to create a new message.
+ */
+export const PreviewInvoiceResponseSchema: GenMessage<PreviewInvoiceResponse> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 47);
+
+/**
+ * The customers whose month `SimulateRateCard` re-prices.
+ *
+ * @generated from message rating.v1.CustomerList
+ */
+export type CustomerList = Message<"rating.v1.CustomerList"> & {
+  /**
+   * 1 to 1,000 customer ids, each at most once.
+   *
+   * @generated from field: repeated string customer_ids = 1;
+   */
+  customerIds: string[];
+};
+
+/**
+ * Describes the message rating.v1.CustomerList.
+ * Use `create(CustomerListSchema)` to create a new message.
+ */
+export const CustomerListSchema: GenMessage<CustomerList> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 48);
+
+/**
+ * Request of `SimulateRateCard`.
+ *
+ * @generated from message rating.v1.SimulateRateCardRequest
+ */
+export type SimulateRateCardRequest = Message<"rating.v1.SimulateRateCardRequest"> & {
+  /**
+   * Which customers: exactly one is required.
+   *
+   * @generated from oneof rating.v1.SimulateRateCardRequest.customers
+   */
+  customers: {
+    /**
+     * Every customer whose rate card this is now.
+     *
+     * @generated from field: string rate_card_id = 1;
+     */
+    value: string;
+    case: "rateCardId";
+  } | {
+    /**
+     * These customers.
+     *
+     * @generated from field: rating.v1.CustomerList customer_list = 2;
+     */
+    value: CustomerList;
+    case: "customerList";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * The first instant of the month (UTC) to re-price: midnight of a 1st,
+   * whole seconds. Absent means the current month.
+   *
+   * @generated from field: google.protobuf.Timestamp period_start = 3;
+   */
+  periodStart?: Timestamp | undefined;
+
+  /**
+   * Required. ISO 4217 code of the draft prices' currency. Customers billed
+   * in another currency that month are refused (INVALID_ARGUMENT naming
+   * `currency_code`).
+   *
+   * @generated from field: string currency_code = 4;
+   */
+  currencyCode: string;
+
+  /**
+   * Required. The draft prices, 1 to 100, each outcome type once, as in
+   * `PutRateCard` (`settlement_window` is ignored). An outcome type the
+   * draft does not price keeps its actual prices.
+   *
+   * @generated from field: repeated rating.v1.Price prices = 5;
+   */
+  prices: Price[];
+};
+
+/**
+ * Describes the message rating.v1.SimulateRateCardRequest.
+ * Use `create(SimulateRateCardRequestSchema)` to create a new message.
+ */
+export const SimulateRateCardRequestSchema: GenMessage<SimulateRateCardRequest> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 49);
+
+/**
+ * One customer's month, actual and simulated.
+ *
+ * @generated from message rating.v1.SimulatedCustomer
+ */
+export type SimulatedCustomer = Message<"rating.v1.SimulatedCustomer"> & {
+  /**
+   * The customer.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * Outcomes billed in the month (net of reversals; bucket-covered ones
+   * excluded): the same count under both prices.
+   *
+   * @generated from field: int64 billable_outcomes = 2;
+   */
+  billableOutcomes: bigint;
+
+  /**
+   * What the month bills at the prices the outcomes were rated at.
+   *
+   * @generated from field: google.type.Money actual = 3;
+   */
+  actual?: Money | undefined;
+
+  /**
+   * What it would bill under the draft prices.
+   *
+   * @generated from field: google.type.Money simulated = 4;
+   */
+  simulated?: Money | undefined;
+
+  /**
+   * `simulated - actual`.
+   *
+   * @generated from field: google.type.Money difference = 5;
+   */
+  difference?: Money | undefined;
+};
+
+/**
+ * Describes the message rating.v1.SimulatedCustomer.
+ * Use `create(SimulatedCustomerSchema)` to create a new message.
+ */
+export const SimulatedCustomerSchema: GenMessage<SimulatedCustomer> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 50);
+
+/**
+ * Response of `SimulateRateCard`.
+ *
+ * @generated from message rating.v1.SimulateRateCardResponse
+ */
+export type SimulateRateCardResponse = Message<"rating.v1.SimulateRateCardResponse"> & {
+  /**
+   * The first instant of the month re-priced (whole microseconds).
+   *
+   * @generated from field: google.protobuf.Timestamp period_start = 1;
+   */
+  periodStart?: Timestamp | undefined;
+
+  /**
+   * One per customer, ordered by customer id (customers with no billable
+   * outcome in the month included, at zero).
+   *
+   * @generated from field: repeated rating.v1.SimulatedCustomer customers = 2;
+   */
+  customers: SimulatedCustomer[];
+
+  /**
+   * The sum of `actual`.
+   *
+   * @generated from field: google.type.Money actual_total = 3;
+   */
+  actualTotal?: Money | undefined;
+
+  /**
+   * The sum of `simulated`.
+   *
+   * @generated from field: google.type.Money simulated_total = 4;
+   */
+  simulatedTotal?: Money | undefined;
+
+  /**
+   * `simulated_total - actual_total`.
+   *
+   * @generated from field: google.type.Money difference_total = 5;
+   */
+  differenceTotal?: Money | undefined;
+};
+
+/**
+ * Describes the message rating.v1.SimulateRateCardResponse.
+ * Use `create(SimulateRateCardResponseSchema)` to create a new message.
+ */
+export const SimulateRateCardResponseSchema: GenMessage<SimulateRateCardResponse> = /*@__PURE__*/
+  messageDesc(file_rating_v1_rating, 51);
+
+/**
  * The state of an outcome.
  *
  * @generated from enum rating.v1.OutcomeState
@@ -1959,6 +2807,139 @@ export const LedgerEntryKindSchema: GenEnum<LedgerEntryKind> = /*@__PURE__*/
   enumDesc(file_rating_v1_rating, 3);
 
 /**
+ * A step in an outcome's life.
+ *
+ * @generated from enum rating.v1.OutcomeStep
+ */
+export enum OutcomeStep {
+  /**
+   * Never returned.
+   *
+   * @generated from enum value: OUTCOME_STEP_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The outcome was recorded (as pending, or as confirmed: then it settled
+   * in the same ledger transaction).
+   *
+   * @generated from enum value: OUTCOME_STEP_RECORDED = 1;
+   */
+  RECORDED = 1,
+
+  /**
+   * It settled: counted in the usage of the month of `at`.
+   *
+   * @generated from enum value: OUTCOME_STEP_SETTLED = 2;
+   */
+  SETTLED = 2,
+
+  /**
+   * It was reversed while pending: its hold was released, nothing charged.
+   *
+   * @generated from enum value: OUTCOME_STEP_RELEASED = 3;
+   */
+  RELEASED = 3,
+
+  /**
+   * It was reversed once settled: its unit or charge given back in the
+   * month of `at`.
+   *
+   * @generated from enum value: OUTCOME_STEP_REVERSED = 4;
+   */
+  REVERSED = 4,
+}
+
+/**
+ * Describes the enum rating.v1.OutcomeStep.
+ */
+export const OutcomeStepSchema: GenEnum<OutcomeStep> = /*@__PURE__*/
+  enumDesc(file_rating_v1_rating, 4);
+
+/**
+ * How an outcome used a bucket.
+ *
+ * @generated from enum rating.v1.BucketUse
+ */
+export enum BucketUse {
+  /**
+   * Never returned.
+   *
+   * @generated from enum value: BUCKET_USE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A pending outcome holds one of the bucket's units.
+   *
+   * @generated from enum value: BUCKET_USE_HELD = 1;
+   */
+  HELD = 1,
+
+  /**
+   * The outcome drew one of the bucket's units.
+   *
+   * @generated from enum value: BUCKET_USE_DRAWN = 2;
+   */
+  DRAWN = 2,
+
+  /**
+   * The outcome was released or reversed: its unit went back to the bucket
+   * (or expired with it, when the bucket had expired).
+   *
+   * @generated from enum value: BUCKET_USE_RETURNED = 3;
+   */
+  RETURNED = 3,
+}
+
+/**
+ * Describes the enum rating.v1.BucketUse.
+ */
+export const BucketUseSchema: GenEnum<BucketUse> = /*@__PURE__*/
+  enumDesc(file_rating_v1_rating, 5);
+
+/**
+ * Where a meter event stands in the reporter's outbox.
+ *
+ * @generated from enum rating.v1.MeterEventState
+ */
+export enum MeterEventState {
+  /**
+   * Never returned.
+   *
+   * @generated from enum value: METER_EVENT_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Planned from the ledger, not yet accepted by Stripe.
+   *
+   * @generated from enum value: METER_EVENT_STATE_PLANNED = 1;
+   */
+  PLANNED = 1,
+
+  /**
+   * Accepted by Stripe.
+   *
+   * @generated from enum value: METER_EVENT_STATE_SENT = 2;
+   */
+  SENT = 2,
+
+  /**
+   * Sent, then cancelled in Stripe (a reversal within Stripe's 24 hours).
+   *
+   * @generated from enum value: METER_EVENT_STATE_CANCELLED = 3;
+   */
+  CANCELLED = 3,
+}
+
+/**
+ * Describes the enum rating.v1.MeterEventState.
+ */
+export const MeterEventStateSchema: GenEnum<MeterEventState> = /*@__PURE__*/
+  enumDesc(file_rating_v1_rating, 6);
+
+/**
  * RatingService prices AI support outcomes, keeps an append-only ledger of
  * what every customer owes and manages prepaid buckets of outcomes.
  *
@@ -2177,6 +3158,47 @@ export const RatingService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchAlertsRequestSchema;
     output: typeof WatchAlertsResponseSchema;
+  },
+  /**
+   * Explains one outcome's charge: its request, the rate-card version and
+   * unit price used, the bucket it drew or held, its state history with the
+   * period each step counts in, its ledger entries (with their hashes) and
+   * what Stripe was told about it. Read only.
+   *
+   * @generated from rpc rating.v1.RatingService.ExplainOutcome
+   */
+  explainOutcome: {
+    methodKind: "unary";
+    input: typeof ExplainOutcomeRequestSchema;
+    output: typeof ExplainOutcomeResponseSchema;
+  },
+  /**
+   * Previews one customer's bill for one calendar month (UTC): a line per
+   * outcome type and unit price, the credits of the buckets that covered
+   * outcomes, the total, what is still pending, and per meter what has been
+   * reported to Stripe so far. The lines equal the ledger's sums for that
+   * month. Read only.
+   *
+   * @generated from rpc rating.v1.RatingService.PreviewInvoice
+   */
+  previewInvoice: {
+    methodKind: "unary";
+    input: typeof PreviewInvoiceRequestSchema;
+    output: typeof PreviewInvoiceResponseSchema;
+  },
+  /**
+   * Re-prices one month's settled outcomes under a draft list of prices (not
+   * stored), for the customers on a rate card or a list of customers: per
+   * customer the actual and the simulated billable amount. Bucket draws stay
+   * as they were. It reads the ledger's monthly counts, not its entries, and
+   * writes nothing.
+   *
+   * @generated from rpc rating.v1.RatingService.SimulateRateCard
+   */
+  simulateRateCard: {
+    methodKind: "unary";
+    input: typeof SimulateRateCardRequestSchema;
+    output: typeof SimulateRateCardResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_rating_v1_rating, 0);
