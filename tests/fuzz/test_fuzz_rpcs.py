@@ -26,7 +26,6 @@ import pytest
 from fuzz_checks import Caller
 from fuzz_requests import SERVICE, parses, raw_bytes, requests
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 pytestmark = pytest.mark.fuzz
 
@@ -52,12 +51,12 @@ def test_every_rpc_has_a_strategy(fuzz_caller: Caller) -> None:
 
 @pytest.mark.parametrize("rpc", RPCS)
 def test_no_request_answers_internal_or_writes_when_refused(fuzz_caller: Caller, rpc: str) -> None:
-    strategy = requests(fuzz_caller.tokens)[rpc]
+    """Generated requests through the stub: contract answers only, and a refusal writes nothing."""
 
     @FUZZ
-    @given(data=st.data())
-    def run(data: Any) -> None:
-        fuzz_caller.call(rpc, data.draw(strategy, label=rpc))
+    @given(request=requests(fuzz_caller.tokens)[rpc])
+    def run(request: Any) -> None:
+        fuzz_caller.call(rpc, request)
 
     run()
 
@@ -66,12 +65,11 @@ def test_no_request_answers_internal_or_writes_when_refused(fuzz_caller: Caller,
 def test_bytes_that_do_not_parse_are_invalid_field_and_others_follow_the_contract(
     fuzz_caller: Caller, rpc: str
 ) -> None:
-    strategy = raw_bytes(requests(fuzz_caller.tokens)[rpc])
+    """Raw bytes as the request: INVALID_FIELD unless they parse, then as any request."""
 
     @settings(FUZZ, max_examples=RAW_EXAMPLES)
-    @given(data=st.data())
-    def run(data: Any) -> None:
-        sent = data.draw(strategy, label="bytes")
+    @given(sent=raw_bytes(requests(fuzz_caller.tokens)[rpc]))
+    def run(sent: bytes) -> None:
         fuzz_caller.call_raw(rpc, sent, parses(rpc, sent))
 
     run()
