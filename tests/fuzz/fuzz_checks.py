@@ -224,7 +224,8 @@ class Caller:
         assert self.ledger.entries() - entries_before == recorded
 
 
-def _usd_card(card: str, price: str, currency: str = "USD") -> pb.PutRateCardRequest:
+def _card(card: str, price: str, currency: str = "USD") -> pb.PutRateCardRequest:
+    """A card in force since 2020 pricing resolution (and, on card-usd, handoff)."""
     since = ts(datetime(2020, 1, 1, tzinfo=UTC))
     prices = [
         pb.Price(outcome_type="resolution", unit_price=decimal_to_money(Decimal(price), currency))
@@ -249,7 +250,7 @@ def seed(stub: rating_pb2_grpc.RatingServiceStub) -> tuple[str, ...]:
         ("card-idr", "16000", "IDR", "rupiah"),
         ("card-eur", "0.90", "EUR", "euro"),
     ]:
-        stub.PutRateCard(_usd_card(card, price, currency))
+        stub.PutRateCard(_card(card, price, currency))
         stub.PutCustomer(pb.PutCustomerRequest(customer_id=customer, rate_card_id=card))
     for customer, bucket, quantity in [
         ("acme", "b-0", 100),
@@ -273,7 +274,7 @@ def seed(stub: rating_pb2_grpc.RatingServiceStub) -> tuple[str, ...]:
             )
     # titan's month is one outcome short of the most the ledger keeps at its price
     # (9,223 of USD 1,000,000): the next charges are AMOUNT_OUT_OF_RANGE.
-    stub.PutRateCard(_usd_card("card-titan", "1000000"))
+    stub.PutRateCard(_card("card-titan", "1000000"))
     stub.PutCustomer(pb.PutCustomerRequest(customer_id="titan", rate_card_id="card-titan"))
     for start in range(0, TITAN_OUTCOMES, 1000):
         batch = [
