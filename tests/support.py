@@ -14,7 +14,7 @@ from decimal import Decimal
 import asyncpg
 import grpc
 from google.protobuf import duration_pb2, timestamp_pb2
-from google.rpc import error_details_pb2
+from google.rpc import error_details_pb2, status_pb2
 from google.type import money_pb2
 from grpc_status import rpc_status
 from rating_client import decimal_to_money, money_to_decimal
@@ -187,6 +187,41 @@ def violated_fields(error: grpc.aio.AioRpcError) -> list[str]:
             detail.Unpack(bad)
             fields += [v.field for v in bad.field_violations]
     return fields
+
+
+ECHO_BYTES = 256
+"""The most bytes of what the caller sent that any one string of an error may carry (api.md)."""
+
+
+def status_of(error: grpc.aio.AioRpcError | grpc.Call) -> status_pb2.Status:
+    """The ``google.rpc.Status`` of a failed call (asyncio or blocking)."""
+    status = rpc_status.from_call(error)
+    assert status is not None, "the error carries no google.rpc.Status"
+    return status
+
+
+def unpacked(
+    status: status_pb2.Status,
+) -> tuple[error_details_pb2.ErrorInfo, list[tuple[str, str]]]:
+    """The status's ErrorInfo and its BadRequest's (field, description) pairs."""
+    info, violations = error_details_pb2.ErrorInfo(), []
+    for detail in status.details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            violations += [(v.field, v.description) for v in bad.field_violations]
+        else:
+            assert detail.Unpack(info)
+    return info, violations
+
+
+def strings_of(status: status_pb2.Status) -> Iterator[str]:
+    """Every string of a status that may carry what the caller sent."""
+    info, violations = unpacked(status)
+    yield status.message
+    yield from info.metadata.values()
+    for field, description in violations:
+        yield field
+        yield description
 
 
 async def all_entries(

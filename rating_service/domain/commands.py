@@ -122,11 +122,15 @@ class RecordOutcome:
             attribute_violations.append(
                 FieldViolation(f"{prefix}attributes", f"must have at most {MAX_ATTRIBUTES} entries")
             )
+        # Only the first over-long attribute is named: each name echoes part of its key,
+        # and an error echoes at most 256 bytes of the request, however many are too long.
         for key, value in self.attributes.items():
-            attribute_violations.append(
-                _bytes_violation(f"{prefix}attributes[{key[:40]}]", key, MAX_ATTRIBUTE_BYTES)
-                or _bytes_violation(f"{prefix}attributes[{key[:40]}]", value, MAX_ATTRIBUTE_BYTES)
-            )
+            over_long = _bytes_violation(
+                f"{prefix}attributes[{key[:40]}]", key, MAX_ATTRIBUTE_BYTES
+            ) or _bytes_violation(f"{prefix}attributes[{key[:40]}]", value, MAX_ATTRIBUTE_BYTES)
+            if over_long is not None:
+                attribute_violations.append(over_long)
+                break
         raise_if_any(
             identifier_violation(f"{prefix}customer_id", self.customer_id),
             identifier_violation(f"{prefix}outcome_id", self.outcome_id),

@@ -15,25 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
 from serving import serving
-from support import customer_on_rate_card, record, usd
+from support import ECHO_BYTES, customer_on_rate_card, record, status_of, strings_of, unpacked, usd
 
 from rating_service.config import Settings, SettingsError
 
 Stub = rating_pb2_grpc.RatingServiceStub
 SERVICE = pb.DESCRIPTOR.services_by_name["RatingService"]
-ECHO_BYTES = 256
 MIB = 1024 * 1024
 
 
@@ -41,36 +38,6 @@ MIB = 1024 * 1024
 def engine() -> str:
     """The wire is the same whatever stores the ledger: one engine is enough here."""
     return "sqlite"
-
-
-def status_of(error: grpc.aio.AioRpcError) -> status_pb2.Status:
-    status = rpc_status.from_call(error)
-    assert status is not None, "the error carries no google.rpc.Status"
-    return status
-
-
-def unpacked(
-    status: status_pb2.Status,
-) -> tuple[error_details_pb2.ErrorInfo, list[tuple[str, str]]]:
-    """The status's ErrorInfo and its BadRequest's (field, description) pairs."""
-    info, violations = error_details_pb2.ErrorInfo(), []
-    for detail in status.details:
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            violations += [(v.field, v.description) for v in bad.field_violations]
-        else:
-            assert detail.Unpack(info)
-    return info, violations
-
-
-def strings_of(status: status_pb2.Status) -> Iterator[str]:
-    """Every string of a status that may carry what the caller sent."""
-    info, violations = unpacked(status)
-    yield status.message
-    yield from info.metadata.values()
-    for field, description in violations:
-        yield field
-        yield description
 
 
 def assert_bounded_refusal(status: status_pb2.Status, field: str) -> None:

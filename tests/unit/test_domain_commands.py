@@ -125,6 +125,16 @@ def test_an_attribute_over_256_bytes_names_that_attribute(key: str, value: str) 
     assert fields == [f"attributes[{key[:40]}]"]
 
 
+def test_of_many_over_long_attributes_only_the_first_is_named() -> None:
+    """Each name echoes up to 40 characters of its key: naming three 86-character CJK keys
+    echoed 360 bytes of the request (found by the fuzz suite); one stays within 256."""
+    attributes = {chr(0x4E00 + i) * 86: "v" for i in range(3)}
+
+    fields = violated(lambda: record(attributes=attributes).validate(NOW))
+
+    assert fields == [f"attributes[{chr(0x4E00) * 40}]"]
+
+
 def test_occurred_at_more_than_5_minutes_in_the_future_names_occurred_at() -> None:
     """One microsecond past the 5-minute skew is refused."""
     late = NOW + timedelta(minutes=5, microseconds=1)
