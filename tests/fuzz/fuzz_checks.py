@@ -39,10 +39,31 @@ CONTRACT: dict[str, Code] = {
 and one caller at a time never meets the operational reasons (OVERLOADED, STORE_UNAVAILABLE):
 either of those would be a finding."""
 STATUS_BYTES = 4096
-READS = frozenset({"QuoteCost", "GetBalance", "ListLedgerEntries"})
-APPENDS = frozenset(
-    {"RecordOutcome", "ConfirmOutcome", "ReverseOutcome", "ConsumeBucket", "CreateBucket"}
+READS = frozenset(
+    {
+        "QuoteCost",
+        "GetBalance",
+        "ListLedgerEntries",
+        "ExplainOutcome",
+        "PreviewInvoice",
+        "SimulateRateCard",
+        "WatchAlerts",
+    }
 )
+APPENDS = frozenset(
+    {
+        "RecordOutcome",
+        "ConfirmOutcome",
+        "ReverseOutcome",
+        "ConsumeBucket",
+        "CreateBucket",
+        "VoidBucket",
+    }
+)
+STREAMS = frozenset(m.name for m in SERVICE.methods if m.server_streaming)
+STREAM_WAIT = 0.05
+"""Seconds a stream is read: a watch that is admitted runs until its deadline, which ends
+it as DEADLINE_EXCEEDED (its success); a refusal comes before that."""
 """The RPCs whose first (not replayed) success appends to the customer's ledger."""
 _ECHO = re.compile(r"[^\x00-\x7f…]+")
 
@@ -172,6 +193,9 @@ class Caller:
         """Send ``request`` through the generated stub and check the answer."""
         entries = self.ledger.entries()
         with self.ledger.watch() as unchanged:
+            if rpc in STREAMS:
+                self._stream(rpc, getattr(self.stub, rpc)(request, timeout=STREAM_WAIT), unchanged)
+                return
             try:
                 response = getattr(self.stub, rpc)(request, timeout=60)
             except grpc.RpcError as error:
@@ -189,8 +213,16 @@ class Caller:
     def call_raw(self, rpc: str, data: bytes, parses: bool) -> None:
         """Send ``data`` as ``rpc``'s request as it is; bytes that do not parse must be
         INVALID_ARGUMENT / INVALID_FIELD."""
-        method = self.channel.unary_unary(f"/{SERVICE.full_name}/{rpc}")
         name = f"{rpc} (raw bytes)"
+        path = f"/{SERVICE.full_name}/{rpc}"
+        if rpc in STREAMS:
+            with self.ledger.watch() as unchanged:
+                reason = self._stream(
+                    name, self.channel.unary_stream(path)(data, timeout=STREAM_WAIT), unchanged
+                )
+            assert parses or reason == "INVALID_FIELD", f"{name}: unparsable bytes: {reason}"
+            return
+        method = self.channel.unary_unary(path)
         with self.ledger.watch() as unchanged:
             try:
                 method(data, timeout=60)
@@ -200,6 +232,19 @@ class Caller:
                 return
         assert parses, f"{name}: bytes that do not parse were answered OK: {data!r}"
         TALLY.add(name, "OK")
+
+    def _stream(self, name: str, answers: Any, unchanged: Callable[[], bool]) -> str:
+        """Read a server stream until its deadline ends it ("OK") or it is refused."""
+        try:
+            for _ in answers:
+                pass
+        except grpc.RpcError as error:
+            call: grpc.Call = error  # type: ignore[assignment]
+            if call.code() != Code.DEADLINE_EXCEEDED:
+                return self._refused(name, error, unchanged)
+        assert unchanged(), f"{name} wrote"
+        TALLY.add(name, "OK")
+        return "OK"
 
     def _refused(self, name: str, error: grpc.RpcError, unchanged: Callable[[], bool]) -> str:
         call: grpc.Call = error  # type: ignore[assignment]

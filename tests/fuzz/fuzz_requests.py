@@ -431,6 +431,79 @@ def put_rate_card(draw: st.DrawFn) -> pb.PutRateCardRequest:
     return request
 
 
+EXISTING_BUCKET_ID = identifier(BUCKET_IDS, "b-999")
+void_bucket = st.builds(
+    pb.VoidBucketRequest, customer_id=CUSTOMER_ID, bucket_id=EXISTING_BUCKET_ID, reason=REASON
+)
+THRESHOLDS = mostly(st.lists(MONEY, max_size=4), st.lists(MONEY, max_size=40), weight=8)
+HARD_LIMIT = mostly(st.none(), MONEY, weight=1)
+
+
+@st.composite
+def put_spend_controls(draw: st.DrawFn) -> pb.PutSpendControlsRequest:
+    """Thresholds and a hard limit, mostly in the customer's currency: later requests of the
+    run then meet SPEND_LIMIT_REACHED now and then."""
+    request = pb.PutSpendControlsRequest(
+        customer_id=draw(CUSTOMER_ID),
+        request_id=draw(identifier(REQUEST_IDS, "r-999")),
+        alert_thresholds=draw(THRESHOLDS),
+    )
+    _timed(request, "hard_limit", draw(HARD_LIMIT))
+    return request
+
+
+ALERT_IDS = mostly(st.integers(0, 5), st.sampled_from([-1, *INT64]), weight=8)
+watch_alerts = st.builds(
+    pb.WatchAlertsRequest,
+    customer_id=mostly(st.just(""), CUSTOMER_ID, weight=1),
+    after_alert_id=ALERT_IDS,
+)
+explain_outcome = st.builds(
+    pb.ExplainOutcomeRequest, customer_id=CUSTOMER_ID, outcome_id=OUTCOME_ID
+)
+PERIOD_START = mostly(
+    st.none(),
+    st.sampled_from([datetime(2026, m, 1, tzinfo=UTC) for m in range(1, 13)]).map(
+        lambda at: _near_now(int((at - NOW).total_seconds()), 0)
+    ),
+    times(),
+    weight=2,
+)
+
+
+@st.composite
+def preview_invoice(draw: st.DrawFn) -> pb.PreviewInvoiceRequest:
+    request = pb.PreviewInvoiceRequest(customer_id=draw(CUSTOMER_ID))
+    _timed(request, "period_start", draw(PERIOD_START))
+    return request
+
+
+CUSTOMER_LISTS = mostly(
+    st.lists(CUSTOMER_ID, min_size=1, max_size=5),
+    st.lists(st.sampled_from(CUSTOMERS), max_size=1001),
+    weight=8,
+)
+
+
+@st.composite
+def simulate_rate_card(draw: st.DrawFn) -> pb.SimulateRateCardRequest:
+    """Draft prices for the customers of a card or of a list, in a month."""
+    currency = draw(CURRENCY_CODE)
+    request = pb.SimulateRateCardRequest(currency_code=currency)
+    if draw(COIN):
+        request.rate_card_id = draw(identifier(RATE_CARDS, "card-none"))
+    else:
+        request.customer_list.customer_ids.extend(draw(CUSTOMER_LISTS))
+    for outcome_type in draw(PRICE_TYPES):
+        entry = request.prices.add(outcome_type=outcome_type)
+        if draw(PRICED):
+            entry.unit_price.CopyFrom(draw(MONEY))
+            if len(currency) <= 8 and not draw(SOMETIMES):
+                entry.unit_price.currency_code = currency
+    _timed(request, "period_start", draw(PERIOD_START))
+    return request
+
+
 def requests(issued_tokens: tuple[str, ...]) -> dict[str, st.SearchStrategy[Any]]:
     """A strategy of requests for each RPC, by name."""
     return {
@@ -445,6 +518,12 @@ def requests(issued_tokens: tuple[str, ...]) -> dict[str, st.SearchStrategy[Any]
         "ListLedgerEntries": list_ledger_entries(issued_tokens),
         "PutCustomer": put_customer,
         "PutRateCard": put_rate_card(),
+        "VoidBucket": void_bucket,
+        "PutSpendControls": put_spend_controls(),
+        "WatchAlerts": watch_alerts,
+        "ExplainOutcome": explain_outcome,
+        "PreviewInvoice": preview_invoice(),
+        "SimulateRateCard": simulate_rate_card(),
     }
 
 

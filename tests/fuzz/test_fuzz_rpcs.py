@@ -23,7 +23,7 @@ import sys
 from typing import Any
 
 import pytest
-from fuzz_checks import Caller
+from fuzz_checks import STREAMS, Caller
 from fuzz_requests import SERVICE, parses, raw_bytes, requests
 from hypothesis import HealthCheck, given, settings
 
@@ -49,11 +49,17 @@ def test_every_rpc_has_a_strategy(fuzz_caller: Caller) -> None:
     assert sorted(requests(fuzz_caller.tokens)) == sorted(RPCS)
 
 
+def examples(rpc: str, count: int) -> int:
+    """``count``, or a quarter of it for a server stream: an admitted watch is read until its
+    deadline (``STREAM_WAIT``), so each one costs that much time."""
+    return max(count // 4, 1) if rpc in STREAMS else count
+
+
 @pytest.mark.parametrize("rpc", RPCS)
 def test_no_request_answers_internal_or_writes_when_refused(fuzz_caller: Caller, rpc: str) -> None:
     """Generated requests through the stub: contract answers only, and a refusal writes nothing."""
 
-    @FUZZ
+    @settings(FUZZ, max_examples=examples(rpc, EXAMPLES))
     @given(request=requests(fuzz_caller.tokens)[rpc])
     def run(request: Any) -> None:
         fuzz_caller.call(rpc, request)
@@ -67,7 +73,7 @@ def test_bytes_that_do_not_parse_are_invalid_field_and_others_follow_the_contrac
 ) -> None:
     """Raw bytes as the request: INVALID_FIELD unless they parse, then as any request."""
 
-    @settings(FUZZ, max_examples=RAW_EXAMPLES)
+    @settings(FUZZ, max_examples=examples(rpc, RAW_EXAMPLES))
     @given(sent=raw_bytes(requests(fuzz_caller.tokens)[rpc]))
     def run(sent: bytes) -> None:
         fuzz_caller.call_raw(rpc, sent, parses(rpc, sent))
