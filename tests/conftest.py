@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -88,3 +90,39 @@ async def channel(service: Service) -> AsyncIterator[grpc.aio.Channel]:
 @pytest.fixture
 def stub(channel: grpc.aio.Channel) -> rating_pb2_grpc.RatingServiceStub:
     return rating_pb2_grpc.RatingServiceStub(channel)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository."""
+NODE_PACKAGE = ROOT / "clients" / "node"
+"""The TypeScript client package."""
+BUILD_TIMEOUT = 180.0
+"""Seconds `tsc` gets to build the Node package."""
+
+
+@pytest.fixture(scope="session")
+def node() -> Path:
+    """The `node` executable; the test is skipped when Node or the client's packages are missing."""
+    found = shutil.which("node")
+    if found is None:
+        pytest.skip("node is not on PATH: the TypeScript client cannot run (install Node.js 20+)")
+    if not (NODE_PACKAGE / "node_modules").is_dir():
+        pytest.skip("clients/node/node_modules is missing: run `npm ci` in clients/node")
+    return Path(found)
+
+
+@pytest.fixture(scope="session")
+def node_examples(node: Path) -> Path:
+    """clients/node compiled by its own `tsc` (as `npm run build` does); dist/examples."""
+    tsc = NODE_PACKAGE / "node_modules" / "typescript" / "bin" / "tsc"
+    built = subprocess.run(
+        [str(node), str(tsc), "-p", str(NODE_PACKAGE / "tsconfig.json")],
+        cwd=NODE_PACKAGE,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+        check=False,
+    )
+    assert built.returncode == 0, f"tsc failed:\n{built.stdout}{built.stderr}"
+    return NODE_PACKAGE / "dist" / "examples"

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import grpc
@@ -237,3 +240,27 @@ async def all_entries(
         token = page.next_page_token
         if not token:
             return entries
+
+
+NODE_TIMEOUT = 60.0
+"""Seconds one run of a Node example gets."""
+
+
+async def run_node(node: Path, script: Path, *args: str) -> list[dict[str, Any]]:
+    """Run a compiled example and return the JSON lines it printed; fail on a non-zero exit."""
+    process = await asyncio.create_subprocess_exec(
+        str(node),
+        str(script),
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), NODE_TIMEOUT)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode == 0, f"{script.name} exited {process.returncode}:\n{out!r}\n{err!r}"
+    return [json.loads(line) for line in out.decode().splitlines() if line.strip()]

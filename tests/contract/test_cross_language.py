@@ -10,14 +10,13 @@ answer, and both clients must then read the same balance.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from rating_client import OutcomeRecorded, RatingClient
 from service_process import ServiceProcess
+from support import run_node
 
 CUSTOMER = "cross-co"
 PRICE = Decimal("0.99")
@@ -25,28 +24,6 @@ BUCKET_UNITS = 3
 TS_OUTCOMES = [f"ts-{n}" for n in range(1, 7)]
 PY_OUTCOMES = [f"py-{n}" for n in range(1, 6)]
 SHARED = "shared-1"
-NODE_TIMEOUT = 60.0
-"""Seconds one run of a Node example gets."""
-
-
-async def run_node(node: Path, script: Path, *args: str) -> list[dict[str, Any]]:
-    """Run a compiled example and return the JSON lines it printed; fail on a non-zero exit."""
-    process = await asyncio.create_subprocess_exec(
-        str(node),
-        str(script),
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), NODE_TIMEOUT)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
-    assert process.returncode == 0, f"{script.name} exited {process.returncode}:\n{out!r}\n{err!r}"
-    return [json.loads(line) for line in out.decode().splitlines() if line.strip()]
 
 
 async def record_in_python(

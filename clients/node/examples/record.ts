@@ -3,6 +3,7 @@
  *
  *     node dist/examples/record.js <host:port> <customer_id> <outcome_type> <outcome_id>...
  *
+ * With `RATING_TOKEN` set, its calls carry that token (a server with a tokens file).
  * Every outcome id is an idempotency key: run it twice and the second run's
  * answers say `"replayed": true` while the ledger does not change. A failure
  * prints its gRPC code and `ErrorInfo.reason` and exits 1.
@@ -16,7 +17,7 @@ async function main(argv: string[]): Promise<number> {
     console.error("usage: record.js <host:port> <customer_id> <outcome_type> <outcome_id>...");
     return 2;
   }
-  const client = new RatingClient(target);
+  const client = new RatingClient(target, { token: process.env.RATING_TOKEN || undefined });
   try {
     for (const outcomeId of outcomeIds) {
       const recorded = await client.recordOutcome({ customerId, outcomeId, outcomeType });
