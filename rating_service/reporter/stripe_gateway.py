@@ -22,9 +22,11 @@ Why it is built this way:
   value is not an error here but an error report later, which is why the
   reporter checks customers with :meth:`ensure_customer`, the gateway refuses
   events Stripe would drop (``_stripe_wire``), and reconciliation compares totals.
-- **A bucket gets one credit grant, for ever**: before creating a grant the
-  gateway looks for one whose metadata names the same rating customer and
-  bucket, because Stripe's idempotency keys only last 24 hours. (Two
+- **A bucket gets one credit grant per version, for ever**: before creating a
+  grant the gateway looks for one whose metadata names the same rating
+  customer, bucket and ``grant_version`` (a grant without it is version 1),
+  because Stripe's idempotency keys only last 24 hours. A manual draw or a
+  void makes a new version (``domain.grants``): Stripe cannot lower a grant. (Two
   concurrent calls for the same bucket could still both create one; the
   reporter handles a customer's work in order.)
 - **Lists are paged by hand**, not with ``auto_paging_iter``, so that each

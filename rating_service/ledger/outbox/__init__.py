@@ -7,15 +7,18 @@ statement the reporter needs lives in this package, one module per concern:
     _cursors        the cursor per customer: work to plan, verified, parked
     _meter_events   planning a ledger range into meter events; unsent, sent, cancels
     _owed_credits   closed months' debts into credits; the grant once made
-    _credit_grants  buckets still owed a credit grant; the grant once made
+    _credit_grants  each bucket's grant version: planned, created, older ones voided
     _summaries      read-only: the backlog, what reconciliation compares, priced types
     _standing       read-only: each customer's reporting lag and parking, for an operator
 """
 
 from rating_service.ledger.outbox._credit_grants import (
     GrantToCreate,
+    StaleGrants,
     grants_to_create,
     record_grant,
+    record_stale_voided,
+    stale_grants,
 )
 from rating_service.ledger.outbox._cursors import (
     CustomerWork,
@@ -62,6 +65,7 @@ __all__ = [
     "PendingCancel",
     "PeriodUsage",
     "ReportingStanding",
+    "StaleGrants",
     "UnsentEvent",
     "backlog",
     "bucket_grants",
@@ -80,7 +84,9 @@ __all__ = [
     "priced_outcome_types",
     "record_grant",
     "record_owed_credit",
+    "record_stale_voided",
     "reporting_standing",
+    "stale_grants",
     "unpark_all",
     "unsent_event_names",
     "unsent_events",

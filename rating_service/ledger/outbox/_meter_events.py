@@ -28,6 +28,7 @@ from rating_service.domain.usage import (
     window_of,
 )
 from rating_service.ledger.codec import from_micros, to_micros
+from rating_service.ledger.outbox._credit_grants import plan_grant_versions
 from rating_service.ledger.outbox._cursors import REPORTABLE, VERIFIED, upsert_cursor
 from rating_service.ledger.schema import (
     customers,
@@ -89,7 +90,11 @@ def plan_customer(
     now: datetime,
     limit: int = 5000,
 ) -> int:
-    """Plan the next ``limit`` entries after the cursor; returns how many were planned."""
+    """Plan the next ``limit`` entries after the cursor; returns how many were planned.
+
+    Meter events, usage states, the credit grant versions the range lowers
+    (manual draws, voids) and the cursor move in this one transaction.
+    """
     cursor = (
         conn.execute(
             select(stripe_cursors.c.sequence).where(stripe_cursors.c.customer_id == customer_id)
@@ -161,6 +166,7 @@ def plan_customer(
                 "credited": state.credited,
             },
         )
+    plan_grant_versions(conn, customer_id, [(r.sequence, EntryKind(r.kind)) for r in found])
     upsert_cursor(conn, customer_id, now, sequence=found[-1].sequence)
     return len(found)
 

@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, true
 from sqlalchemy.engine import Connection
 
 from rating_service.domain.postings import is_unit_asset, outcome_type_of, usage_outcomes
 from rating_service.domain.usage import meter_event_name
 from rating_service.ledger.codec import from_micros
+from rating_service.ledger.outbox._credit_grants import GRANT_UNITS
 from rating_service.ledger.outbox._cursors import CURSOR_SEQUENCE, CUSTOMERS_WITH_CURSOR, REPORTABLE
 from rating_service.ledger.repositories.rate_cards import version_from_row
 from rating_service.ledger.schema import (
@@ -55,7 +56,13 @@ def backlog(conn: Connection) -> Backlog:
                 stripe_cursors, stripe_cursors.c.customer_id == customers.c.customer_id
             )
         )
-        .where(buckets.c.stripe_credit_grant_id.is_(None), REPORTABLE)
+        .where(
+            or_(
+                buckets.c.stripe_credit_grant_id.is_(None),
+                buckets.c.stripe_grant_stale == true(),
+            ),
+            REPORTABLE,
+        )
     ).scalar_one()
     parked = {
         r.customer_id: r.parked_error
@@ -141,15 +148,21 @@ class BucketGrant:
     bucket_id: str
     grant_id: str | None
     amount_nanos: int
+    """What the grant must be worth: its units at the bucket's unit price."""
     currency: str
     valid_from: datetime
     valid_until: datetime
+    version: int = 1
+    units: int = 0
+    """The bucket's quantity less what manual draws and a void took (``domain.grants``)."""
+    stale: bool = False
+    """Older grants of the bucket may still be live in Stripe (being voided)."""
 
 
 def bucket_grants(conn: Connection) -> list[BucketGrant]:
     """Every bucket of a customer known to Stripe, with the grant stored beside it."""
     rows = conn.execute(
-        select(buckets, customers.c.stripe_customer_id)
+        select(buckets, GRANT_UNITS.label("grant_units"), customers.c.stripe_customer_id)
         .join(customers, customers.c.customer_id == buckets.c.customer_id)
         .where(customers.c.stripe_customer_id != "")
         .order_by(buckets.c.customer_id, buckets.c.bucket_id)
@@ -160,10 +173,13 @@ def bucket_grants(conn: Connection) -> list[BucketGrant]:
             r.stripe_customer_id,
             r.bucket_id,
             r.stripe_credit_grant_id,
-            r.unit_price_nanos * r.quantity,
+            int(r.unit_price_nanos) * int(r.grant_units),
             r.currency,
             from_micros(r.valid_from),
             from_micros(r.valid_until),
+            int(r.stripe_grant_version),
+            int(r.grant_units),
+            bool(r.stripe_grant_stale),
         )
         for r in rows
     ]
