@@ -20,7 +20,8 @@ from prometheus_client import Counter, Gauge
 
 from rating_service.domain.buckets import BucketSource
 from rating_service.domain.grants import grant_idempotency_key
-from rating_service.domain.usage import owed_credit_key, stripe_timestamp
+from rating_service.domain.postings import period_of
+from rating_service.domain.usage import STRIPE_MAX_AGE, owed_credit_key, stripe_timestamp
 from rating_service.ledger import outbox
 from rating_service.ledger.lease import Lease
 from rating_service.reporter import lag
@@ -415,6 +416,13 @@ class Reporter:
 
     async def _send(self, events: Sequence[outbox.UnsentEvent], result: PassResult) -> None:
         now = self._clock()
+        stamps = {e.identifier: stripe_timestamp(e.window_start, now) for e in events}
+        # Usage older than Stripe takes lands in a later month there: recorded for reconcile.
+        late = {
+            e.identifier: period_of(stamps[e.identifier])
+            for e in events
+            if period_of(stamps[e.identifier]) != period_of(e.window_start)
+        }
         try:
             await self._gateway.send_meter_events(
                 [
@@ -423,7 +431,7 @@ class Reporter:
                         event_name=e.event_name,
                         stripe_customer_id=e.stripe_customer_id,
                         value=e.value,
-                        timestamp=stripe_timestamp(e.window_start, now),
+                        timestamp=stamps[e.identifier],
                     )
                     for e in events
                 ]
@@ -437,7 +445,14 @@ class Reporter:
                 await self._send([e for e in events if e.customer_id == customer_id], result)
             return
         await self._store.write(
-            lambda c: outbox.mark_sent(c, [e.identifier for e in events], self._clock())
+            lambda c: outbox.mark_sent(c, [e.identifier for e in events], self._clock(), late)
         )
+        if late:
+            log.warning(
+                "%d meter events older than Stripe's %d days were stamped into a later month "
+                "(`rating-service reconcile` lists them)",
+                len(late),
+                STRIPE_MAX_AGE.days,
+            )
         SENT.inc(len(events))
         result.events_sent += len(events)

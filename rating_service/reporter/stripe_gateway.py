@@ -306,6 +306,24 @@ class StripeGateway:
             if current.voided_at is None:
                 raise
 
+    async def credit_balance(self, stripe_customer_id: str, grant_id: str) -> int:
+        """What is left of one grant, in minor units (``credit_balance_summary``)."""
+        summary = await self._call(
+            f"reading the credit balance of grant {grant_id}",
+            partial(
+                self._client.v1.billing.credit_balance_summary.retrieve_async,
+                {
+                    "customer": stripe_customer_id,
+                    "filter": {"type": "credit_grant", "credit_grant": grant_id},
+                },
+            ),
+        )
+        return sum(
+            b.available_balance.monetary.value
+            for b in summary.balances
+            if b.available_balance.monetary is not None
+        )
+
     async def credit_grants(self, stripe_customer_id: str) -> list[CreditGrantView]:
         """Every grant of the customer, voided ones included, newest first."""
         return [wire.grant_view(g) for g in await self._grants(stripe_customer_id)]

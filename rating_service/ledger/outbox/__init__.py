@@ -49,9 +49,11 @@ from rating_service.ledger.outbox._standing import ReportingStanding, reporting_
 from rating_service.ledger.outbox._summaries import (
     Backlog,
     BucketGrant,
+    MonthBill,
     PeriodUsage,
     backlog,
     bucket_grants,
+    month_bill,
     priced_outcome_types,
     usage_by_period,
 )
@@ -61,6 +63,7 @@ __all__ = [
     "BucketGrant",
     "CustomerWork",
     "GrantToCreate",
+    "MonthBill",
     "OwedCredit",
     "PendingCancel",
     "PeriodUsage",
@@ -76,6 +79,7 @@ __all__ = [
     "mark_cancelled",
     "mark_sent",
     "mark_verified",
+    "month_bill",
     "owed_credits",
     "owed_credits_to_create",
     "park",

@@ -454,10 +454,21 @@ def cancel_refused(conn: Connection, identifier: str) -> int:
 _MARK_SENT = (
     update(stripe_meter_events)
     .where(stripe_meter_events.c.identifier == bindparam("id"))
-    .values(sent_at=bindparam("at"))
+    .values(sent_at=bindparam("at"), stripe_period=bindparam("late_period"))
 )
 
 
-def mark_sent(conn: Connection, identifiers: list[str], now: datetime) -> None:
+def mark_sent(
+    conn: Connection,
+    identifiers: list[str],
+    now: datetime,
+    late: Mapping[str, str] | None = None,
+) -> None:
+    """Stripe has these events; ``late`` names the month Stripe counts an event in when it
+    was stamped after its own month (sent after Stripe's 35 days: ``stripe_timestamp``)."""
+    late = late or {}
     if identifiers:
-        conn.execute(_MARK_SENT, [{"id": i, "at": to_micros(now)} for i in identifiers])
+        conn.execute(
+            _MARK_SENT,
+            [{"id": i, "at": to_micros(now), "late_period": late.get(i)} for i in identifiers],
+        )
