@@ -9,13 +9,19 @@ grant: the reporter creates the next version and voids the older one.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 
 import pytest
 import reporter_support as rs
+from alembic import command
+from alembic.script import ScriptDirectory
 from rating_client.v1 import rating_pb2 as pb
+from sqlalchemy import select, update
 
+from rating_service.ledger.migrate import alembic_config
+from rating_service.ledger.schema import customers, stripe_cursors
 from rating_service.reporter.settings import ReporterSettings
 
 stripe_test_server = rs.stripe_test_server
@@ -185,4 +191,35 @@ async def test_a_grant_made_before_a_crash_is_found_again_and_voided_when_replac
 
     assert live_cents(rig) == [9 * CENTS]
     assert len(rig.server.state.grants_for(STRIPE_ID)) == 2
+    assert (await rig.reconcile(SETTINGS)).ok
+
+
+async def test_a_draw_the_reporter_passed_before_grant_versions_existed_is_caught_up(
+    rig: rs.Rig, database_url: str
+) -> None:
+    """A ledger whose reporter moved past a manual draw without lowering the grant (as before
+    migration 0008): upgrading plans the grant's next version, and the next pass replaces it."""
+    await set_up(rig)
+    await report(rig)
+    await consume(rig, "draw-1", 3)
+    await rig.store.write(  # the cursor passes the draw, as the reporter did before 0008
+        lambda c: c.execute(
+            update(stripe_cursors)
+            .where(stripe_cursors.c.customer_id == CUSTOMER)
+            .values(
+                sequence=select(customers.c.head_sequence)
+                .where(customers.c.customer_id == CUSTOMER)
+                .scalar_subquery()
+            )
+        )
+    )
+    config = alembic_config(database_url)
+    before = ScriptDirectory.from_config(config).get_revision("0008").down_revision
+    assert isinstance(before, str)
+    await asyncio.to_thread(command.downgrade, config, before)
+    await asyncio.to_thread(command.upgrade, config, "head")
+
+    await report(rig)
+
+    assert live_cents(rig) == [7 * CENTS]
     assert (await rig.reconcile(SETTINGS)).ok
