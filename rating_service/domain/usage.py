@@ -148,12 +148,6 @@ def owed_credit_key(customer_id: str, event_name: str, period: str, number: int)
     return f"rs-owed-{period}-{number}-{digest.hexdigest()[:40]}"
 
 
-def grant_idempotency_key(customer_id: str, bucket_id: str) -> str:
-    """A bucket's credit grant is created with this key on every attempt, across restarts."""
-    digest = hashlib.sha256(f"{customer_id}\0{bucket_id}".encode()).hexdigest()
-    return f"rs-grant-{digest[:48]}"
-
-
 def plan_usage(
     customer_id: str,
     facts: Iterable[UsageFact],

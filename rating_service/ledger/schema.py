@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Index,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -79,6 +81,12 @@ buckets = Table(
     Column("void_sequence", BigInteger, nullable=True),
     Column("void_units", BigInteger, nullable=True),
     Column("void_fingerprint", String(64), nullable=True),
+    # The credit grant version the reporter planned and its units (NULL: quantity); a
+    # manual draw or a void plans a new version, and older grants are then voided
+    # while stale is set (ledger/outbox/_credit_grants.py).
+    Column("stripe_grant_version", Integer, nullable=False, server_default="1"),
+    Column("stripe_grant_units", BigInteger, nullable=True),
+    Column("stripe_grant_stale", Boolean, nullable=False, server_default=false()),
     PrimaryKeyConstraint("customer_id", "bucket_id"),
     Index("ix_buckets_customer_type_until", "customer_id", "outcome_type", "valid_until"),
     Index(
@@ -283,6 +291,8 @@ stripe_meter_events = Table(
     Column("replaces", String(100), nullable=True),
     Column("cancel_planned_at", BigInteger, nullable=True),  # a reversal cancels this event
     Column("cancelled_at", BigInteger, nullable=True),  # Stripe confirmed the cancel
+    # The month Stripe counts the event in when sent after its 35 days (NULL: its own).
+    Column("stripe_period", String(7), nullable=True),
     Index(
         "ix_stripe_meter_events_unsent",
         "planned_at",

@@ -35,8 +35,10 @@ if TYPE_CHECKING:
 MAX_IDENTIFIER_LENGTH = 100
 MAX_GRANT_NAME = 100
 MINUTE = 60
-GRANT_KEYS = ("rating_customer_id", "bucket_id")
-"""The metadata that finds a bucket's grant again."""
+GRANT_KEYS = ("rating_customer_id", "bucket_id", "grant_version")
+"""The metadata that finds a bucket's grant (of one version) again."""
+DEFAULT_METADATA = {"grant_version": "1"}
+"""What a grant made before versions existed stands for: the bucket's first version."""
 OWED_KEYS = ("rating_customer_id", "owed_back")
 """The metadata that finds a month's owed-back credit again."""
 
@@ -62,7 +64,7 @@ def stream_event(event: MeterEvent) -> MeterEventStreamCreateParamsEvent:
 def grant_keys(grant: CreditGrantSpec) -> dict[str, str]:
     """The spec's ``rating_customer_id`` and ``bucket_id``; a ValueError if one is missing."""
     names = OWED_KEYS if "owed_back" in grant.metadata else GRANT_KEYS
-    keys = {key: grant.metadata.get(key, "") for key in names}
+    keys = {key: grant.metadata.get(key, DEFAULT_METADATA.get(key, "")) for key in names}
     if not all(keys.values()):
         raise ValueError(
             "a credit grant's metadata must carry rating_customer_id and bucket_id (or owed_back)"
@@ -71,7 +73,7 @@ def grant_keys(grant: CreditGrantSpec) -> dict[str, str]:
 
 
 def is_grant_for(existing: stripe.billing.CreditGrant, keys: Mapping[str, str]) -> bool:
-    found = metadata(existing.metadata)
+    found = {**DEFAULT_METADATA, **metadata(existing.metadata)}
     return all(found.get(key) == value for key, value in keys.items())
 
 

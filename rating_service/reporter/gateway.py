@@ -103,4 +103,7 @@ class Gateway(Protocol):
 
     async def credit_grants(self, stripe_customer_id: str) -> list[CreditGrantView]: ...
 
+    async def credit_balance(self, stripe_customer_id: str, grant_id: str) -> int:
+        """What is left of one grant, in minor units: its amount less what invoices applied."""
+
     async def close(self) -> None: ...

@@ -19,11 +19,9 @@ from functools import partial
 from prometheus_client import Counter, Gauge
 
 from rating_service.domain.buckets import BucketSource
-from rating_service.domain.usage import (
-    grant_idempotency_key,
-    owed_credit_key,
-    stripe_timestamp,
-)
+from rating_service.domain.grants import grant_idempotency_key
+from rating_service.domain.postings import period_of
+from rating_service.domain.usage import STRIPE_MAX_AGE, owed_credit_key, stripe_timestamp
 from rating_service.ledger import outbox
 from rating_service.ledger.lease import Lease
 from rating_service.reporter import lag
@@ -66,6 +64,7 @@ class PassResult:
     events_sent: int = 0
     events_cancelled: int = 0
     grants_created: int = 0
+    grants_voided: int = 0
     parked: int = 0
 
     @property
@@ -75,6 +74,7 @@ class PassResult:
             or self.events_sent
             or self.events_cancelled
             or self.grants_created
+            or self.grants_voided
             or self.parked
         )
 
@@ -119,6 +119,7 @@ class Reporter:
             )
         )
         await self._create_grants(result)
+        await self._void_stale_grants(result)
         await self._create_owed_credits(result)
         await self._send_usage(result)
         await self.refresh_gauges()
@@ -238,28 +239,66 @@ class Reporter:
                         customer_id=grant.customer_id,
                         bucket_id=grant.bucket_id,
                         grant_id=grant_id,
+                        version=grant.version,
                     )
                 )
                 result.grants_created += 1
 
     async def _create_grant(self, grant: outbox.GrantToCreate) -> str:
-        amount = minor_units(grant.unit_price_nanos * grant.quantity, grant.currency)
+        """The grant of the bucket's planned version (domain/grants.py), worth its units."""
+        amount = minor_units(grant.unit_price_nanos * grant.units, grant.currency)
         if amount <= 0:
-            return ""  # nothing to credit (a free outcome type)
+            return ""  # nothing to credit (a free outcome type, or nothing left)
         return await self._gateway.create_credit_grant(
             CreditGrantSpec(
-                idempotency_key=grant_idempotency_key(grant.customer_id, grant.bucket_id),
+                idempotency_key=grant_idempotency_key(
+                    grant.customer_id, grant.bucket_id, grant.version
+                ),
                 stripe_customer_id=grant.stripe_customer_id,
                 amount_minor=amount,
                 currency=grant.currency.lower(),
                 category="promotional" if grant.source is BucketSource.PROMOTIONAL else "paid",
                 effective_at=grant.valid_from,
                 expires_at=grant.valid_until,
-                name=f"{grant.quantity} x {grant.outcome_type} ({grant.bucket_id})"[:100],
-                metadata={"rating_customer_id": grant.customer_id, "bucket_id": grant.bucket_id},
+                name=f"{grant.units} x {grant.outcome_type} ({grant.bucket_id})"[:100],
+                metadata={
+                    "rating_customer_id": grant.customer_id,
+                    "bucket_id": grant.bucket_id,
+                    "grant_version": str(grant.version),
+                },
                 price_ids=tuple(self._settings.prices.get(grant.outcome_type, ())),
             )
         )
+
+    async def _void_stale_grants(self, result: PassResult) -> None:
+        """Void every grant of a bucket but its current version's, once that one exists.
+
+        Stripe is asked for the customer's grants rather than trusting stored ids, so
+        a grant created before a crash kept its id from the ledger is voided too.
+        """
+        while stale := await self._store.read(lambda c: outbox.stale_grants(c, PAGE)):
+            for bucket in stale:
+                try:
+                    for grant in await self._gateway.credit_grants(bucket.stripe_customer_id):
+                        if (
+                            not grant.voided
+                            and grant.grant_id != bucket.grant_id
+                            and grant.metadata.get("bucket_id") == bucket.bucket_id
+                            and grant.metadata.get("rating_customer_id") == bucket.customer_id
+                        ):
+                            await self._gateway.void_credit_grant(grant.grant_id)
+                            result.grants_voided += 1
+                except PermanentStripeError as error:
+                    await self._park(bucket.customer_id, error, result)
+                    continue
+                await self._store.write(
+                    partial(
+                        outbox.record_stale_voided,
+                        customer_id=bucket.customer_id,
+                        bucket_id=bucket.bucket_id,
+                        version=bucket.version,
+                    )
+                )
 
     async def _create_owed_credits(self, result: PassResult) -> None:
         """Credit grants for what closed months owe back (domain/usage.py, policy step 4)."""
@@ -377,6 +416,13 @@ class Reporter:
 
     async def _send(self, events: Sequence[outbox.UnsentEvent], result: PassResult) -> None:
         now = self._clock()
+        stamps = {e.identifier: stripe_timestamp(e.window_start, now) for e in events}
+        # Usage older than Stripe takes lands in a later month there: recorded for reconcile.
+        late = {
+            e.identifier: period_of(stamps[e.identifier])
+            for e in events
+            if period_of(stamps[e.identifier]) != period_of(e.window_start)
+        }
         try:
             await self._gateway.send_meter_events(
                 [
@@ -385,7 +431,7 @@ class Reporter:
                         event_name=e.event_name,
                         stripe_customer_id=e.stripe_customer_id,
                         value=e.value,
-                        timestamp=stripe_timestamp(e.window_start, now),
+                        timestamp=stamps[e.identifier],
                     )
                     for e in events
                 ]
@@ -399,7 +445,14 @@ class Reporter:
                 await self._send([e for e in events if e.customer_id == customer_id], result)
             return
         await self._store.write(
-            lambda c: outbox.mark_sent(c, [e.identifier for e in events], self._clock())
+            lambda c: outbox.mark_sent(c, [e.identifier for e in events], self._clock(), late)
         )
+        if late:
+            log.warning(
+                "%d meter events older than Stripe's %d days were stamped into a later month "
+                "(`rating-service reconcile` lists them)",
+                len(late),
+                STRIPE_MAX_AGE.days,
+            )
         SENT.inc(len(events))
         result.events_sent += len(events)

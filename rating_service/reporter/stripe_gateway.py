@@ -22,9 +22,11 @@ Why it is built this way:
   value is not an error here but an error report later, which is why the
   reporter checks customers with :meth:`ensure_customer`, the gateway refuses
   events Stripe would drop (``_stripe_wire``), and reconciliation compares totals.
-- **A bucket gets one credit grant, for ever**: before creating a grant the
-  gateway looks for one whose metadata names the same rating customer and
-  bucket, because Stripe's idempotency keys only last 24 hours. (Two
+- **A bucket gets one credit grant per version, for ever**: before creating a
+  grant the gateway looks for one whose metadata names the same rating
+  customer, bucket and ``grant_version`` (a grant without it is version 1),
+  because Stripe's idempotency keys only last 24 hours. A manual draw or a
+  void makes a new version (``domain.grants``): Stripe cannot lower a grant. (Two
   concurrent calls for the same bucket could still both create one; the
   reporter handles a customer's work in order.)
 - **Lists are paged by hand**, not with ``auto_paging_iter``, so that each
@@ -303,6 +305,24 @@ class StripeGateway:
             )
             if current.voided_at is None:
                 raise
+
+    async def credit_balance(self, stripe_customer_id: str, grant_id: str) -> int:
+        """What is left of one grant, in minor units (``credit_balance_summary``)."""
+        summary = await self._call(
+            f"reading the credit balance of grant {grant_id}",
+            partial(
+                self._client.v1.billing.credit_balance_summary.retrieve_async,
+                {
+                    "customer": stripe_customer_id,
+                    "filter": {"type": "credit_grant", "credit_grant": grant_id},
+                },
+            ),
+        )
+        return sum(
+            b.available_balance.monetary.value
+            for b in summary.balances
+            if b.available_balance.monetary is not None
+        )
 
     async def credit_grants(self, stripe_customer_id: str) -> list[CreditGrantView]:
         """Every grant of the customer, voided ones included, newest first."""

@@ -33,15 +33,19 @@ from rating_service.ledger.schema import APPEND_ONLY_TABLES, metadata
 APPEND_ONLY_TRIGGERS = {
     f"{table}_no_{action}" for table in APPEND_ONLY_TABLES for action in ("update", "delete")
 }
-EXACT_AMOUNT_TRIGGERS = {
-    f"{table}_exact_{action}"
-    for table in ("balances", "ledger_postings", "ledger_entries", "outcomes", "buckets")
-    for action in ("insert", "update")
-} | {
-    f"{table}_spend_exact_{action}"
-    for table in ("customers", "buckets", "spend_alerts")
-    for action in ("insert", "update")
-}
+EXACT_AMOUNT_TRIGGERS = (
+    {
+        f"{table}_exact_{action}"
+        for table in ("balances", "ledger_postings", "ledger_entries", "outcomes", "buckets")
+        for action in ("insert", "update")
+    }
+    | {
+        f"{table}_spend_exact_{action}"
+        for table in ("customers", "buckets", "spend_alerts")
+        for action in ("insert", "update")
+    }
+    | {f"buckets_grant_exact_{action}" for action in ("insert", "update")}
+)
 """SQLite refuses a non-integer amount (an overflowing sum becomes a REAL otherwise)."""
 SQLITE_TRIGGERS = APPEND_ONLY_TRIGGERS | EXACT_AMOUNT_TRIGGERS
 

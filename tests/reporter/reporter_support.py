@@ -482,6 +482,22 @@ def duplicate_identifiers(server: StripeTestServer) -> list[str]:
     return duplicates
 
 
+def assert_only_price_gaps(result: Reconciliation, buckets: Mapping[str, pb.Bucket]) -> None:
+    """Units and grants agree everywhere; in money, only the customers whose bucket is priced
+    below their card's (the workload's 0.50 buckets on 0.99 cards) differ, Stripe's bill the
+    higher: the grant pays the bucket's price per covered outcome while Stripe meters that
+    outcome at the card's, and reconciliation says so for exactly those customers."""
+    cheap = {
+        bucket_id.removeprefix("bucket-")
+        for bucket_id, bucket in buckets.items()
+        if (bucket.unit_price.units, bucket.unit_price.nanos) == (0, 500_000_000)
+    }
+    assert cheap, "the workload has no bucket priced below its card"
+    assert {(d.customer_id, d.kind) for d in result.differences} == {(c, "money") for c in cheap}
+    for d in result.differences:
+        assert int(d.stripe.split()[0]) > int(d.ledger.split()[0]), d
+
+
 # The reporter
 
 
@@ -601,11 +617,18 @@ class CliResult:
     code: int
     output: str
 
-    def row(self, customer_id: str) -> list[str]:
-        """The cells of the one line of ``reconcile``'s table that starts with the customer."""
-        rows = [line for line in self.output.splitlines() if line.startswith(f"{customer_id} ")]
-        assert len(rows) == 1, f"{len(rows)} rows for {customer_id}:\n{self.output}"
-        return re.split(r"\s{2,}", rows[0].strip())
+    def row(self, customer_id: str, kind: str | None = None) -> list[str]:
+        """The cells of the one line of ``reconcile``'s table that starts with the customer
+        (and has this kind: ``usage``, ``money``, ``grant``, ``late``)."""
+        rows = [
+            cells
+            for line in self.output.splitlines()
+            if line.startswith(f"{customer_id} ")
+            and (cells := re.split(r"\s{2,}", line.strip()))
+            and kind in (None, cells[1])
+        ]
+        assert len(rows) == 1, f"{len(rows)} {kind or ''} rows for {customer_id}:\n{self.output}"
+        return rows[0]
 
 
 async def run_cli(
@@ -682,6 +705,7 @@ __all__ = [
     "Reported",
     "Rig",
     "Workload",
+    "assert_only_price_gaps",
     "backlog",
     "cents",
     "cli_env",

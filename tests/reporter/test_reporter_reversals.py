@@ -255,7 +255,8 @@ async def test_what_a_month_still_owes_back_when_it_closes_becomes_a_credit_of_e
     after = await reconcile(world.service.store, world.gateway, SETTINGS, world.clock())
     grants = world.server.state.grants_for(STRIPE_ID)
     assert [(d.kind, d.ledger, d.stripe, d.note) for d in before.differences] == [
-        ("usage", "3", "5", "2 owed back, not yet credited")
+        ("usage", "3", "5", "2 owed back, not yet credited"),
+        ("money", "297 usd", "495 usd", "Stripe: 5 x 99 less 0 covered by buckets"),
     ]
     assert [(g["amount"]["monetary"], g["expires_at"]) for g in grants] == [
         ({"currency": "usd", "value": 198}, None)

@@ -7,15 +7,18 @@ statement the reporter needs lives in this package, one module per concern:
     _cursors        the cursor per customer: work to plan, verified, parked
     _meter_events   planning a ledger range into meter events; unsent, sent, cancels
     _owed_credits   closed months' debts into credits; the grant once made
-    _credit_grants  buckets still owed a credit grant; the grant once made
+    _credit_grants  each bucket's grant version: planned, created, older ones voided
     _summaries      read-only: the backlog, what reconciliation compares, priced types
     _standing       read-only: each customer's reporting lag and parking, for an operator
 """
 
 from rating_service.ledger.outbox._credit_grants import (
     GrantToCreate,
+    StaleGrants,
     grants_to_create,
     record_grant,
+    record_stale_voided,
+    stale_grants,
 )
 from rating_service.ledger.outbox._cursors import (
     CustomerWork,
@@ -46,9 +49,11 @@ from rating_service.ledger.outbox._standing import ReportingStanding, reporting_
 from rating_service.ledger.outbox._summaries import (
     Backlog,
     BucketGrant,
+    MonthBill,
     PeriodUsage,
     backlog,
     bucket_grants,
+    month_bill,
     priced_outcome_types,
     usage_by_period,
 )
@@ -58,10 +63,12 @@ __all__ = [
     "BucketGrant",
     "CustomerWork",
     "GrantToCreate",
+    "MonthBill",
     "OwedCredit",
     "PendingCancel",
     "PeriodUsage",
     "ReportingStanding",
+    "StaleGrants",
     "UnsentEvent",
     "backlog",
     "bucket_grants",
@@ -72,6 +79,7 @@ __all__ = [
     "mark_cancelled",
     "mark_sent",
     "mark_verified",
+    "month_bill",
     "owed_credits",
     "owed_credits_to_create",
     "park",
@@ -80,7 +88,9 @@ __all__ = [
     "priced_outcome_types",
     "record_grant",
     "record_owed_credit",
+    "record_stale_voided",
     "reporting_standing",
+    "stale_grants",
     "unpark_all",
     "unsent_event_names",
     "unsent_events",

@@ -28,6 +28,7 @@ from rating_service.domain.usage import (
     window_of,
 )
 from rating_service.ledger.codec import from_micros, to_micros
+from rating_service.ledger.outbox._credit_grants import plan_grant_versions
 from rating_service.ledger.outbox._cursors import REPORTABLE, VERIFIED, upsert_cursor
 from rating_service.ledger.schema import (
     customers,
@@ -89,7 +90,11 @@ def plan_customer(
     now: datetime,
     limit: int = 5000,
 ) -> int:
-    """Plan the next ``limit`` entries after the cursor; returns how many were planned."""
+    """Plan the next ``limit`` entries after the cursor; returns how many were planned.
+
+    Meter events, usage states, the credit grant versions the range lowers
+    (manual draws, voids) and the cursor move in this one transaction.
+    """
     cursor = (
         conn.execute(
             select(stripe_cursors.c.sequence).where(stripe_cursors.c.customer_id == customer_id)
@@ -161,6 +166,7 @@ def plan_customer(
                 "credited": state.credited,
             },
         )
+    plan_grant_versions(conn, customer_id, [(r.sequence, EntryKind(r.kind)) for r in found])
     upsert_cursor(conn, customer_id, now, sequence=found[-1].sequence)
     return len(found)
 
@@ -448,10 +454,21 @@ def cancel_refused(conn: Connection, identifier: str) -> int:
 _MARK_SENT = (
     update(stripe_meter_events)
     .where(stripe_meter_events.c.identifier == bindparam("id"))
-    .values(sent_at=bindparam("at"))
+    .values(sent_at=bindparam("at"), stripe_period=bindparam("late_period"))
 )
 
 
-def mark_sent(conn: Connection, identifiers: list[str], now: datetime) -> None:
+def mark_sent(
+    conn: Connection,
+    identifiers: list[str],
+    now: datetime,
+    late: Mapping[str, str] | None = None,
+) -> None:
+    """Stripe has these events; ``late`` names the month Stripe counts an event in when it
+    was stamped after its own month (sent after Stripe's 35 days: ``stripe_timestamp``)."""
+    late = late or {}
     if identifiers:
-        conn.execute(_MARK_SENT, [{"id": i, "at": to_micros(now)} for i in identifiers])
+        conn.execute(
+            _MARK_SENT,
+            [{"id": i, "at": to_micros(now), "late_period": late.get(i)} for i in identifiers],
+        )

@@ -44,7 +44,7 @@ def close_months(
     for row in owing:
         if month_closes_at(row.period, grace) > now:
             continue
-        price, currency = _meter_price(conn, row.rate_card_id, row.event_name, row.period, meters)
+        price, currency = meter_price(conn, row.rate_card_id, row.event_name, row.period, meters)
         number = conn.execute(
             select(func.coalesce(func.max(stripe_owed_credits.c.number), 0)).where(
                 stripe_owed_credits.c.customer_id == row.customer_id,
@@ -77,7 +77,7 @@ def close_months(
     return planned
 
 
-def _meter_price(
+def meter_price(
     conn: Connection, rate_card_id: str, event_name: str, period: str, meters: Mapping[str, str]
 ) -> tuple[int, str]:
     """The meter's unit price at the month's last microsecond (Stripe bills a meter at one price).
