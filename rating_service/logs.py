@@ -92,3 +92,6 @@ def configure(level: str, log_format: LogFormat) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # The stripe SDK writes a line per request and answer at INFO: the reporter's own
+    # metrics and spans say the same without a line per call.
+    logging.getLogger("stripe").setLevel(logging.WARNING)

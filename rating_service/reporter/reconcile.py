@@ -11,13 +11,13 @@ sent (each meter's total at the meter's price at the month's end, less the
 owed-back credits of the month, less what the bucket grants pay for the
 month's covered outcomes) must equal the ledger's (``usage:<month>:charged``),
 to the minor unit. Units that agree while money does not mean a price Stripe
-cannot follow (a rate card changed mid-month; a bucket whose unit price is not
-the card's, so its grant pays less or more per covered outcome than Stripe
-meters it at).
+cannot follow (a rate card changed mid-month, or during a bucket's life, so its
+grant pays another price per covered outcome than Stripe meters it at).
 
 Per bucket, in **credits**: the current grant must be live and worth the
-bucket's value (its units less manual draws and what a void expired, at the
-bucket's unit price: domain/grants.py), older versions voided, and its
+bucket's value (its units less manual draws and what a void expired,
+domain/grants.py, at what Stripe meters a covered outcome at: outbox
+``GrantPrices``), older versions voided, and its
 remaining balance (``credit_balance_summary``) no more than that value (less
 is invoices applying it). Every month's owed-back credit must exist with its
 amount.

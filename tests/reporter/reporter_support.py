@@ -482,22 +482,6 @@ def duplicate_identifiers(server: StripeTestServer) -> list[str]:
     return duplicates
 
 
-def assert_only_price_gaps(result: Reconciliation, buckets: Mapping[str, pb.Bucket]) -> None:
-    """Units and grants agree everywhere; in money, only the customers whose bucket is priced
-    below their card's (the workload's 0.50 buckets on 0.99 cards) differ, Stripe's bill the
-    higher: the grant pays the bucket's price per covered outcome while Stripe meters that
-    outcome at the card's, and reconciliation says so for exactly those customers."""
-    cheap = {
-        bucket_id.removeprefix("bucket-")
-        for bucket_id, bucket in buckets.items()
-        if (bucket.unit_price.units, bucket.unit_price.nanos) == (0, 500_000_000)
-    }
-    assert cheap, "the workload has no bucket priced below its card"
-    assert {(d.customer_id, d.kind) for d in result.differences} == {(c, "money") for c in cheap}
-    for d in result.differences:
-        assert int(d.stripe.split()[0]) > int(d.ledger.split()[0]), d
-
-
 # The reporter
 
 
@@ -705,7 +689,6 @@ __all__ = [
     "Reported",
     "Rig",
     "Workload",
-    "assert_only_price_gaps",
     "backlog",
     "cents",
     "cli_env",

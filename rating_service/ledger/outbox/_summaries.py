@@ -24,7 +24,7 @@ from rating_service.domain.postings import (
 )
 from rating_service.domain.usage import meter_event_name
 from rating_service.ledger.codec import from_micros
-from rating_service.ledger.outbox._credit_grants import GRANT_UNITS
+from rating_service.ledger.outbox._credit_grants import GRANT_UNITS, GrantPrices
 from rating_service.ledger.outbox._cursors import CURSOR_SEQUENCE, CUSTOMERS_WITH_CURSOR, REPORTABLE
 from rating_service.ledger.outbox._owed_credits import meter_price
 from rating_service.ledger.repositories.rate_cards import version_from_row
@@ -252,7 +252,15 @@ def month_bill(
     entry = ledger_entries
     covered: dict[str, int] = {}
     rows = conn.execute(
-        select(entry.c.kind, entry.c.occurred_at, buckets.c.unit_price_nanos, buckets.c.currency)
+        select(
+            entry.c.kind,
+            entry.c.occurred_at,
+            buckets.c.customer_id,
+            buckets.c.outcome_type,
+            buckets.c.valid_from,
+            buckets.c.unit_price_nanos,
+            buckets.c.currency,
+        )
         .select_from(
             outcomes.join(
                 buckets,
@@ -276,11 +284,12 @@ def month_bill(
         )
         .where(outcomes.c.customer_id == customer_id, outcomes.c.bucket_id.is_not(None))
     )
+    grant_prices = GrantPrices(conn)
     for r in rows:
         if period_of(from_micros(r.occurred_at)) != period:
             continue
         sign = -1 if r.kind == EntryKind.OUTCOME_REVERSED.value else 1
-        covered[r.currency] = covered.get(r.currency, 0) + sign * int(r.unit_price_nanos)
+        covered[r.currency] = covered.get(r.currency, 0) + sign * grant_prices.of(r)
     rate_card_id = conn.execute(
         select(customers.c.rate_card_id).where(customers.c.customer_id == customer_id)
     ).scalar_one()
@@ -297,7 +306,8 @@ class BucketGrant:
     bucket_id: str
     grant_id: str | None
     amount_nanos: int
-    """What the grant must be worth: its units at the bucket's unit price."""
+    """What the grant must be worth: its units at what the grant pays per unit
+    (``GrantPrices``: the card's price when the bucket starts)."""
     currency: str
     valid_from: datetime
     valid_until: datetime
@@ -316,13 +326,14 @@ def bucket_grants(conn: Connection) -> list[BucketGrant]:
         .where(customers.c.stripe_customer_id != "")
         .order_by(buckets.c.customer_id, buckets.c.bucket_id)
     )
+    prices = GrantPrices(conn)
     return [
         BucketGrant(
             r.customer_id,
             r.stripe_customer_id,
             r.bucket_id,
             r.stripe_credit_grant_id,
-            int(r.unit_price_nanos) * int(r.grant_units),
+            prices.of(r) * int(r.grant_units),
             r.currency,
             from_micros(r.valid_from),
             from_micros(r.valid_until),
