@@ -39,11 +39,10 @@ def explain(uow: ReadSession, cmd: ExplainOutcome) -> explanation.Explanation:
     bucket = uow.buckets.get(cmd.customer_id, outcome.bucket_id) if outcome.bucket_id else None
     grants: tuple[explanation.CreditGrant, ...] = ()
     if bucket is not None:
+        grant_id, worth = uow.stripe_reports.credit_grant(cmd.customer_id, bucket.bucket_id)
         grants = (
             explanation.CreditGrant(
-                bucket.bucket_id,
-                uow.stripe_reports.credit_grant(cmd.customer_id, bucket.bucket_id),
-                bucket.unit_price * bucket.quantity,
+                bucket.bucket_id, grant_id, Money(bucket.unit_price.currency, worth)
             ),
         )
     usage = explanation.usage_sequences(outcome)

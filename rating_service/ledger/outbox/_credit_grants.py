@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import false, func, or_, select, true, update
 from sqlalchemy.engine import Connection
@@ -24,71 +23,17 @@ from rating_service.domain.buckets import BucketSource
 from rating_service.domain.grants import BucketMove, grant_reductions, may_lower_grants
 from rating_service.domain.postings import EntryKind, bucket_account_affixes
 from rating_service.ledger.codec import from_micros
+from rating_service.ledger.grant_prices import GrantPrices
 from rating_service.ledger.outbox._cursors import REPORTABLE, VERIFIED
-from rating_service.ledger.repositories.rate_cards import version_from_row
 from rating_service.ledger.schema import (
     buckets,
     customers,
     ledger_postings,
-    rate_card_versions,
     stripe_cursors,
 )
 
 GRANT_UNITS = func.coalesce(buckets.c.stripe_grant_units, buckets.c.quantity)
 """What the bucket's planned grant version is worth, in units."""
-
-
-class GrantPrices:
-    """What a bucket's grant pays per unit: the price Stripe meters a covered outcome at.
-
-    Every outcome reaches Stripe as usage at the meter's price, which is the rate card's; the
-    grant must pay exactly that for each outcome the bucket covers, or Stripe bills the
-    difference for outcomes the ledger charged nothing for. So a unit is worth the card's
-    price for the bucket's outcome type in force when the bucket starts (a fixed instant, so
-    creation and reconciliation agree), not the bucket's own ``unit_price`` (what the
-    customer paid for the prepaid unit, which may be lower). A card that prices the type in
-    another currency, or not at all, leaves the bucket's own price.
-
-    Memoised per (rate card, outcome type, instant): one instance per read or job.
-    """
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self._rate_cards: dict[str, str] = {}
-        self._prices: dict[tuple[str, str, int], tuple[int, str] | None] = {}
-
-    def of(self, row: Any) -> int:
-        """The grant's price per unit for a ``buckets`` row."""
-        rate_card_id = self._rate_card(row.customer_id)
-        key = (rate_card_id, row.outcome_type, int(row.valid_from))
-        if key not in self._prices:
-            self._prices[key] = self._card_price(*key)
-        found = self._prices[key]
-        if found is None or found[1] != row.currency:
-            return int(row.unit_price_nanos)
-        return found[0]
-
-    def _rate_card(self, customer_id: str) -> str:
-        if customer_id not in self._rate_cards:
-            self._rate_cards[customer_id] = self._conn.execute(
-                select(customers.c.rate_card_id).where(customers.c.customer_id == customer_id)
-            ).scalar_one()
-        return self._rate_cards[customer_id]
-
-    def _card_price(self, rate_card_id: str, outcome_type: str, at: int) -> tuple[int, str] | None:
-        versions = rate_card_versions.c
-        row = self._conn.execute(
-            select(rate_card_versions)
-            .where(versions.rate_card_id == rate_card_id, versions.effective_from <= at)
-            .order_by(versions.effective_from.desc())
-            .limit(1)
-        ).first()
-        if row is None:
-            return None
-        version = version_from_row(row._mapping)
-        price = version.prices.get(outcome_type)
-        return None if price is None else (price.unit_price.nanos, version.currency)
-
 
 _PARTS = {part: bucket_account_affixes(part) for part in ("drawn", "expired")}
 

@@ -24,7 +24,8 @@ from rating_service.domain.postings import (
 )
 from rating_service.domain.usage import meter_event_name
 from rating_service.ledger.codec import from_micros
-from rating_service.ledger.outbox._credit_grants import GRANT_UNITS, GrantPrices
+from rating_service.ledger.grant_prices import GrantPrices
+from rating_service.ledger.outbox._credit_grants import GRANT_UNITS
 from rating_service.ledger.outbox._cursors import CURSOR_SEQUENCE, CUSTOMERS_WITH_CURSOR, REPORTABLE
 from rating_service.ledger.outbox._owed_credits import meter_price
 from rating_service.ledger.repositories.rate_cards import version_from_row

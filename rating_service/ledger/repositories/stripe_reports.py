@@ -10,6 +10,7 @@ from sqlalchemy import and_, bindparam, case, func, or_, select
 from rating_service.domain.billing import MeterUsage
 from rating_service.domain.explanation import MeterEvent
 from rating_service.ledger.codec import from_micros
+from rating_service.ledger.grant_prices import GrantPrices
 from rating_service.ledger.schema import buckets, stripe_meter_events, stripe_usage_periods
 
 if TYPE_CHECKING:
@@ -40,7 +41,15 @@ _MONTH_STATES = select(
     stripe_usage_periods.c.customer_id == bindparam("customer_id"),
     stripe_usage_periods.c.period == bindparam("period"),
 )
-_GRANT = select(buckets.c.stripe_credit_grant_id).where(
+_GRANT = select(
+    buckets.c.stripe_credit_grant_id,
+    buckets.c.customer_id,
+    buckets.c.outcome_type,
+    buckets.c.valid_from,
+    buckets.c.currency,
+    buckets.c.unit_price_nanos,
+    func.coalesce(buckets.c.stripe_grant_units, buckets.c.quantity).label("grant_units"),
+).where(
     buckets.c.customer_id == bindparam("customer_id"),
     buckets.c.bucket_id == bindparam("bucket_id"),
 )
@@ -89,7 +98,12 @@ class StripeReports:
             for name in sorted(set(states) | set(events))
         ]
 
-    def credit_grant(self, customer_id: str, bucket_id: str) -> str:
-        """The bucket's credit grant id; empty while none is made (or none is needed)."""
-        row = self._unit.db().first(_GRANT, {"customer_id": customer_id, "bucket_id": bucket_id})
-        return "" if row is None else row["stripe_credit_grant_id"] or ""
+    def credit_grant(self, customer_id: str, bucket_id: str) -> tuple[str, int]:
+        """The bucket's credit grant id (empty while none is made, or none is needed) and
+        what it is worth in nanos of the bucket's currency (``GrantPrices``)."""
+        sql = self._unit.db()
+        row = sql.first(_GRANT, {"customer_id": customer_id, "bucket_id": bucket_id})
+        if row is None:
+            return "", 0
+        worth = GrantPrices(sql.conn).of(row) * int(row["grant_units"])
+        return row["stripe_credit_grant_id"] or "", worth
