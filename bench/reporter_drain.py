@@ -23,6 +23,15 @@ The run ends with the check that makes the figure worth quoting: the test
 server's meter total for every customer equals the ledger's usage for that
 customer, exactly. Results go to ``bench/results/reporter_drain.json``.
 
+Then cancels in the mix: a share of the outcomes (``--reverse-share``, spread
+over the customers) is reversed through ``LedgerStore.reverse_outcome``, as the
+API would, and a second drain is timed. Every reversal of an outcome whose
+meter event went out within the day makes the reporter cancel that event (POST
+/v2/billing/meter_event_adjustments) and send its replacement (the stream).
+Its figures (reversals drained a second, HTTP calls per 1,000 reversals by
+endpoint) are printed apart, and the same exactness check follows it: Stripe's
+totals equal the ledger's usage net of the reversals.
+
     python -m bench.reporter_drain                      # 1,000,000 outcomes, 1,000 customers
     python -m bench.reporter_drain --outcomes 20000     # quick: well under a minute
 """
@@ -51,6 +60,7 @@ from sqlalchemy.engine import Connection
 
 from bench import sqlite_yardstick
 from bench.bulkfill import FillResult, fill, throttled_printer
+from rating_service.domain.commands import ReverseOutcome
 from rating_service.ledger import outbox
 from rating_service.ledger.engine import create_engines
 from rating_service.reporter.gateway import CreditGrantSpec, CreditGrantView, MeterEvent
@@ -72,12 +82,21 @@ PROGRESS_EVERY = 10.0
 _JOB_NAMES = {
     "Reporter._plan.<locals>.<lambda>": "customers_with_work",
     "Reporter._send_usage.<locals>.<lambda>": "unsent_events",
+    "Reporter._cancel.<locals>.<lambda>": "pending_cancels",
     "Reporter._send.<locals>.<lambda>": "mark_sent",
     "Reporter._verified.<locals>.<lambda>": "mark_verified",
     "Reporter._create_grants.<locals>.<lambda>": "grants_to_create",
     "Reporter._park.<locals>.<lambda>": "park",
+    "Reporter._void_stale_grants.<locals>.<lambda>": "stale_grants",
+    "Reporter._create_owed_credits.<locals>.<lambda>": "owed_credits_to_create",
+    "Reporter.refresh_gauges.<locals>.<lambda>": "reporting_standing",
 }
 """The reporter's inline jobs, by what they call in ``rating_service.ledger.outbox``."""
+ADJUSTMENTS = "PostV2BillingMeterEventAdjustments"
+STREAM = "PostV2BillingMeterEventStream"
+REVERSE_CONCURRENCY = 256
+"""Reversals in flight at once: the store's group-commit writer batches them as it would RPCs'."""
+REVERSE_REASON = "reporter drain benchmark: reversed after reporting"
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,8 @@ class Options:
     bare_requests: int = 1000
     sqlite_seconds: float = 3.0
     """How long the sqlite3 yardstick inserts."""
+    reverse_share: float = 0.02
+    """Share of the outcomes reversed after the first drain, for a second drain (0: none)."""
     stripe_latency: float = 0.0
     """Seconds every test-server answer is held back (its ``slow`` fault): a network's round trip."""
     workdir: Path | None = None
@@ -161,6 +182,14 @@ class TimedGateway:
         self._inner = inner
         self._timings = timings
 
+    @property
+    def timings(self) -> Timings:
+        return self._timings
+
+    @timings.setter
+    def timings(self, timings: Timings) -> None:
+        self._timings = timings
+
     async def ensure_customer(self, stripe_customer_id: str) -> None:
         with self._timings.measure("stripe   ensure_customer"):
             await self._inner.ensure_customer(stripe_customer_id)
@@ -199,6 +228,10 @@ class TimedGateway:
         with self._timings.measure("stripe   credit_grants"):
             return await self._inner.credit_grants(stripe_customer_id)
 
+    async def credit_balance(self, stripe_customer_id: str, grant_id: str) -> int:
+        with self._timings.measure("stripe   credit_balance"):
+            return await self._inner.credit_balance(stripe_customer_id, grant_id)
+
     async def close(self) -> None:
         await self._inner.close()
 
@@ -235,6 +268,7 @@ class Drain:
     passes: int = 0
     planned_entries: int = 0
     events_sent: int = 0
+    events_cancelled: int = 0
     grants_created: int = 0
     parked: int = 0
     http_calls: int = 0
@@ -251,8 +285,58 @@ class Drain:
         self.passes += 1
         self.planned_entries += result.planned_entries
         self.events_sent += result.events_sent
+        self.events_cancelled += result.events_cancelled
         self.grants_created += result.grants_created
         self.parked += result.parked
+
+
+@dataclass
+class Reversals:
+    """The second phase: outcomes reversed after the first drain, then drained as cancels."""
+
+    outcomes: int = 0
+    customers: int = 0
+    seconds: float = 0.0
+    """Reversing them through the store (not part of the drain)."""
+    drain: Drain = field(default_factory=Drain)
+
+
+def outcomes_to_reverse(database_path: Path, share: float) -> list[tuple[str, str]]:
+    """(customer, outcome) pairs, ``share`` of the settled outcomes, spread over the customers.
+
+    Customer ``i`` of ``C`` gets ``floor((i + 1) n / C) - floor(i n / C)`` of the
+    ``n``, each from the middle of an equal slice of its outcomes in ledger order,
+    so the reversals fall on many customers and on many of their meter events.
+    """
+    with contextlib.closing(sqlite3.connect(database_path)) as db:
+        rows = db.execute(
+            "SELECT customer_id, outcome_id FROM outcomes WHERE state = 'SETTLED'"
+            " ORDER BY customer_id, settle_sequence"
+        ).fetchall()
+    by_customer: defaultdict[str, list[str]] = defaultdict(list)
+    for customer, outcome in rows:
+        by_customer[customer].append(outcome)
+    wanted = round(share * len(rows))
+    customers = sorted(by_customer)
+    picked: list[tuple[str, str]] = []
+    for i, customer in enumerate(customers):
+        own = by_customer[customer]
+        k = min((i + 1) * wanted // len(customers) - i * wanted // len(customers), len(own))
+        picked += [(customer, own[(2 * j + 1) * len(own) // (2 * k)]) for j in range(k)]
+    return picked
+
+
+async def reverse_outcomes(store: LedgerStore, picked: Sequence[tuple[str, str]]) -> None:
+    """Reverse them as ``ReverseOutcome`` RPCs would, many in flight (the writer batches them)."""
+    limit = asyncio.Semaphore(REVERSE_CONCURRENCY)
+
+    async def one(customer: str, outcome: str) -> None:
+        async with limit:
+            await store.reverse_outcome(
+                ReverseOutcome(customer, outcome, REVERSE_REASON), datetime.now(UTC)
+            )
+
+    await asyncio.gather(*(one(customer, outcome) for customer, outcome in picked))
 
 
 async def _drain(reporter: Reporter, store: LedgerStore, drain: Drain) -> None:
@@ -275,14 +359,21 @@ async def _progress(timings: Timings, began: float) -> None:
         print(
             f"  {time.perf_counter() - began:.0f} s: "
             f"{timings.calls['db write plan_customer']:,} plan jobs, "
-            f"{timings.calls['stripe   send_meter_events']:,} meter event requests",
+            f"{timings.calls['stripe   send_meter_events']:,} meter event requests, "
+            f"{timings.calls['stripe   cancel_meter_event']:,} cancels",
             flush=True,
         )
 
 
-async def drain_into_test_server(filled: FillResult, options: Options) -> Drain:
-    """Start the test server, set up meters, run the reporter until the backlog is empty."""
+async def drain_into_test_server(
+    filled: FillResult, options: Options
+) -> tuple[Drain, Reversals | None]:
+    """Start the test server, set up meters, run the reporter until the backlog is empty.
+
+    Then, with ``options.reverse_share``, reverse that share and drain again.
+    """
     drain = Drain()
+    reversals: Reversals | None = None
     settings = ReporterSettings(
         window=options.window, requests_per_second=options.requests_per_second
     )
@@ -311,17 +402,43 @@ async def drain_into_test_server(filled: FillResult, options: Options) -> Drain:
             drain.timings.seconds.clear()
             drain.timings.calls.clear()
             await _run_timed(store, gateway, settings, drain, server, options)
+            _check(drain, filled, server)
+            if options.reverse_share > 0:
+                reversals = Reversals()
+                picked = outcomes_to_reverse(filled.database_path, options.reverse_share)
+                reversals.outcomes = len(picked)
+                reversals.customers = len({customer for customer, _ in picked})
+                if not options.quiet:
+                    print(
+                        f"reversing {reversals.outcomes:,} outcomes of "
+                        f"{reversals.customers:,} customers",
+                        flush=True,
+                    )
+                began = time.perf_counter()
+                await reverse_outcomes(store, picked)
+                reversals.seconds = time.perf_counter() - began
+                store.timings = gateway.timings = reversals.drain.timings
+                await _run_timed(store, gateway, settings, reversals.drain, server, options)
+                _check(reversals.drain, filled, server, after=drain)
         finally:
             await gateway.close()
             await store.close()
-        drain.ledger_usage = ledger_usage(filled.database_path, filled.customer_ids)
-        drain.stripe_usage = {
-            c: server.state.meter_totals(filled.stripe_ids[c], filled.outcome_type)
-            for c in filled.customer_ids
-        }
-        drain.stream_rejections = len(server.state.stream_rejections)
-        drain.stream_duplicates = server.state.stream_duplicates
-    return drain
+    return drain, reversals
+
+
+def _check(
+    drain: Drain, filled: FillResult, server: StripeTestServer, after: Drain | None = None
+) -> None:
+    """Both sides' usage per customer now; stream rejections and duplicates since ``after``."""
+    drain.ledger_usage = ledger_usage(filled.database_path, filled.customer_ids)
+    drain.stripe_usage = {
+        c: server.state.meter_totals(filled.stripe_ids[c], filled.outcome_type)
+        for c in filled.customer_ids
+    }
+    before_rejections = 0 if after is None else after.stream_rejections
+    before_duplicates = 0 if after is None else after.stream_duplicates
+    drain.stream_rejections = len(server.state.stream_rejections) - before_rejections
+    drain.stream_duplicates = server.state.stream_duplicates - before_duplicates
 
 
 async def _run_timed(
@@ -389,13 +506,13 @@ def run(options: Options) -> dict[str, Any]:
         )
         if not options.quiet:
             print(filled.summary(), flush=True)
-        drain = asyncio.run(drain_into_test_server(filled, options))
+        drain, reversals = asyncio.run(drain_into_test_server(filled, options))
     finally:
         if options.keep or options.workdir is not None:
             print(f"ledger kept: {database}", flush=True)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    return results(options, filled, drain, sqlite_rate)
+    return results(options, filled, drain, sqlite_rate, reversals)
 
 
 def results(
@@ -403,6 +520,7 @@ def results(
     filled: FillResult,
     drain: Drain,
     sqlite_rate: float,
+    reversals: Reversals | None = None,
 ) -> dict[str, Any]:
     outcomes_per_second = filled.outcomes / drain.seconds
     http_per_second = drain.http_calls / drain.seconds
@@ -476,7 +594,62 @@ def results(
             and drain.stream_rejections == 0
             and sum(drain.ledger_usage.values()) == filled.outcomes,
         },
+        "reversals": None if reversals is None else reversal_results(filled, reversals),
     }
+
+
+def reversal_results(filled: FillResult, reversals: Reversals) -> dict[str, Any]:
+    """The second phase: its drain per reversal, by endpoint, and its own exactness check."""
+    drain, count = reversals.drain, max(reversals.outcomes, 1)
+    ops = drain.http_by_operation
+    wrong = mismatches(drain)
+    expected_total = filled.outcomes - reversals.outcomes
+    return {
+        "outcomes_reversed": reversals.outcomes,
+        "customers": reversals.customers,
+        "reverse_seconds": round(reversals.seconds, 3),
+        "reversed_per_second": round(reversals.outcomes / reversals.seconds, 1)
+        if reversals.seconds
+        else 0.0,
+        "drain": {
+            "seconds": round(drain.seconds, 3),
+            "reversals_per_second": round(reversals.outcomes / drain.seconds, 1),
+            "passes": drain.passes,
+            "planned_entries": drain.planned_entries,
+            "meter_events_cancelled": drain.events_cancelled,
+            "meter_events_sent": drain.events_sent,
+            "http_calls": drain.http_calls,
+            "http_calls_per_1000_reversals": round(1000 * drain.http_calls / count, 3),
+            "adjustments_per_1000_reversals": round(1000 * ops.get(ADJUSTMENTS, 0) / count, 3),
+            "stream_per_1000_reversals": round(1000 * ops.get(STREAM, 0) / count, 3),
+            "http_by_operation": ops,
+            "http_failures": drain.http_failures,
+        },
+        "where_the_time_goes": {
+            "awaited_seconds": round(sum(drain.timings.seconds.values()), 3),
+            "by_call": drain.timings.table(drain.seconds),
+        },
+        "check": {
+            "customers": len(drain.ledger_usage),
+            "customers_matching": len(drain.ledger_usage) - len(wrong),
+            "ledger_total": sum(drain.ledger_usage.values()),
+            "stripe_total": sum(drain.stripe_usage.values()),
+            "mismatches": {c: list(pair) for c, pair in sorted(wrong.items())[:20]},
+            "stream_rejections": drain.stream_rejections,
+            "stream_duplicates": drain.stream_duplicates,
+            "ok": not wrong
+            and drain.stream_rejections == 0
+            and drain.stream_duplicates == 0
+            and sum(drain.ledger_usage.values()) == expected_total,
+        },
+    }
+
+
+def _ok(data: Mapping[str, Any]) -> bool:
+    """Both checks hold (the second only when there was a second phase)."""
+    return bool(data["check"]["ok"]) and (
+        data["reversals"] is None or bool(data["reversals"]["check"]["ok"])
+    )
 
 
 def report(data: Mapping[str, Any]) -> str:
@@ -526,7 +699,43 @@ def report(data: Mapping[str, Any]) -> str:
     ]
     if check["mismatches"]:
         lines.append(f"  first mismatches (ledger, Stripe): {check['mismatches']}")
+    if data["reversals"] is not None:
+        lines += report_reversals(data["reversals"])
     return "\n".join(lines)
+
+
+def report_reversals(rev: Mapping[str, Any]) -> list[str]:
+    """The second phase's lines: cancels in the mix."""
+    drain, check, time_ = rev["drain"], rev["check"], rev["where_the_time_goes"]
+    ops = ", ".join(f"{op} {n:,}" for op, n in sorted(drain["http_by_operation"].items()))
+    lines = [
+        f"cancels in the mix: {rev['outcomes_reversed']:,} outcomes of "
+        f"{rev['customers']:,} customers reversed after the drain "
+        f"({rev['reverse_seconds']:.1f} s through the store, "
+        f"{rev['reversed_per_second']:,.0f}/s)",
+        f"  drained in {drain['seconds']:.1f} s: {drain['reversals_per_second']:,.0f} "
+        f"reversals/s ({drain['passes']} passes, {drain['planned_entries']:,} entries planned)",
+        f"  meter events cancelled: {drain['meter_events_cancelled']:,}, "
+        f"replacements sent: {drain['meter_events_sent']:,}",
+        f"  HTTP calls: {drain['http_calls']:,} = {drain['http_calls_per_1000_reversals']:g} per "
+        f"1,000 reversals (adjustments {drain['adjustments_per_1000_reversals']:g}, "
+        f"stream {drain['stream_per_1000_reversals']:g}); non-2xx: {drain['http_failures']} "
+        f"({ops})",
+        f"  where the time goes ({time_['awaited_seconds']:.1f} s awaited):",
+        *(
+            f"    {row['what']:<32} {row['calls']:>8,} calls {row['seconds']:>9.2f} s "
+            f"{100 * row['share']:>5.1f} % {row['ms_per_call']:>9.3f} ms/call"
+            for row in time_["by_call"]
+        ),
+        f"  check: Stripe test server's meter totals == ledger's net usage for "
+        f"{check['customers_matching']:,}/{check['customers']:,} customers "
+        f"(Stripe {check['stripe_total']:,}, ledger {check['ledger_total']:,}; stream rejections "
+        f"{check['stream_rejections']}, duplicates {check['stream_duplicates']}): "
+        f"{'OK' if check['ok'] else 'MISMATCH'}",
+    ]
+    if check["mismatches"]:
+        lines.append(f"    first mismatches (ledger, Stripe): {check['mismatches']}")
+    return lines
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -554,6 +763,13 @@ def _parser() -> argparse.ArgumentParser:
         help="how long the sqlite3 yardstick inserts (default %(default)s)",
     )
     parser.add_argument(
+        "--reverse-share",
+        type=float,
+        default=defaults.reverse_share,
+        help="share of the outcomes reversed after the drain, whose cancels and replacements a "
+        "second drain sends (0: no second drain; default %(default)s)",
+    )
+    parser.add_argument(
         "--stripe-latency",
         type=float,
         default=defaults.stripe_latency,
@@ -571,7 +787,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not 0 <= args.reverse_share <= 1:
+        parser.error(f"--reverse-share must be within [0, 1], got {args.reverse_share}")
     options = Options(
         outcomes=args.outcomes,
         customers=args.customers,
@@ -579,6 +798,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         window=timedelta(seconds=args.window),
         bare_requests=args.bare_requests,
         sqlite_seconds=args.sqlite_seconds,
+        reverse_share=args.reverse_share,
         stripe_latency=args.stripe_latency,
         workdir=args.workdir,
         keep=args.keep,
@@ -588,7 +808,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=2) + "\n")
     print(f"results: {args.out}")
-    return 0 if data["check"]["ok"] else 1
+    return 0 if _ok(data) else 1
 
 
 if __name__ == "__main__":
