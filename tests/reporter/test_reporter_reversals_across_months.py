@@ -225,11 +225,16 @@ async def test_stripe_bills_every_customer_and_month_what_the_ledger_counts(
     months.move_to(m4 + hour + timedelta(seconds=1))  # month 3 closes
     await months.report()
 
+    print("\ncustomer  month    ledger (units, cents)  Stripe units  credited (units, cents)")
     for customer in CUSTOMERS:
         for start in (m1, m2, m3, m4):
             units, nanos = await months.ledger(customer, period(start))
             stripe_units, credited, credit_cents = months.stripe(customer, start)
             where = f"{customer} {period(start)}"
+            print(
+                f"{customer:9} {period(start)}  {units:5} {nanos // NANOS_PER_CENT:6}"
+                f"          {stripe_units:5}         {credited:5} {credit_cents:6}"
+            )
             assert stripe_units - credited == units, where
             assert stripe_units * CENTS_PER_UNIT - credit_cents == nanos // NANOS_PER_CENT, where
         assert months.stripe(customer, m1)[1:] == (2, 2 * CENTS_PER_UNIT)
