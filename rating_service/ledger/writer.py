@@ -38,6 +38,7 @@ from rating_service.ledger.engine import BatchRunner
 from rating_service.ledger.outage import describe, is_outage
 from rating_service.ledger.ranges import INT64_MAX, INT64_MIN, left_range
 from rating_service.ledger.session import WriteSession
+from rating_service.ledger.unit import WorkingSet
 from rating_service.metrics import COMMIT_BATCH, COMMIT_FAILURES, COMMIT_RETRIES, COMMIT_SECONDS
 
 T = TypeVar("T")
@@ -94,7 +95,8 @@ def _fast_batch(conn: Connection, jobs: list[Job[Any]], customers: list[str]) ->
     """
     outcomes: list[Outcome] = []
     with conn.begin():
-        session = WriteSession(conn)
+        working_set = WorkingSet.of(conn)
+        session = WriteSession(conn, None if working_set is None else working_set.caches)
         session.lock_customers(customers)
         for job in jobs:
             session.begin_job()
@@ -151,11 +153,25 @@ def _out_of_range() -> AmountOutOfRange:
 
 
 def _run_batch(conn: Connection, jobs: list[Job[Any]], customers: list[str]) -> list[Outcome]:
-    """One COMMIT for all jobs (raises if the commit fails)."""
+    """One COMMIT for all jobs (raises if the commit fails).
+
+    The writer's working set moved with the batch in memory: whatever did not
+    commit the fast way leaves it unlike the database, so it is dropped.
+    """
     try:
         return _fast_batch(conn, jobs, customers)
     except _Unexpected:
+        _forget_working_set(conn)
         return _careful_batch(conn, jobs, customers)
+    except BaseException:
+        _forget_working_set(conn)
+        raise
+
+
+def _forget_working_set(conn: Connection) -> None:
+    found = conn.connection.info.get("working_set") if not conn.invalidated else None
+    if isinstance(found, WorkingSet):
+        found.forget()
 
 
 class GroupCommitWriter:

@@ -190,6 +190,7 @@ class Buckets:
         created_sequence: int,
         fingerprint: str,
     ) -> None:
+        self._unit.customer_changed(customer_id)
         self._unit.db_write().many(
             _INSERT,
             [
@@ -219,6 +220,7 @@ class Buckets:
 
     def mark_expired(self, customer_id: str, bucket_id: str, sequence: int) -> None:
         """Closed by the expiry sweep (``sequence`` 0: nothing was left to expire)."""
+        self._unit.customer_changed(customer_id)
         self._unit.db_write().many(
             _MARK_EXPIRED,
             [{"b_customer_id": customer_id, "b_bucket_id": bucket_id, "sequence": sequence}],
@@ -237,6 +239,7 @@ class Buckets:
         )
 
     def mark_voided(self, customer_id: str, bucket_id: str, void: StoredVoid) -> None:
+        self._unit.customer_changed(customer_id)
         self._unit.db_write().many(
             _MARK_VOIDED,
             [
