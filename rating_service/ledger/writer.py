@@ -67,6 +67,7 @@ class _Pending:
 
     jobs: Sequence[Job[Any]]
     customers: Sequence[str]
+    outcome_keys: Sequence[tuple[str, str]]
     future: asyncio.Future[list[Outcome]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -86,7 +87,9 @@ def retryable(error: BaseException) -> bool:
     return False
 
 
-def _fast_batch(conn: Connection, jobs: list[Job[Any]], customers: list[str]) -> list[Outcome]:
+def _fast_batch(
+    conn: Connection, jobs: list[Job[Any]], customers: list[str], keys: list[tuple[str, str]]
+) -> list[Outcome]:
     """Every job in one transaction, no savepoints, staged and written out once.
 
     A job refused after it staged something is taken back in memory; one whose
@@ -98,6 +101,7 @@ def _fast_batch(conn: Connection, jobs: list[Job[Any]], customers: list[str]) ->
         working_set = WorkingSet.of(conn)
         session = WriteSession(conn, None if working_set is None else working_set.caches)
         session.lock_customers(customers)
+        session.outcomes.look_up(keys)
         for job in jobs:
             session.begin_job()
             try:
@@ -152,14 +156,16 @@ def _out_of_range() -> AmountOutOfRange:
     )
 
 
-def _run_batch(conn: Connection, jobs: list[Job[Any]], customers: list[str]) -> list[Outcome]:
+def _run_batch(
+    conn: Connection, jobs: list[Job[Any]], customers: list[str], keys: list[tuple[str, str]]
+) -> list[Outcome]:
     """One COMMIT for all jobs (raises if the commit fails).
 
     The writer's working set moved with the batch in memory: whatever did not
     commit the fast way leaves it unlike the database, so it is dropped.
     """
     try:
-        return _fast_batch(conn, jobs, customers)
+        return _fast_batch(conn, jobs, customers, keys)
     except _Unexpected:
         _forget_working_set(conn)
         return _careful_batch(conn, jobs, customers)
@@ -197,25 +203,41 @@ class GroupCommitWriter:
             await self._task
         self._task = None
 
-    async def submit(self, job: Job[T], *, customers: Iterable[str] = ()) -> T:
-        """Run ``job`` in the next commit; ``customers``: those whose chains it appends to."""
-        ((result, failure),) = await self._enqueue([job], customers)
+    async def submit(
+        self,
+        job: Job[T],
+        *,
+        customers: Iterable[str] = (),
+        outcome_keys: Iterable[tuple[str, str]] = (),
+    ) -> T:
+        """Run ``job`` in the next commit; ``customers``: those whose chains it appends to;
+        ``outcome_keys``: the (customer, outcome id) it will look for, read with the batch's."""
+        ((result, failure),) = await self._enqueue([job], customers, outcome_keys)
         if failure is not None:
             raise failure
         return cast(T, result)
 
     async def submit_many(
-        self, jobs: Sequence[Job[T]], *, customers: Iterable[str] = ()
+        self,
+        jobs: Sequence[Job[T]],
+        *,
+        customers: Iterable[str] = (),
+        outcome_keys: Iterable[tuple[str, str]] = (),
     ) -> list[T | Exception]:
         """Several jobs as one caller: each answers for itself, all in the same commit(s)."""
-        outcomes = await self._enqueue(jobs, customers)
+        outcomes = await self._enqueue(jobs, customers, outcome_keys)
         return [
             cast(T, result) if failure is None else _as_exception(failure)
             for result, failure in outcomes
         ]
 
-    async def _enqueue(self, jobs: Sequence[Job[Any]], customers: Iterable[str]) -> list[Outcome]:
-        pending = _Pending(jobs, tuple(customers))
+    async def _enqueue(
+        self,
+        jobs: Sequence[Job[Any]],
+        customers: Iterable[str],
+        outcome_keys: Iterable[tuple[str, str]],
+    ) -> list[Outcome]:
+        pending = _Pending(jobs, tuple(customers), tuple(outcome_keys))
         try:
             self._queue.put_nowait(pending)
         except asyncio.QueueFull:
@@ -235,9 +257,11 @@ class GroupCommitWriter:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _run_with_retries(self, jobs: list[Job[Any]], customers: list[str]) -> list[Outcome]:
+    async def _run_with_retries(
+        self, jobs: list[Job[Any]], customers: list[str], keys: list[tuple[str, str]]
+    ) -> list[Outcome]:
         def run(conn: Connection) -> list[Outcome]:
-            return _run_batch(conn, jobs, customers)
+            return _run_batch(conn, jobs, customers, keys)
 
         for attempt in range(1, ATTEMPTS):
             try:
@@ -253,9 +277,10 @@ class GroupCommitWriter:
     async def _commit(self, batch: list[_Pending]) -> None:
         jobs = [job for pending in batch for job in pending.jobs]
         customers = list({c for pending in batch for c in pending.customers})
+        keys = [key for pending in batch for key in pending.outcome_keys]
         started = time.perf_counter()
         try:
-            outcomes = await self._run_with_retries(jobs, customers)
+            outcomes = await self._run_with_retries(jobs, customers, keys)
         except Exception as error:
             COMMIT_FAILURES.inc()
             log.exception("ledger commit failed; %d jobs answered UNAVAILABLE", len(jobs))
