@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from rating_service import bootstrap
 from rating_service.api.server import BoundServer, create_server
 from rating_service.config import Settings, require_auth_or_loopback
-from rating_service.ledger.exclusive import Claim, claim_ledger
+from rating_service.ledger.exclusive import Claim, LedgerInUse, claim_ledger
 from rating_service.ledger.history import latest_recorded_at
 from rating_service.reporter.service import RunningReporter
 from rating_service.service.clock import Clock, ClockBehind, MonotonicClock, system_clock
@@ -77,9 +77,21 @@ async def _sweep(store: LedgerStore, interval: float, clock: Clock) -> None:
         await asyncio.sleep(interval)
 
 
+def _claim(settings: Settings) -> tuple[Claim | None, bool]:
+    """This process's claim on a SQLite ledger, and whether its writer keeps a working set."""
+    try:
+        return claim_ledger(settings.database_url), True
+    except LedgerInUse as error:
+        log.warning(
+            "%s: serving without the writer's working set (one server per SQLite file is "
+            "faster; several replicas belong on PostgreSQL)",
+            error,
+        )
+        return None, False
+
+
 async def start(settings: Settings, clock: Clock = system_clock) -> Service:
-    """Open the ledger and start serving; bad auth or TLS settings raise ``SettingsError`` first,
-    a SQLite ledger another process serves ``LedgerInUse``."""
+    """Open the ledger and start serving; bad auth or TLS settings raise ``SettingsError`` first."""
     require_auth_or_loopback(settings)
     tokens = bootstrap.token_table(settings)
     credentials = bootstrap.server_credentials(settings)
@@ -89,9 +101,9 @@ async def start(settings: Settings, clock: Clock = system_clock) -> Service:
             "to require tokens)",
             settings.listen,
         )
-    claim = claim_ledger(settings.database_url)  # LedgerInUse: another server has it
+    claim, working_set = _claim(settings)
     try:
-        store = await bootstrap.open_store(settings, migrate=True)
+        store = await bootstrap.open_store(settings, migrate=True, working_set=working_set)
     except BaseException:
         if claim is not None:
             claim.release()

@@ -193,11 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from rating_service.api.server import ListenError
         from rating_service.app import serve
-        from rating_service.ledger.exclusive import LedgerInUse
 
         try:
             return asyncio.run(serve(settings))
-        except (ListenError, LedgerInUse) as error:
+        except ListenError as error:
             print(f"rating-service: {error}", file=sys.stderr)
             return 1
         except SettingsError as error:  # auth or TLS settings that cannot serve

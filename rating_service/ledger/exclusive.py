@@ -1,12 +1,13 @@
-"""One server per SQLite ledger: an exclusive lock on a file beside the database.
+"""The SQLite ledger's first server proves it is the only one: an exclusive lock beside the file.
 
-SQLite has no replicas: one process writes it, and that writer keeps its
-working set in memory (see ``unit.WorkingSet``). ``serve`` claims the ledger
-before opening it; a second ``serve`` on the same file is refused with a
-message naming the holder, instead of two servers taking turns at the write
-lock. The operating system releases the lock when the process ends, however
-it ends, so a crashed server never leaves a stale claim. PostgreSQL ledgers
-are shared by replicas and claim nothing.
+The server holding ``<database>.writer-lock`` keeps its writer's working set
+in memory (see ``unit.WorkingSet``). A second server on the same file does not
+get the lock: it serves without a working set, reading under each batch as
+PostgreSQL replicas do, and says so; SQLite's write lock still takes the two
+writers in turn, and the first notices the second's commits (``data_version``)
+and drops what it held. The operating system releases the lock when its
+process ends, however it ends, so a crashed server never leaves a stale
+claim. PostgreSQL ledgers are shared by replicas and claim nothing.
 """
 
 from __future__ import annotations
@@ -52,8 +53,7 @@ def claim_ledger(database_url: str) -> Claim | None:
         os.close(fd)
         raise LedgerInUse(
             f"the ledger {os.path.abspath(database)} is already served by another process "
-            f"(pid {holder}, holding {path}); a SQLite ledger has one server: stop that one "
-            "first, or use PostgreSQL to run several"
+            f"(pid {holder}, holding {path})"
         ) from None
     except BaseException:
         os.close(fd)

@@ -78,8 +78,8 @@ class WorkingSet:
     database on first use. It is dropped whenever it may differ from the
     database: a batch that did not commit (or went the careful way, savepoint
     by savepoint), and a commit by any other connection, which SQLite's
-    ``data_version`` reveals at the start of each batch. ``serve`` also holds
-    an exclusive lock beside the file, so a second server cannot share it.
+    ``data_version`` reveals at the start of each batch. ``serve`` keeps one
+    only while it holds the lock beside the file (``exclusive``).
     """
 
     def __init__(self) -> None:

@@ -88,7 +88,11 @@ def retryable(error: BaseException) -> bool:
 
 
 def _fast_batch(
-    conn: Connection, jobs: list[Job[Any]], customers: list[str], keys: list[tuple[str, str]]
+    conn: Connection,
+    jobs: list[Job[Any]],
+    customers: list[str],
+    keys: list[tuple[str, str]],
+    keep: bool,
 ) -> list[Outcome]:
     """Every job in one transaction, no savepoints, staged and written out once.
 
@@ -98,7 +102,7 @@ def _fast_batch(
     """
     outcomes: list[Outcome] = []
     with conn.begin():
-        working_set = WorkingSet.of(conn)
+        working_set = WorkingSet.of(conn) if keep else None
         session = WriteSession(conn, None if working_set is None else working_set.caches)
         session.lock_customers(customers)
         session.outcomes.look_up(keys)
@@ -157,15 +161,24 @@ def _out_of_range() -> AmountOutOfRange:
 
 
 def _run_batch(
-    conn: Connection, jobs: list[Job[Any]], customers: list[str], keys: list[tuple[str, str]]
+    conn: Connection,
+    jobs: list[Job[Any]],
+    customers: list[str],
+    keys: list[tuple[str, str]],
+    keep: bool = True,
 ) -> list[Outcome]:
     """One COMMIT for all jobs (raises if the commit fails).
 
-    The writer's working set moved with the batch in memory: whatever did not
-    commit the fast way leaves it unlike the database, so it is dropped.
+    The working set moved with the batch in memory: whatever did not commit the
+    fast way leaves it unlike the database, so it is dropped. A writer that
+    keeps none (``keep`` False) drops the connection's after each batch, in case
+    another writer of this connection keeps one.
     """
     try:
-        return _fast_batch(conn, jobs, customers, keys)
+        outcomes = _fast_batch(conn, jobs, customers, keys, keep)
+        if not keep:
+            _forget_working_set(conn)
+        return outcomes
     except _Unexpected:
         _forget_working_set(conn)
         return _careful_batch(conn, jobs, customers)
@@ -182,9 +195,16 @@ def _forget_working_set(conn: Connection) -> None:
 
 class GroupCommitWriter:
     def __init__(
-        self, runner: BatchRunner, *, max_batch: int = 256, max_queue: int = 20_000
+        self,
+        runner: BatchRunner,
+        *,
+        max_batch: int = 256,
+        max_queue: int = 20_000,
+        working_set: bool = True,
     ) -> None:
+        """``working_set``: keep the SQLite writer's between batches (see ``WorkingSet``)."""
         self._runner = runner
+        self._working_set = working_set
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=max_queue)
         self._task: asyncio.Task[None] | None = None
@@ -261,7 +281,7 @@ class GroupCommitWriter:
         self, jobs: list[Job[Any]], customers: list[str], keys: list[tuple[str, str]]
     ) -> list[Outcome]:
         def run(conn: Connection) -> list[Outcome]:
-            return _run_batch(conn, jobs, customers, keys)
+            return _run_batch(conn, jobs, customers, keys, self._working_set)
 
         for attempt in range(1, ATTEMPTS):
             try:

@@ -65,9 +65,11 @@ ALERT_POLL_SECONDS = 1.0
 
 
 class LedgerStore:
-    def __init__(self, engines: Engines, *, max_batch: int = 256) -> None:
+    def __init__(self, engines: Engines, *, max_batch: int = 256, working_set: bool = True) -> None:
         self._engines = engines
-        self._writer = GroupCommitWriter(engines.writer, max_batch=max_batch)
+        self._writer = GroupCommitWriter(
+            engines.writer, max_batch=max_batch, working_set=working_set
+        )
         self.alert_feed = AlertFeed()
 
     def start(self) -> None:
