@@ -32,7 +32,8 @@ class Caches:
 
     heads: dict[str, CustomerHead] = field(default_factory=dict)
     versions: dict[str, tuple[list[int], list[RateCardVersion]]] = field(default_factory=dict)
-    buckets: dict[tuple[str, str], tuple[int, list[Bucket]]] = field(default_factory=dict)
+    buckets: dict[str, dict[str, tuple[int, list[Bucket]]]] = field(default_factory=dict)
+    """Per customer, per outcome type: (since when, in microseconds; those unexpired then)."""
     persistent: bool = False
 
     def clear(self) -> None:
@@ -43,8 +44,7 @@ class Caches:
     def forget_customer(self, customer_id: str) -> None:
         """The customer's row or buckets changed outside staging."""
         self.heads.pop(customer_id, None)
-        for key in [k for k in self.buckets if k[0] == customer_id]:
-            del self.buckets[key]
+        self.buckets.pop(customer_id, None)
 
     def forget_card(self, rate_card_id: str) -> None:
         self.versions.pop(rate_card_id, None)
@@ -53,20 +53,24 @@ class Caches:
         """Write through: the balance changes about to be written, onto the buckets held."""
         if not deltas or not self.buckets:
             return
-        touched = {customer_id for customer_id, _, _ in deltas}
-        for (customer_id, outcome_type), (_, found) in self.buckets.items():
-            if customer_id not in touched:
-                continue
-            asset = unit_asset(outcome_type)
-            for index, bucket in enumerate(found):
-                available = deltas.get(
-                    (customer_id, bucket_account(bucket.bucket_id, "available"), asset), 0
+        for customer_id in {customer_id for customer_id, _, _ in deltas}:
+            for outcome_type, (_, found) in self.buckets.get(customer_id, {}).items():
+                self._add_to(customer_id, outcome_type, found, deltas)
+
+    @staticmethod
+    def _add_to(
+        customer_id: str, outcome_type: str, found: list[Bucket], deltas: Mapping[BalanceKey, int]
+    ) -> None:
+        asset = unit_asset(outcome_type)
+        for index, bucket in enumerate(found):
+            available = deltas.get(
+                (customer_id, bucket_account(bucket.bucket_id, "available"), asset), 0
+            )
+            held = deltas.get((customer_id, bucket_account(bucket.bucket_id, "held"), asset), 0)
+            if available or held:
+                found[index] = dataclasses.replace(
+                    bucket, remaining=bucket.remaining + available, held=bucket.held + held
                 )
-                held = deltas.get((customer_id, bucket_account(bucket.bucket_id, "held"), asset), 0)
-                if available or held:
-                    found[index] = dataclasses.replace(
-                        bucket, remaining=bucket.remaining + available, held=bucket.held + held
-                    )
 
 
 class WorkingSet:

@@ -149,7 +149,11 @@ def _compare(uow: WriteSession) -> tuple[int, list[str]]:
             to_micros(v.effective_from) for v in stored_versions
         ]:
             differences.append(f"rate card {card}: held {versions}, stored {stored_versions}")
-    for (customer_id, outcome_type), (since, held) in caches.buckets.items():
+    for customer_id, outcome_type, (since, held) in (
+        (c, t, found)
+        for c, of_customer in caches.buckets.items()
+        for t, found in of_customer.items()
+    ):
         stored_buckets = db.buckets.unexpired(customer_id, outcome_type, from_micros(since))
         if _by_id(held) != _by_id(stored_buckets):
             differences.append(

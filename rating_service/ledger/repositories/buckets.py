@@ -146,12 +146,12 @@ class Buckets:
         if caches is None or staged is None:
             params = {"customer_id": customer_id, "outcome_type": outcome_type, "at": micros}
             return [bucket_from_row(r) for r in self._unit.sql.all(_UNEXPIRED_OF_TYPE, params)]
-        key = (customer_id, outcome_type)
-        cached = caches.buckets.get(key)
+        of_customer = caches.buckets.setdefault(customer_id, {})
+        cached = of_customer.get(outcome_type)
         if cached is None or micros < cached[0]:
             params = {"customer_id": customer_id, "outcome_type": outcome_type, "at": micros}
             loaded = [bucket_from_row(r) for r in self._unit.sql.all(_UNEXPIRED_OF_TYPE, params)]
-            cached = caches.buckets[key] = (micros, loaded)
+            cached = of_customer[outcome_type] = (micros, loaded)
         asset = unit_asset(outcome_type)
         deltas = staged.deltas
         found: list[Bucket] = []
