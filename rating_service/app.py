@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from rating_service import bootstrap
 from rating_service.api.server import BoundServer, create_server
 from rating_service.config import Settings, require_auth_or_loopback
+from rating_service.ledger.exclusive import Claim, LedgerInUse, claim_ledger
 from rating_service.ledger.history import latest_recorded_at
 from rating_service.reporter.service import RunningReporter
 from rating_service.service.clock import Clock, ClockBehind, MonotonicClock, system_clock
@@ -30,6 +31,8 @@ class Service:
     bound: BoundServer
     sweeper: asyncio.Task[None]
     reporter: RunningReporter | None = None
+    claim: Claim | None = None
+    """This process's claim on a SQLite ledger, released once the store is closed."""
 
     @property
     def port(self) -> int:
@@ -50,6 +53,8 @@ class Service:
         with contextlib.suppress(asyncio.CancelledError):
             await self.sweeper
         await self.store.close()
+        if self.claim is not None:
+            self.claim.release()
 
 
 async def _sweep(store: LedgerStore, interval: float, clock: Clock) -> None:
@@ -72,6 +77,19 @@ async def _sweep(store: LedgerStore, interval: float, clock: Clock) -> None:
         await asyncio.sleep(interval)
 
 
+def _claim(settings: Settings) -> tuple[Claim | None, bool]:
+    """This process's claim on a SQLite ledger, and whether its writer keeps a working set."""
+    try:
+        return claim_ledger(settings.database_url), True
+    except LedgerInUse as error:
+        log.warning(
+            "%s: serving without the writer's working set (one server per SQLite file is "
+            "faster; several replicas belong on PostgreSQL)",
+            error,
+        )
+        return None, False
+
+
 async def start(settings: Settings, clock: Clock = system_clock) -> Service:
     """Open the ledger and start serving; bad auth or TLS settings raise ``SettingsError`` first."""
     require_auth_or_loopback(settings)
@@ -83,7 +101,13 @@ async def start(settings: Settings, clock: Clock = system_clock) -> Service:
             "to require tokens)",
             settings.listen,
         )
-    store = await bootstrap.open_store(settings, migrate=True)
+    claim, working_set = _claim(settings)
+    try:
+        store = await bootstrap.open_store(settings, migrate=True, working_set=working_set)
+    except BaseException:
+        if claim is not None:
+            claim.release()
+        raise
     try:
         # Calls and sweeps never use an instant earlier than the ledger's latest.
         ledger_clock = MonotonicClock(clock, floor=await store.read(latest_recorded_at))
@@ -105,6 +129,8 @@ async def start(settings: Settings, clock: Clock = system_clock) -> Service:
             await bound.probe.start()
     except BaseException:
         await store.close()
+        if claim is not None:
+            claim.release()
         raise
     sweeper = asyncio.create_task(
         _sweep(store, settings.sweep_interval, ledger_clock), name="sweeper"
@@ -114,7 +140,7 @@ async def start(settings: Settings, clock: Clock = system_clock) -> Service:
     # garbage collector's full passes, which otherwise stall the loop ~45 ms.
     gc.collect()
     gc.freeze()
-    return Service(store, bound, sweeper, reporter)
+    return Service(store, bound, sweeper, reporter, claim)
 
 
 async def serve(settings: Settings) -> int:

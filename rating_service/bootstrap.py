@@ -39,10 +39,11 @@ def open_engines(settings: Settings) -> Engines:
     return create_engines(settings.database_url)
 
 
-async def open_store(settings: Settings, *, migrate: bool) -> LedgerStore:
-    """The store, its writer started; the caller closes it."""
+async def open_store(settings: Settings, *, migrate: bool, working_set: bool = True) -> LedgerStore:
+    """The store, its writer started; the caller closes it. ``working_set``: whether a SQLite
+    writer keeps one between batches (``serve`` says no when another server has the file)."""
     await prepare_schema(settings, migrate=migrate)
-    store = LedgerStore(open_engines(settings))
+    store = LedgerStore(open_engines(settings), working_set=working_set)
     store.start()
     return store
 

@@ -62,9 +62,10 @@ class ReadSession(_WithRepositories):
 class WriteSession(_WithRepositories):
     """One write transaction of a group-commit batch, shared by the batch's jobs in turn."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, caches: Caches | None = None) -> None:
+        """``caches``: the writer's working set, kept past this batch (see ``WorkingSet``)."""
         self._staged = self.staged = Staged()
-        self._caches = self.caches = Caches()
+        self._caches = self.caches = Caches() if caches is None else caches
         self.alerts_raised: list[Alert] = []
         """Alerts this transaction raised, for what runs once it has committed (see store)."""
         super().__init__(conn)
@@ -74,16 +75,17 @@ class WriteSession(_WithRepositories):
         """The raw connection, for statements no repository has (the reporter's bookkeeping).
 
         Staged writes are written out first and caches dropped, as for ``db``;
-        a statement run on it counts as the current job's own write.
+        a statement run on it counts as the current job's own write, and may
+        change anything, so the working set is dropped too.
         """
         self.db_write()
+        self._caches.clear()
         return self._conn
 
     def db(self) -> Executor:
-        self._staged.flush(self.sql, self.dialect)
-        self._caches.heads.clear()
-        self._caches.versions.clear()
-        self._caches.buckets.clear()
+        self.flush()
+        if not self._caches.persistent:
+            self._caches.clear()
         return self.sql
 
     def db_write(self) -> Executor:
@@ -93,8 +95,11 @@ class WriteSession(_WithRepositories):
 
     def flush(self) -> None:
         """Write everything staged: one statement per table."""
+        if self._caches.persistent:
+            self._caches.add_deltas(self._staged.deltas)  # written through, as the rows are
+        else:
+            self._caches.buckets.clear()  # their balances were read before the deltas written
         self._staged.flush(self.sql, self.dialect)
-        self._caches.buckets.clear()  # their balances were read before the deltas now written
 
     def lock_customers(self, customer_ids: Iterable[str]) -> None:
         """Take the customers' row locks up front, in id order (PostgreSQL; SQLite's

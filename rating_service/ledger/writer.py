@@ -38,6 +38,7 @@ from rating_service.ledger.engine import BatchRunner
 from rating_service.ledger.outage import describe, is_outage
 from rating_service.ledger.ranges import INT64_MAX, INT64_MIN, left_range
 from rating_service.ledger.session import WriteSession
+from rating_service.ledger.unit import WorkingSet
 from rating_service.metrics import COMMIT_BATCH, COMMIT_FAILURES, COMMIT_RETRIES, COMMIT_SECONDS
 
 T = TypeVar("T")
@@ -66,6 +67,7 @@ class _Pending:
 
     jobs: Sequence[Job[Any]]
     customers: Sequence[str]
+    outcome_keys: Sequence[tuple[str, str]]
     future: asyncio.Future[list[Outcome]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -85,7 +87,13 @@ def retryable(error: BaseException) -> bool:
     return False
 
 
-def _fast_batch(conn: Connection, jobs: list[Job[Any]], customers: list[str]) -> list[Outcome]:
+def _fast_batch(
+    conn: Connection,
+    jobs: list[Job[Any]],
+    customers: list[str],
+    keys: list[tuple[str, str]],
+    keep: bool,
+) -> list[Outcome]:
     """Every job in one transaction, no savepoints, staged and written out once.
 
     A job refused after it staged something is taken back in memory; one whose
@@ -94,8 +102,10 @@ def _fast_batch(conn: Connection, jobs: list[Job[Any]], customers: list[str]) ->
     """
     outcomes: list[Outcome] = []
     with conn.begin():
-        session = WriteSession(conn)
+        working_set = WorkingSet.of(conn) if keep else None
+        session = WriteSession(conn, None if working_set is None else working_set.caches)
         session.lock_customers(customers)
+        session.outcomes.look_up(keys)
         for job in jobs:
             session.begin_job()
             try:
@@ -150,19 +160,51 @@ def _out_of_range() -> AmountOutOfRange:
     )
 
 
-def _run_batch(conn: Connection, jobs: list[Job[Any]], customers: list[str]) -> list[Outcome]:
-    """One COMMIT for all jobs (raises if the commit fails)."""
+def _run_batch(
+    conn: Connection,
+    jobs: list[Job[Any]],
+    customers: list[str],
+    keys: list[tuple[str, str]],
+    keep: bool = True,
+) -> list[Outcome]:
+    """One COMMIT for all jobs (raises if the commit fails).
+
+    The working set moved with the batch in memory: whatever did not commit the
+    fast way leaves it unlike the database, so it is dropped. A writer that
+    keeps none (``keep`` False) drops the connection's after each batch, in case
+    another writer of this connection keeps one.
+    """
     try:
-        return _fast_batch(conn, jobs, customers)
+        outcomes = _fast_batch(conn, jobs, customers, keys, keep)
+        if not keep:
+            _forget_working_set(conn)
+        return outcomes
     except _Unexpected:
+        _forget_working_set(conn)
         return _careful_batch(conn, jobs, customers)
+    except BaseException:
+        _forget_working_set(conn)
+        raise
+
+
+def _forget_working_set(conn: Connection) -> None:
+    found = conn.connection.info.get("working_set") if not conn.invalidated else None
+    if isinstance(found, WorkingSet):
+        found.forget()
 
 
 class GroupCommitWriter:
     def __init__(
-        self, runner: BatchRunner, *, max_batch: int = 256, max_queue: int = 20_000
+        self,
+        runner: BatchRunner,
+        *,
+        max_batch: int = 256,
+        max_queue: int = 20_000,
+        working_set: bool = True,
     ) -> None:
+        """``working_set``: keep the SQLite writer's between batches (see ``WorkingSet``)."""
         self._runner = runner
+        self._working_set = working_set
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=max_queue)
         self._task: asyncio.Task[None] | None = None
@@ -181,25 +223,41 @@ class GroupCommitWriter:
             await self._task
         self._task = None
 
-    async def submit(self, job: Job[T], *, customers: Iterable[str] = ()) -> T:
-        """Run ``job`` in the next commit; ``customers``: those whose chains it appends to."""
-        ((result, failure),) = await self._enqueue([job], customers)
+    async def submit(
+        self,
+        job: Job[T],
+        *,
+        customers: Iterable[str] = (),
+        outcome_keys: Iterable[tuple[str, str]] = (),
+    ) -> T:
+        """Run ``job`` in the next commit; ``customers``: those whose chains it appends to;
+        ``outcome_keys``: the (customer, outcome id) it will look for, read with the batch's."""
+        ((result, failure),) = await self._enqueue([job], customers, outcome_keys)
         if failure is not None:
             raise failure
         return cast(T, result)
 
     async def submit_many(
-        self, jobs: Sequence[Job[T]], *, customers: Iterable[str] = ()
+        self,
+        jobs: Sequence[Job[T]],
+        *,
+        customers: Iterable[str] = (),
+        outcome_keys: Iterable[tuple[str, str]] = (),
     ) -> list[T | Exception]:
         """Several jobs as one caller: each answers for itself, all in the same commit(s)."""
-        outcomes = await self._enqueue(jobs, customers)
+        outcomes = await self._enqueue(jobs, customers, outcome_keys)
         return [
             cast(T, result) if failure is None else _as_exception(failure)
             for result, failure in outcomes
         ]
 
-    async def _enqueue(self, jobs: Sequence[Job[Any]], customers: Iterable[str]) -> list[Outcome]:
-        pending = _Pending(jobs, tuple(customers))
+    async def _enqueue(
+        self,
+        jobs: Sequence[Job[Any]],
+        customers: Iterable[str],
+        outcome_keys: Iterable[tuple[str, str]],
+    ) -> list[Outcome]:
+        pending = _Pending(jobs, tuple(customers), tuple(outcome_keys))
         try:
             self._queue.put_nowait(pending)
         except asyncio.QueueFull:
@@ -219,9 +277,11 @@ class GroupCommitWriter:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _run_with_retries(self, jobs: list[Job[Any]], customers: list[str]) -> list[Outcome]:
+    async def _run_with_retries(
+        self, jobs: list[Job[Any]], customers: list[str], keys: list[tuple[str, str]]
+    ) -> list[Outcome]:
         def run(conn: Connection) -> list[Outcome]:
-            return _run_batch(conn, jobs, customers)
+            return _run_batch(conn, jobs, customers, keys, self._working_set)
 
         for attempt in range(1, ATTEMPTS):
             try:
@@ -237,9 +297,10 @@ class GroupCommitWriter:
     async def _commit(self, batch: list[_Pending]) -> None:
         jobs = [job for pending in batch for job in pending.jobs]
         customers = list({c for pending in batch for c in pending.customers})
+        keys = [key for pending in batch for key in pending.outcome_keys]
         started = time.perf_counter()
         try:
-            outcomes = await self._run_with_retries(jobs, customers)
+            outcomes = await self._run_with_retries(jobs, customers, keys)
         except Exception as error:
             COMMIT_FAILURES.inc()
             log.exception("ledger commit failed; %d jobs answered UNAVAILABLE", len(jobs))

@@ -65,9 +65,11 @@ ALERT_POLL_SECONDS = 1.0
 
 
 class LedgerStore:
-    def __init__(self, engines: Engines, *, max_batch: int = 256) -> None:
+    def __init__(self, engines: Engines, *, max_batch: int = 256, working_set: bool = True) -> None:
         self._engines = engines
-        self._writer = GroupCommitWriter(engines.writer, max_batch=max_batch)
+        self._writer = GroupCommitWriter(
+            engines.writer, max_batch=max_batch, working_set=working_set
+        )
         self.alert_feed = AlertFeed()
 
     def start(self) -> None:
@@ -86,7 +88,11 @@ class LedgerStore:
 
     async def record_outcome(self, cmd: RecordOutcome, now: datetime) -> OutcomeRecorded:
         cmd.validate(now)
-        return await self._charging(partial(outcomes.record, cmd=cmd, now=now), cmd.customer_id)
+        return await self._charging(
+            partial(outcomes.record, cmd=cmd, now=now),
+            cmd.customer_id,
+            outcome_keys=((cmd.customer_id, cmd.outcome_id),),
+        )
 
     async def record_outcomes(
         self, cmds: Sequence[RecordOutcome], now: datetime
@@ -102,6 +108,7 @@ class LedgerStore:
         answers = await self._writer.submit_many(
             [_noting_alerts(partial(outcomes.record, cmd=c, now=now)) for c in valid],
             customers={c.customer_id for c in valid},
+            outcome_keys=[(c.customer_id, c.outcome_id) for c in valid],
         )
         self._committed(
             [a for answer in answers if not isinstance(answer, Exception) for a in answer[1]]
@@ -126,9 +133,13 @@ class LedgerStore:
         self._committed(alerts)
         return settled
 
-    async def _charging(self, job: Job[T], customer_id: str) -> T:
+    async def _charging(
+        self, job: Job[T], customer_id: str, outcome_keys: Sequence[tuple[str, str]] = ()
+    ) -> T:
         """Run a job that may charge (and so raise alerts) for ``customer_id``."""
-        result, alerts = await self._writer.submit(_noting_alerts(job), customers=(customer_id,))
+        result, alerts = await self._writer.submit(
+            _noting_alerts(job), customers=(customer_id,), outcome_keys=outcome_keys
+        )
         self._committed(alerts)
         return result
 

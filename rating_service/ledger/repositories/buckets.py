@@ -146,12 +146,12 @@ class Buckets:
         if caches is None or staged is None:
             params = {"customer_id": customer_id, "outcome_type": outcome_type, "at": micros}
             return [bucket_from_row(r) for r in self._unit.sql.all(_UNEXPIRED_OF_TYPE, params)]
-        key = (customer_id, outcome_type)
-        cached = caches.buckets.get(key)
+        of_customer = caches.buckets.setdefault(customer_id, {})
+        cached = of_customer.get(outcome_type)
         if cached is None or micros < cached[0]:
             params = {"customer_id": customer_id, "outcome_type": outcome_type, "at": micros}
             loaded = [bucket_from_row(r) for r in self._unit.sql.all(_UNEXPIRED_OF_TYPE, params)]
-            cached = caches.buckets[key] = (micros, loaded)
+            cached = of_customer[outcome_type] = (micros, loaded)
         asset = unit_asset(outcome_type)
         deltas = staged.deltas
         found: list[Bucket] = []
@@ -190,6 +190,7 @@ class Buckets:
         created_sequence: int,
         fingerprint: str,
     ) -> None:
+        self._unit.customer_changed(customer_id)
         self._unit.db_write().many(
             _INSERT,
             [
@@ -219,6 +220,7 @@ class Buckets:
 
     def mark_expired(self, customer_id: str, bucket_id: str, sequence: int) -> None:
         """Closed by the expiry sweep (``sequence`` 0: nothing was left to expire)."""
+        self._unit.customer_changed(customer_id)
         self._unit.db_write().many(
             _MARK_EXPIRED,
             [{"b_customer_id": customer_id, "b_bucket_id": bucket_id, "sequence": sequence}],
@@ -237,6 +239,7 @@ class Buckets:
         )
 
     def mark_voided(self, customer_id: str, bucket_id: str, void: StoredVoid) -> None:
+        self._unit.customer_changed(customer_id)
         self._unit.db_write().many(
             _MARK_VOIDED,
             [

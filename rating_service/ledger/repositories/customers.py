@@ -119,6 +119,7 @@ class Customers:
             caches.heads.setdefault(head.customer_id, head)
 
     def add(self, customer: Customer) -> None:
+        self._unit.customer_changed(customer.customer_id)
         self._unit.db_write().conn.execute(
             customers.insert().values(
                 customer_id=customer.customer_id,
@@ -133,6 +134,7 @@ class Customers:
 
     def update(self, customer: Customer) -> None:
         """Its Stripe id and rate card (the chain head is the ledger's to move)."""
+        self._unit.customer_changed(customer.customer_id)
         self._unit.db_write().conn.execute(
             update(customers)
             .where(customers.c.customer_id == customer.customer_id)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, select, text, tuple_, update
+from sqlalchemy.sql import Executable
 
 from rating_service.domain.commands import OutcomeState
 from rating_service.domain.money import Money
@@ -22,6 +25,17 @@ _KEY = and_(
     outcomes.c.outcome_id == bindparam("outcome_id"),
 )
 _OUTCOME = select(outcomes).where(_KEY)
+_LOOK_UP: dict[str, Executable] = {
+    # One statement for a whole batch's keys, given as a JSON array of pairs.
+    "sqlite": text(
+        "SELECT outcomes.* FROM json_each(:keys) AS k JOIN outcomes"
+        " ON outcomes.customer_id = json_extract(k.value, '$[0]')"
+        " AND outcomes.outcome_id = json_extract(k.value, '$[1]')"
+    ),
+    "postgresql": select(outcomes).where(
+        tuple_(outcomes.c.customer_id, outcomes.c.outcome_id).in_(bindparam("keys", expanding=True))
+    ),
+}
 _KEY_OF_UPDATE = and_(  # an UPDATE's own bind names may not be its columns' names
     outcomes.c.customer_id == bindparam("b_customer_id"),
     outcomes.c.outcome_id == bindparam("b_outcome_id"),
@@ -130,27 +144,51 @@ def _outcome(row: RowLike) -> StoredOutcome:
 class Outcomes:
     def __init__(self, unit: Unit) -> None:
         self._unit = unit
+        self._known: dict[tuple[str, str], RowLike | None] = {}
+        """Stored rows (None: not stored) that ``look_up`` read for this batch, until changed."""
+
+    def look_up(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Read these (customer, outcome id) keys in one statement, for the ``get`` to come:
+        a batch of new outcomes asks once instead of once per outcome."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return
+        params: dict[str, Any] = (
+            {"keys": json.dumps(wanted)}
+            if self._unit.dialect == "sqlite"
+            else {"keys": [tuple(k) for k in wanted]}
+        )
+        known = self._known
+        for key in wanted:
+            known[key] = None
+        for row in self._unit.sql.all(_LOOK_UP[self._unit.dialect], params):
+            known[(row["customer_id"], row["outcome_id"])] = row
 
     def get(self, customer_id: str, outcome_id: str) -> StoredOutcome | None:
         """The outcome, staged by this batch or stored."""
+        key = (customer_id, outcome_id)
         staged = self._unit.staged
-        row: RowLike | None = (
-            None if staged is None else staged.staged_row(_INSERT, (customer_id, outcome_id))
-        )
+        row: RowLike | None = None if staged is None else staged.staged_row(_INSERT, key)
         if row is None:
-            row = self._unit.sql.first(
-                _OUTCOME, {"customer_id": customer_id, "outcome_id": outcome_id}
-            )
+            if key in self._known:
+                row = self._known[key]
+            else:
+                row = self._unit.sql.first(
+                    _OUTCOME, {"customer_id": customer_id, "outcome_id": outcome_id}
+                )
         return None if row is None else _outcome(row)
 
     def add(self, outcome: StoredOutcome) -> None:
         """Stage a new outcome (its key must not exist: the caller looked)."""
         staged = self._unit.staged
         assert staged is not None, "outcomes are added in a write"
-        staged.add_row(_INSERT, (outcome.customer_id, outcome.outcome_id), _row(outcome))
+        key = (outcome.customer_id, outcome.outcome_id)
+        self._known.pop(key, None)  # once written out, the database has it
+        staged.add_row(_INSERT, key, _row(outcome))
 
     def save_settled(self, outcome: StoredOutcome) -> None:
         assert outcome.settle_sequence is not None
+        self._known.pop((outcome.customer_id, outcome.outcome_id), None)
         self._unit.db_write().many(
             _SETTLE,
             [
@@ -165,6 +203,7 @@ class Outcomes:
     def save_end(self, outcome: StoredOutcome) -> None:
         end = outcome.end
         assert end is not None
+        self._known.pop((outcome.customer_id, outcome.outcome_id), None)
         self._unit.db_write().many(
             _END,
             [

@@ -108,6 +108,7 @@ class RateCards:
         return None if row is None else version_from_row(row)
 
     def add(self, version: RateCardVersion, recorded_at: datetime) -> None:
+        self._unit.rate_card_changed(version.rate_card_id)
         self._unit.db_write().many(
             _INSERT,
             [

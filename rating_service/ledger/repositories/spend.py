@@ -155,6 +155,7 @@ class Spend:
         self, customer_id: str, request_id: str, fingerprint: str, controls: SpendControls
     ) -> None:
         """Replace the customer's controls and keep the request id with what it set."""
+        self._unit.customer_changed(customer_id)
         sql = self._unit.db_write()
         sql.many(
             _SET_CONTROLS,
