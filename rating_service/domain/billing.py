@@ -166,11 +166,18 @@ class Invoice:
 
     @property
     def credits(self) -> Money:
-        return total((line.credit for line in self.lines), self.currency)
+        return total((line.credit for line in self._billed_lines), self.currency)
 
     @property
     def total(self) -> Money:
-        return total((line.amount for line in self.lines), self.currency)
+        return total((line.amount for line in self._billed_lines), self.currency)
+
+    @property
+    def _billed_lines(self) -> list[InvoiceLine]:
+        """The lines in the invoice's currency. A customer moved mid-month to a card in another
+        currency has lines in both; one total cannot add them (Stripe bills a customer in one
+        currency too), so the others stay as lines, each priced in its own currency."""
+        return [line for line in self.lines if line.unit_price.currency == self.currency]
 
 
 @dataclass(frozen=True)

@@ -109,11 +109,15 @@ def _pending_settling_in(
 def _currency(
     uow: ReadSession, rate_card_id: str, now: datetime, lines: list[billing.InvoiceLine]
 ) -> str:
-    """The currency a customer is billed in: its lines', else its rate card's."""
-    if lines:
-        return lines[0].unit_price.currency
+    """The currency a customer is billed in: its lines' when they share one, else its rate
+    card's (the card's when the month's lines span two currencies, after a move to a card in
+    another currency; a month without lines is billed in the card's)."""
+    currencies = {line.unit_price.currency for line in lines}
+    if len(currencies) == 1:
+        return currencies.pop()
     version = uow.rate_cards.in_force(rate_card_id, now) or uow.rate_cards.first(rate_card_id)
-    return version.currency if version else "USD"
+    card = version.currency if version else "USD"
+    return card if card in currencies or not currencies else min(currencies)
 
 
 def simulate(uow: ReadSession, cmd: SimulateRateCard, now: datetime) -> billing.Simulation:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from rating_service.domain.billing import (
+    Invoice,
     InvoiceLine,
     UsageCounts,
     UsageKey,
@@ -39,6 +40,20 @@ def test_days_merge_into_one_line_per_type_and_price_ordered_by_both() -> None:
         (2, Money("USD", 1_980_000_000), OLD),
         (3, Money("USD", 4_470_000_000), Money.zero("USD")),
     ]
+
+
+def test_a_month_in_two_currencies_totals_the_invoice_currency_and_keeps_the_other_lines() -> None:
+    """A customer moved mid-month from an IDR card to a USD one (found by the fuzz suite:
+    the total added IDR to USD and the call answered INTERNAL)."""
+    rupiah = Money("IDR", 16_000 * 10**9)
+    lines = (
+        InvoiceLine("resolution", rupiah, UsageCounts(2, 0, 1, 0)),
+        InvoiceLine("resolution", OLD, UsageCounts(3, 0, 0, 0)),
+    )
+    invoice = Invoice("acme", DAY_1, DAY_2, "USD", lines, 0, Money.zero("USD"), ())
+
+    assert (invoice.total, invoice.credits) == (Money("USD", 2_970_000_000), Money.zero("USD"))
+    assert [line.amount for line in invoice.lines] == [rupiah, Money("USD", 2_970_000_000)]
 
 
 def test_repricing_keeps_the_billable_count_and_applies_the_draft_per_type() -> None:
