@@ -182,25 +182,27 @@ async def test_a_soak_keeps_memory_flat_secrets_out_of_the_log_and_stripe_equal_
                 *(load.run(until) for load in loads),
             )
         server.faults.clear()
+        # Drained: reconcile finds Stripe and the ledger agree, per customer and month, in
+        # units and money. Within the open month a reversal Stripe could not cancel is a debt
+        # the month's close credits (domain/usage.py), so the meter total may exceed the
+        # ledger by the reversals owed, never the other way.
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        while (reconciled := await rs.run_cli("reconcile", env=env, cwd=tmp_path)).code:
+            assert time.monotonic() < deadline, reconciled.output
+            await asyncio.sleep(1.0)
         async with RatingClient(process.address, token=tokens["operator"]) as admin:
-            deadline = time.monotonic() + DRAIN_TIMEOUT
-            while True:
-                ledger = {c: await ledger_usage(admin, c) for c in CUSTOMERS}
-                stripe = {
-                    c: server.state.meter_totals(s, rs.EVENT_NAME) for c, s in CUSTOMERS.items()
-                }
-                if stripe == ledger:
-                    break
-                assert time.monotonic() < deadline, f"ledger {ledger}, Stripe {stripe}"
-                await asyncio.sleep(0.5)
+            ledger = {c: await ledger_usage(admin, c) for c in CUSTOMERS}
+        stripe = {c: server.state.meter_totals(s, rs.EVENT_NAME) for c, s in CUSTOMERS.items()}
         assert await asyncio.to_thread(process.terminate) == 0
     finally:
         await asyncio.to_thread(process.kill)
     log = process.output()
 
     curve = ", ".join(f"{t:.0f}s {b / 2**20:.1f}MiB" for t, b in rss)
+    owed = {c: stripe[c] - ledger[c] for c in CUSTOMERS}
     print(
-        f"\nsoak: {SOAK_SECONDS:.0f} s, rounds {[load.rounds for load in loads]}, node runs "
+        f"\nsoak: {SOAK_SECONDS:.0f} s, Stripe above the ledger (owed back at the month's close)"
+        f" {owed}, rounds {[load.rounds for load in loads]}, node runs "
         f"{node_runs}, faults {dict(server.faults.injected)}; RSS {curve}"
     )
     first_half = [b for t, b in rss if t < SOAK_SECONDS / 2]
@@ -209,14 +211,13 @@ async def test_a_soak_keeps_memory_flat_secrets_out_of_the_log_and_stripe_equal_
     assert node_runs > 0
     assert all(load.rounds > 1 for load in loads)
     assert rs.duplicate_identifiers(server) == []
+    assert all(n >= 0 for n in owed.values()), owed  # never billed below the ledger
     for secret in (*tokens.by_caller.values(), STRIPE_KEY, DB_PASSWORD):
         assert secret not in log
     callers = {json.loads(line).get("caller") for line in log.splitlines() if line.startswith("{")}
     assert {"operator", "py-worker", "node-worker"} <= callers
     verify = await rs.run_cli("verify", env=env, cwd=tmp_path)
     assert verify.code == 0, verify.output
-    reconciled = await rs.run_cli("reconcile", env=env, cwd=tmp_path)
-    assert reconciled.code == 0, reconciled.output
 
 
 async def ledger_usage(client: RatingClient, customer: str) -> int:
