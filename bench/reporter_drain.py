@@ -63,7 +63,12 @@ from bench.bulkfill import FillResult, fill, throttled_printer
 from rating_service.domain.commands import ReverseOutcome
 from rating_service.ledger import outbox
 from rating_service.ledger.engine import create_engines
-from rating_service.reporter.gateway import CreditGrantSpec, CreditGrantView, MeterEvent
+from rating_service.reporter.gateway import (
+    CancelAnswer,
+    CreditGrantSpec,
+    CreditGrantView,
+    MeterEvent,
+)
 from rating_service.reporter.loop import PassResult, Reporter
 from rating_service.reporter.settings import ReporterSettings
 from rating_service.reporter.setup import ensure_meters
@@ -198,7 +203,7 @@ class TimedGateway:
         with self._timings.measure("stripe   send_meter_events"):
             await self._inner.send_meter_events(events)
 
-    async def cancel_meter_event(self, event_name: str, identifier: str) -> bool:
+    async def cancel_meter_event(self, event_name: str, identifier: str) -> CancelAnswer:
         with self._timings.measure("stripe   cancel_meter_event"):
             return await self._inner.cancel_meter_event(event_name, identifier)
 

@@ -12,8 +12,10 @@ that applies (Stripe has no negative usage):
    anything is sent.
 2. *Cancel and replace*: the meter event that carried the outcome is in the
    reversal's month and Stripe received it less than ``CANCEL_WINDOW`` minus
-   ``CANCEL_MARGIN`` (23 h) ago: the event is cancelled and its remainder sent
-   under a new identifier (:func:`replacement_identifier`). Cancel and
+   ``CANCEL_MARGIN`` (23 h) ago, or it is not yet marked sent: the event is
+   cancelled and its remainder sent under a new identifier
+   (:func:`replacement_identifier`). An event Stripe turns out never to have
+   received is withdrawn, so its remainder is all that Stripe counts. Cancel and
    replacement are planned in one transaction with the cursor; the
    replacement is sent only once Stripe confirmed the cancel, so until then
    more reversals fold into it (one cancel, one replacement).
@@ -213,7 +215,8 @@ class Carrier:
     value: int
     planned_at: datetime
     sent: bool
-    """Marked sent: Stripe has it, so it can be cancelled."""
+    """Marked sent. One not marked sent may still be in Stripe (a send whose answer a crash
+    lost), so it is cancelled too: Stripe then answers that it has no such event."""
     pending_replacement: bool
     """A replacement not yet sendable (the event it replaces awaits its cancel): never sent."""
 
@@ -226,9 +229,11 @@ def take_reversals(
     ``carriers`` maps a reversal's sequence to its outcome's carrier. A
     reversal is taken out of its carrier (returned as units per carrier
     identifier) when the carrier is of the reversal's month, still has a unit
-    to give, and is either sent and :func:`cancellable`, or a replacement not
-    yet sent (then the reversal folds into it). Every other fact is returned,
-    in order, for :func:`plan_usage`.
+    to give, and is either :func:`cancellable`, or not marked sent (Stripe may
+    have it from a send whose answer was lost, so it is cancelled all the
+    same, and withdrawn when Stripe has no such event), or a replacement not
+    yet sendable (then the reversal folds into it). Every other fact is
+    returned, in order, for :func:`plan_usage`.
     """
     rest: list[UsageFact] = []
     taken: dict[str, int] = {}
@@ -240,7 +245,8 @@ def take_reversals(
             and carrier.value > taken.get(carrier.identifier, 0)
             and (
                 carrier.pending_replacement
-                or (carrier.sent and cancellable(carrier.planned_at, now))
+                or not carrier.sent
+                or cancellable(carrier.planned_at, now)
             )
         ):
             taken[carrier.identifier] = taken.get(carrier.identifier, 0) + 1

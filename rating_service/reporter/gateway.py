@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from typing import Literal, Protocol
 
 
@@ -29,6 +30,17 @@ class TransientStripeError(StripeError):
 
 class PermanentStripeError(StripeError):
     """Stripe refused the request as such (unknown customer, invalid parameter): retrying won't help."""
+
+
+class CancelAnswer(Enum):
+    """What Stripe made of a meter event cancel."""
+
+    CANCELLED = "cancelled"
+    """Stripe has it cancelled, now or before (a retry after a lost answer)."""
+    TOO_LATE = "too_late"
+    """Stripe counts the event and keeps it: received 24 hours ago or more."""
+    NOT_FOUND = "not_found"
+    """Stripe has no event with this identifier on this meter."""
 
 
 @dataclass(frozen=True)
@@ -82,9 +94,8 @@ class Gateway(Protocol):
     async def send_meter_events(self, events: Sequence[MeterEvent]) -> None:
         """1 to 100 events in one call; duplicates of identifiers already delivered are fine."""
 
-    async def cancel_meter_event(self, event_name: str, identifier: str) -> bool:
-        """Cancel a meter event: True once Stripe has it cancelled (now or before),
-        False when Stripe refuses (received 24 hours ago or more, or unknown)."""
+    async def cancel_meter_event(self, event_name: str, identifier: str) -> CancelAnswer:
+        """Cancel a meter event; a refusal that retrying cannot change is an answer, not an error."""
 
     async def create_credit_grant(self, grant: CreditGrantSpec) -> str:
         """The grant's id; finds the grant created earlier for the same bucket instead of a second one."""

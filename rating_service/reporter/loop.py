@@ -27,6 +27,7 @@ from rating_service.ledger.lease import Lease
 from rating_service.reporter import lag
 from rating_service.reporter.currency import minor_units
 from rating_service.reporter.gateway import (
+    CancelAnswer,
     CreditGrantSpec,
     Gateway,
     MeterEvent,
@@ -384,17 +385,18 @@ class Reporter:
 
         A cancel Stripe refuses (the event's 24 hours ran out meanwhile) turns the
         reversals it carried into their month's debt, so they still reach Stripe.
+        An event Stripe never received is withdrawn instead: nothing is owed.
         """
         while cancels := await self._store.read(lambda c: outbox.pending_cancels(c, PAGE, meters)):
             for cancel in cancels:
                 try:
-                    done = await self._gateway.cancel_meter_event(
+                    answer = await self._gateway.cancel_meter_event(
                         cancel.event_name, cancel.identifier
                     )
                 except PermanentStripeError as error:
                     await self._park(cancel.customer_id, error, result)
                     continue
-                if done:
+                if answer is CancelAnswer.CANCELLED:
                     await self._store.write(
                         partial(
                             outbox.mark_cancelled, identifier=cancel.identifier, now=self._clock()
@@ -402,15 +404,22 @@ class Reporter:
                     )
                     CANCELLED.inc()
                     result.events_cancelled += 1
-                else:
-                    owed = await self._store.write(
-                        partial(outbox.cancel_refused, identifier=cancel.identifier)
+                    continue
+                settle = (
+                    partial(
+                        outbox.cancel_not_found, identifier=cancel.identifier, now=self._clock()
                     )
+                    if answer is CancelAnswer.NOT_FOUND
+                    else partial(outbox.cancel_refused, identifier=cancel.identifier)
+                )
+                owed = await self._store.write(settle)
+                if owed:
                     log.warning(
-                        "Stripe refused to cancel meter event %s of customer %r: "
+                        "Stripe refused to cancel meter event %s of customer %r (%s): "
                         "%d reversed units are owed by its month instead",
                         cancel.identifier,
                         cancel.customer_id,
+                        answer.value,
                         owed,
                     )
 

@@ -63,6 +63,7 @@ from ._stripe_errors import (
     classify_stripe_error,
 )
 from .gateway import (
+    CancelAnswer,
     CreditGrantSpec,
     CreditGrantView,
     Gateway,
@@ -232,14 +233,14 @@ class StripeGateway:
         if self._session is not None and self._session.token == token:
             self._session = None
 
-    async def cancel_meter_event(self, event_name: str, identifier: str) -> bool:
+    async def cancel_meter_event(self, event_name: str, identifier: str) -> CancelAnswer:
         """Cancel one meter event (``POST /v2/billing/meter_event_adjustments``, ``type=cancel``).
 
-        True when Stripe has it cancelled: now, or already (a retry after a
+        CANCELLED also when Stripe had it cancelled already (a retry after a
         lost answer: the idempotency key replays the first answer within 24
         hours, and past them Stripe's refusal says "already been canceled", an
-        assumption, see the test server). False when Stripe refuses it for
-        good: received 24 hours ago or more, or an identifier it does not have.
+        assumption, see the test server). TOO_LATE when Stripe refuses it as
+        received 24 hours ago or more; NOT_FOUND when it has no such event.
         """
         try:
             await self._call(
@@ -258,11 +259,13 @@ class StripeGateway:
             if error.status != 400:
                 raise
             if ALREADY_CANCELLED in str(error):
-                return True
-            if error.code in (CANCEL_REFUSED, "resource_missing"):
-                return False
+                return CancelAnswer.CANCELLED
+            if error.code == CANCEL_REFUSED:
+                return CancelAnswer.TOO_LATE
+            if error.code == "resource_missing":
+                return CancelAnswer.NOT_FOUND
             raise
-        return True
+        return CancelAnswer.CANCELLED
 
     # Credit grants
 

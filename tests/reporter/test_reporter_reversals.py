@@ -169,6 +169,54 @@ async def test_reversals_made_before_the_cancel_reaches_stripe_fold_into_one_rep
     assert [applied for _, applied, _ in world.cancels()] == [False, True]
 
 
+async def test_a_reversal_of_usage_planned_but_not_yet_sent_withdraws_its_event_and_owes_nothing(
+    world: World,
+) -> None:
+    """The send failed after planning; Stripe has no such event, so the cancel withdraws it.
+
+    Stripe then counts the remainder once, and nothing is owed back when the month closes.
+    """
+    outcomes = await world.record(5)
+    world.later()
+    world.server.faults.inject("server_error", path="/v2/billing/meter_event_stream")
+    with pytest.raises(TransientStripeError):
+        await world.reporter.run_once()
+    await world.reverse(outcomes[:1])
+    await world.report()
+    now = world.clock()
+    world.clock.advance(
+        datetime(now.year + now.month // 12, now.month % 12 + 1, 1, 1, 0, 1, tzinfo=UTC) - now
+    )
+
+    await world.report()
+
+    assert (await world.in_ledger(), world.in_stripe()) == (4, 4)
+    assert world.live_events() == [4]
+    assert [ok for _, _, ok in world.cancels()] == [False]
+    assert world.server.state.grants_for(STRIPE_ID) == []
+    assert (await reconcile(world.service.store, world.gateway, SETTINGS, world.clock())).ok
+
+
+async def test_a_reversal_of_usage_whose_send_lost_its_answer_cancels_what_stripe_got(
+    world: World,
+) -> None:
+    """Stripe stored the event but its answer was lost: the cancel finds it and takes it out."""
+    outcomes = await world.record(5)
+    world.later()
+    world.server.faults.inject(
+        "server_error", path="/v2/billing/meter_event_stream", after_apply=True
+    )
+    with pytest.raises(TransientStripeError):
+        await world.reporter.run_once()
+    await world.reverse(outcomes[:1])
+
+    await world.report()
+
+    assert (await world.in_ledger(), world.in_stripe()) == (4, 4)
+    assert world.live_events() == [4]
+    assert [ok for _, _, ok in world.cancels()] == [True]
+
+
 async def test_a_cancel_whose_answer_was_lost_is_not_made_twice(world: World) -> None:
     """The retry carries the same idempotency key: Stripe replays the cancel's answer."""
     outcomes = await world.record(5)

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from rating_service.ledger.codec import from_micros
 from rating_service.ledger.outbox._cursors import CURSOR_SEQUENCE, CUSTOMERS_WITH_CURSOR
+from rating_service.ledger.outbox._meter_events import UNSENT
 from rating_service.ledger.schema import customers, ledger_entries, stripe_cursors
 from rating_service.ledger.schema import stripe_meter_events as events
 
@@ -41,7 +42,7 @@ def reporting_standing(conn: Connection, customer_id: str | None) -> list[Report
             func.count().label("count"),
             func.min(events.c.planned_at).label("oldest"),
         )
-        .where(events.c.sent_at.is_(None))
+        .where(UNSENT)
         .group_by(events.c.customer_id)
         .subquery()
     )
