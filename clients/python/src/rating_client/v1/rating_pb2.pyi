@@ -278,7 +278,9 @@ class _MeterEventStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Meter
     METER_EVENT_STATE_SENT: _MeterEventState.ValueType  # 2
     """Accepted by Stripe."""
     METER_EVENT_STATE_CANCELLED: _MeterEventState.ValueType  # 3
-    """Sent, then cancelled in Stripe (a reversal within Stripe's 24 hours)."""
+    """Cancelled in Stripe by a reversal within Stripe's 24 hours; or withdrawn before it
+    reached Stripe (a reversal of usage planned but not yet sent): Stripe never counts it.
+    """
 
 class MeterEventState(_MeterEventState, metaclass=_MeterEventStateEnumTypeWrapper):
     """Where a meter event stands in the reporter's outbox."""
@@ -290,7 +292,9 @@ METER_EVENT_STATE_PLANNED: MeterEventState.ValueType  # 1
 METER_EVENT_STATE_SENT: MeterEventState.ValueType  # 2
 """Accepted by Stripe."""
 METER_EVENT_STATE_CANCELLED: MeterEventState.ValueType  # 3
-"""Sent, then cancelled in Stripe (a reversal within Stripe's 24 hours)."""
+"""Cancelled in Stripe by a reversal within Stripe's 24 hours; or withdrawn before it
+reached Stripe (a reversal of usage planned but not yet sent): Stripe never counts it.
+"""
 Global___MeterEventState: _TypeAlias = MeterEventState  # noqa: Y015
 
 @_typing.final

@@ -2926,7 +2926,8 @@ export enum MeterEventState {
   SENT = 2,
 
   /**
-   * Sent, then cancelled in Stripe (a reversal within Stripe's 24 hours).
+   * Cancelled in Stripe by a reversal within Stripe's 24 hours; or withdrawn before it
+   * reached Stripe (a reversal of usage planned but not yet sent): Stripe never counts it.
    *
    * @generated from enum value: METER_EVENT_STATE_CANCELLED = 3;
    */
