@@ -34,7 +34,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
-from sqlalchemy import select, text
+from sqlalchemy import select
 from support import all_entries, usd, window
 
 from rating_service.app import Service
@@ -415,10 +415,6 @@ def stripe_events(server: StripeTestServer) -> dict[str, tuple[str, int]]:
     return {e.identifier: (e.customer, e.value) for e in server.state.events}
 
 
-SENT_OR_TO_SEND = "sent_at IS NOT NULL OR cancelled_at IS NULL"
-"""Planned meter events Stripe holds or is to receive: not one withdrawn before it was sent."""
-
-
 async def planned_events(store: LedgerStore, plan: Plan) -> dict[str, tuple[str, int]]:
     """Every meter event the reporter planned (once, with its cursor), as Stripe should hold it."""
     columns = (
@@ -426,9 +422,7 @@ async def planned_events(store: LedgerStore, plan: Plan) -> dict[str, tuple[str,
         stripe_meter_events.c.customer_id,
         stripe_meter_events.c.value,
     )
-    rows = await store.read(
-        lambda c: c.execute(select(*columns).where(text(SENT_OR_TO_SEND))).all()
-    )
+    rows = await store.read(lambda c: c.execute(select(*columns)).all())
     return {identifier: (plan.stripe_ids[customer], value) for identifier, customer, value in rows}
 
 

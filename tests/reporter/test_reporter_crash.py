@@ -25,7 +25,6 @@ import reporter_support as rs
 from e2e.service_process import ServiceProcess
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
-from reporter_support import SENT_OR_TO_SEND
 
 from rating_service.testing.stripe_server import StripeTestServer
 
@@ -143,12 +142,10 @@ def _database_facts(database_path: Path) -> tuple[dict[str, tuple[str, int]], in
             identifier: (CUSTOMERS[customer], value)
             for identifier, customer, value in db.execute(
                 "SELECT identifier, customer_id, value FROM stripe_meter_events"
-                f" WHERE {SENT_OR_TO_SEND}"
             )
         }
         (unsent,) = db.execute(
-            "SELECT count(*) FROM stripe_meter_events"
-            " WHERE sent_at IS NULL AND cancelled_at IS NULL"
+            "SELECT count(*) FROM stripe_meter_events WHERE sent_at IS NULL"
         ).fetchone()
         parked = [
             r[0]

@@ -25,7 +25,6 @@ from e2e.service_process import ServiceProcess
 from grants_workload import CALL_TIMEOUT, GrantsWorkload, sent_twice, until_done
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
-from reporter_support import SENT_OR_TO_SEND
 
 from rating_service.testing.stripe_server import StripeTestServer
 
@@ -73,7 +72,6 @@ def _planned_events(database_path: Path, stripe_ids: dict[str, str]) -> dict[str
             identifier: (stripe_ids[customer], value)
             for identifier, customer, value in db.execute(
                 "SELECT identifier, customer_id, value FROM stripe_meter_events"
-                f" WHERE {SENT_OR_TO_SEND}"
             )
         }
 

@@ -278,9 +278,7 @@ class _MeterEventStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Meter
     METER_EVENT_STATE_SENT: _MeterEventState.ValueType  # 2
     """Accepted by Stripe."""
     METER_EVENT_STATE_CANCELLED: _MeterEventState.ValueType  # 3
-    """Cancelled in Stripe by a reversal within Stripe's 24 hours; or withdrawn before it
-    reached Stripe (a reversal of usage planned but not yet sent): Stripe never counts it.
-    """
+    """Sent, then cancelled in Stripe (a reversal within Stripe's 24 hours)."""
 
 class MeterEventState(_MeterEventState, metaclass=_MeterEventStateEnumTypeWrapper):
     """Where a meter event stands in the reporter's outbox."""
@@ -292,9 +290,7 @@ METER_EVENT_STATE_PLANNED: MeterEventState.ValueType  # 1
 METER_EVENT_STATE_SENT: MeterEventState.ValueType  # 2
 """Accepted by Stripe."""
 METER_EVENT_STATE_CANCELLED: MeterEventState.ValueType  # 3
-"""Cancelled in Stripe by a reversal within Stripe's 24 hours; or withdrawn before it
-reached Stripe (a reversal of usage planned but not yet sent): Stripe never counts it.
-"""
+"""Sent, then cancelled in Stripe (a reversal within Stripe's 24 hours)."""
 Global___MeterEventState: _TypeAlias = MeterEventState  # noqa: Y015
 
 @_typing.final

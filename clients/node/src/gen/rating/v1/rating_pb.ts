@@ -2926,8 +2926,7 @@ export enum MeterEventState {
   SENT = 2,
 
   /**
-   * Cancelled in Stripe by a reversal within Stripe's 24 hours; or withdrawn before it
-   * reached Stripe (a reversal of usage planned but not yet sent): Stripe never counts it.
+   * Sent, then cancelled in Stripe (a reversal within Stripe's 24 hours).
    *
    * @generated from enum value: METER_EVENT_STATE_CANCELLED = 3;
    */
