@@ -12,10 +12,9 @@ that applies (Stripe has no negative usage):
    anything is sent.
 2. *Cancel and replace*: the meter event that carried the outcome is in the
    reversal's month and Stripe received it less than ``CANCEL_WINDOW`` minus
-   ``CANCEL_MARGIN`` (23 h) ago, or it is not yet marked sent: the event is
-   cancelled and its remainder sent under a new identifier
-   (:func:`replacement_identifier`). An event Stripe turns out never to have
-   received is withdrawn, so its remainder is all that Stripe counts. Cancel and
+   ``CANCEL_MARGIN`` (23 h) ago, or it is not yet marked sent (it is sent
+   first): the event is cancelled and its remainder sent under a new
+   identifier (:func:`replacement_identifier`). Cancel and
    replacement are planned in one transaction with the cursor; the
    replacement is sent only once Stripe confirmed the cancel, so until then
    more reversals fold into it (one cancel, one replacement).
@@ -215,8 +214,8 @@ class Carrier:
     value: int
     planned_at: datetime
     sent: bool
-    """Marked sent. One not marked sent may still be in Stripe (a send whose answer a crash
-    lost), so it is cancelled too: Stripe then answers that it has no such event."""
+    """Marked sent. One not marked sent may be in Stripe already (a send whose answer a crash
+    lost), so it is sent, then cancelled like the others."""
     pending_replacement: bool
     """A replacement not yet sendable (the event it replaces awaits its cancel): never sent."""
 
@@ -229,11 +228,11 @@ def take_reversals(
     ``carriers`` maps a reversal's sequence to its outcome's carrier. A
     reversal is taken out of its carrier (returned as units per carrier
     identifier) when the carrier is of the reversal's month, still has a unit
-    to give, and is either :func:`cancellable`, or not marked sent (Stripe may
-    have it from a send whose answer was lost, so it is cancelled all the
-    same, and withdrawn when Stripe has no such event), or a replacement not
-    yet sendable (then the reversal folds into it). Every other fact is
-    returned, in order, for :func:`plan_usage`.
+    to give, and is either :func:`cancellable`, or not marked sent (it is sent
+    first, then cancelled: Stripe may hold it already from a send whose
+    answer was lost, so it cannot simply shrink), or a replacement not yet
+    sendable (then the reversal folds into it). Every other fact is returned,
+    in order, for :func:`plan_usage`.
     """
     rest: list[UsageFact] = []
     taken: dict[str, int] = {}

@@ -368,7 +368,14 @@ class Reporter:
         if not pending:
             return
         meters = await self._existing_meters(pending)
-        await self._cancel(meters, result)
+        # New usage first, with the events that cancels wait on (a cancel is made only
+        # of an event Stripe acknowledged); then the cancels; then the replacements
+        # they freed.
+        await self._send_unsent(meters, result)
+        if await self._cancel(meters, result):
+            await self._send_unsent(meters, result)
+
+    async def _send_unsent(self, meters: set[str], result: PassResult) -> None:
         while events := await self._store.read(lambda c: outbox.unsent_events(c, PAGE, meters)):
             unverified = {e.customer_id: e.stripe_customer_id for e in events if not e.verified}
             rejected = {
@@ -380,13 +387,14 @@ class Reporter:
             if ready:
                 await self._send(ready, result)
 
-    async def _cancel(self, meters: set[str], result: PassResult) -> None:
+    async def _cancel(self, meters: set[str], result: PassResult) -> bool:
         """Make the cancels reversals planned; each one frees its replacement to be sent.
 
-        A cancel Stripe refuses (the event's 24 hours ran out meanwhile) turns the
-        reversals it carried into their month's debt, so they still reach Stripe.
-        An event Stripe never received is withdrawn instead: nothing is owed.
+        A cancel Stripe refuses (the event's 24 hours ran out meanwhile, or it has no
+        such event) turns the reversals it carried into their month's debt, so they
+        still reach Stripe. True when a cancel was answered.
         """
+        answered = False
         while cancels := await self._store.read(lambda c: outbox.pending_cancels(c, PAGE, meters)):
             for cancel in cancels:
                 try:
@@ -396,6 +404,7 @@ class Reporter:
                 except PermanentStripeError as error:
                     await self._park(cancel.customer_id, error, result)
                     continue
+                answered = True
                 if answer is CancelAnswer.CANCELLED:
                     await self._store.write(
                         partial(
@@ -405,23 +414,18 @@ class Reporter:
                     CANCELLED.inc()
                     result.events_cancelled += 1
                     continue
-                settle = (
-                    partial(
-                        outbox.cancel_not_found, identifier=cancel.identifier, now=self._clock()
-                    )
-                    if answer is CancelAnswer.NOT_FOUND
-                    else partial(outbox.cancel_refused, identifier=cancel.identifier)
+                owed = await self._store.write(
+                    partial(outbox.cancel_refused, identifier=cancel.identifier)
                 )
-                owed = await self._store.write(settle)
-                if owed:
-                    log.warning(
-                        "Stripe refused to cancel meter event %s of customer %r (%s): "
-                        "%d reversed units are owed by its month instead",
-                        cancel.identifier,
-                        cancel.customer_id,
-                        answer.value,
-                        owed,
-                    )
+                log.warning(
+                    "Stripe refused to cancel meter event %s of customer %r (%s): "
+                    "%d reversed units are owed by its month instead",
+                    cancel.identifier,
+                    cancel.customer_id,
+                    answer.value,
+                    owed,
+                )
+        return answered
 
     async def _send(self, events: Sequence[outbox.UnsentEvent], result: PassResult) -> None:
         now = self._clock()

@@ -256,14 +256,15 @@ class StripeGateway:
                 ),
             )
         except PermanentStripeError as error:
+            # Stripe names the missing event in a parameter (400); a 404 means the same.
+            if error.code == "resource_missing" and error.status in (400, 404):
+                return CancelAnswer.NOT_FOUND
             if error.status != 400:
                 raise
             if ALREADY_CANCELLED in str(error):
                 return CancelAnswer.CANCELLED
             if error.code == CANCEL_REFUSED:
                 return CancelAnswer.TOO_LATE
-            if error.code == "resource_missing":
-                return CancelAnswer.NOT_FOUND
             raise
         return CancelAnswer.CANCELLED
 

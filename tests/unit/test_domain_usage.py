@@ -8,11 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rating_service.domain.usage import (
+    Carrier,
     PeriodState,
     UsageFact,
     identifier,
     plan_usage,
     stripe_timestamp,
+    take_reversals,
     window_of,
 )
 
@@ -119,3 +121,32 @@ def test_a_reversal_in_the_same_pass_cancels_unsent_usage_instead_of_owing_it() 
 
     assert [e.value for e in plan.events] == [1]
     assert plan.states[("resolution", "2026-11")] == PeriodState(planned=1, debt=0)
+
+
+def carrier(*, sent: bool, planned_hours_ago: float) -> Carrier:
+    return Carrier(
+        identifier="ev-1",
+        period="2026-11",
+        value=5,
+        planned_at=NOV - timedelta(hours=planned_hours_ago),
+        sent=sent,
+        pending_replacement=False,
+    )
+
+
+def test_a_reversal_cancels_its_sent_carrier_within_23_hours_and_is_owed_after() -> None:
+    reversal = fact(9, delta=-1)
+
+    fresh = take_reversals([reversal], {9: carrier(sent=True, planned_hours_ago=22)}, NOV)
+    stale = take_reversals([reversal], {9: carrier(sent=True, planned_hours_ago=23)}, NOV)
+
+    assert (fresh, stale) == (([], {"ev-1": 1}), ([reversal], {}))
+
+
+def test_a_reversal_cancels_a_carrier_not_yet_marked_sent_however_old_it_is() -> None:
+    """Its send comes first (Stripe may hold it already), so Stripe's 24 hours start then."""
+    reversal = fact(9, delta=-1)
+
+    taken = take_reversals([reversal], {9: carrier(sent=False, planned_hours_ago=72)}, NOV)
+
+    assert taken == ([], {"ev-1": 1})

@@ -30,7 +30,6 @@ from rating_service.ledger.outbox._cursors import (
 from rating_service.ledger.outbox._meter_events import (
     PendingCancel,
     UnsentEvent,
-    cancel_not_found,
     cancel_refused,
     mark_cancelled,
     mark_sent,
@@ -73,7 +72,6 @@ __all__ = [
     "UnsentEvent",
     "backlog",
     "bucket_grants",
-    "cancel_not_found",
     "cancel_refused",
     "close_months",
     "customers_with_work",

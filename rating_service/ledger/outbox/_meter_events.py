@@ -41,9 +41,6 @@ from rating_service.ledger.schema import (
 
 _DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
 
-UNSENT = and_(stripe_meter_events.c.sent_at.is_(None), stripe_meter_events.c.cancelled_at.is_(None))
-"""Events Stripe is still to receive: a withdrawn one (cancelled before it was sent) is not."""
-
 
 @dataclass(frozen=True)
 class UnsentEvent:
@@ -325,9 +322,7 @@ def unsent_events(conn: Connection, limit: int, event_names: Iterable[str]) -> l
             ).outerjoin(stripe_cursors, stripe_cursors.c.customer_id == customers.c.customer_id)
         )
         .where(
-            UNSENT,
-            # An event with a cancel planned is never sent in full: the cancel settles it first.
-            stripe_meter_events.c.cancel_planned_at.is_(None),
+            stripe_meter_events.c.sent_at.is_(None),
             stripe_meter_events.c.event_name.in_(list(event_names)),
             REPORTABLE,
             # A replacement waits until Stripe has cancelled the event it replaces.
@@ -365,7 +360,7 @@ def unsent_event_names(conn: Connection) -> list[str]:
             select(stripe_meter_events.c.event_name)
             .where(
                 or_(
-                    UNSENT,
+                    stripe_meter_events.c.sent_at.is_(None),
                     and_(
                         stripe_meter_events.c.cancel_planned_at.is_not(None),
                         stripe_meter_events.c.cancelled_at.is_(None),
@@ -402,6 +397,9 @@ def pending_cancels(
         .where(
             stripe_meter_events.c.cancel_planned_at.is_not(None),
             stripe_meter_events.c.cancelled_at.is_(None),
+            # An event planned but not yet sent is sent first: only then is a cancel's
+            # answer unambiguous (a send whose answer was lost may have reached Stripe).
+            stripe_meter_events.c.sent_at.is_not(None),
             stripe_meter_events.c.event_name.in_(list(event_names)),
             REPORTABLE,
         )
@@ -420,27 +418,9 @@ def mark_cancelled(conn: Connection, identifier: str, now: datetime) -> None:
     )
 
 
-def cancel_not_found(conn: Connection, identifier: str, now: datetime) -> int:
-    """Stripe has no such event: one never marked sent is withdrawn, one sent turns into debt.
-
-    A reversal can plan the cancel of an event planned but not yet sent
-    (planning cannot tell a send that never happened from one whose answer was
-    lost in a crash, so it asks Stripe). The reporter sends and cancels one
-    after the other, so no send of it is in flight: Stripe will never count
-    it, and it is withdrawn like a cancelled event; its replacement carries
-    the remainder, and nothing is owed. Returns the units owed (0 when withdrawn).
-    """
-    sent_at = conn.execute(
-        select(stripe_meter_events.c.sent_at).where(stripe_meter_events.c.identifier == identifier)
-    ).scalar_one()
-    if sent_at is not None:
-        return cancel_refused(conn, identifier)
-    mark_cancelled(conn, identifier, now)
-    return 0
-
-
 def cancel_refused(conn: Connection, identifier: str) -> int:
-    """Stripe refused the cancel (too late): the reversals it carried become the month's debt.
+    """Stripe refused the cancel (too late, or it has no such event): the reversals it carried
+    become the month's debt.
 
     The event stays as Stripe counts it, its replacement (never sent) is
     dropped, and the units the cancel would have taken out are owed by the

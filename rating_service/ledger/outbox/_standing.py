@@ -14,7 +14,6 @@ from sqlalchemy.engine import Connection
 
 from rating_service.ledger.codec import from_micros
 from rating_service.ledger.outbox._cursors import CURSOR_SEQUENCE, CUSTOMERS_WITH_CURSOR
-from rating_service.ledger.outbox._meter_events import UNSENT
 from rating_service.ledger.schema import customers, ledger_entries, stripe_cursors
 from rating_service.ledger.schema import stripe_meter_events as events
 
@@ -42,7 +41,7 @@ def reporting_standing(conn: Connection, customer_id: str | None) -> list[Report
             func.count().label("count"),
             func.min(events.c.planned_at).label("oldest"),
         )
-        .where(UNSENT)
+        .where(events.c.sent_at.is_(None))
         .group_by(events.c.customer_id)
         .subquery()
     )

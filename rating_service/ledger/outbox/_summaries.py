@@ -27,7 +27,6 @@ from rating_service.ledger.codec import from_micros
 from rating_service.ledger.grant_prices import GrantPrices
 from rating_service.ledger.outbox._credit_grants import GRANT_UNITS
 from rating_service.ledger.outbox._cursors import CURSOR_SEQUENCE, CUSTOMERS_WITH_CURSOR, REPORTABLE
-from rating_service.ledger.outbox._meter_events import UNSENT
 from rating_service.ledger.outbox._owed_credits import meter_price
 from rating_service.ledger.repositories.rate_cards import version_from_row
 from rating_service.ledger.schema import (
@@ -58,7 +57,9 @@ def backlog(conn: Connection) -> Backlog:
         .select_from(CUSTOMERS_WITH_CURSOR)
         .where(REPORTABLE, customers.c.head_sequence > CURSOR_SEQUENCE)
     ).scalar_one()
-    unsent = conn.execute(select(func.count()).where(UNSENT)).scalar_one()
+    unsent = conn.execute(
+        select(func.count()).where(stripe_meter_events.c.sent_at.is_(None))
+    ).scalar_one()
     uncreated = conn.execute(
         select(func.count())
         .select_from(
@@ -195,7 +196,7 @@ def usage_by_period(conn: Connection, meters: Mapping[str, str]) -> list[PeriodU
                 stripe_meter_events.c.customer_id == r.customer_id,
                 stripe_meter_events.c.event_name == r.event_name,
                 stripe_meter_events.c.period == r.period,
-                UNSENT,
+                stripe_meter_events.c.sent_at.is_(None),
             )
         ).scalar_one()
         key = (r.customer_id, r.event_name, r.period)
