@@ -17,7 +17,10 @@ the reporter sends). The drain is also quoted as ratios to them.
 Where the time goes: the store and the gateway the reporter gets are thin
 timing wrappers, so every awaited ledger read, ledger write and Stripe call is
 timed by what it does. The reporter awaits them one after the other, so their
-sum is (almost) the drain's wall time.
+sum is (almost) the drain's wall time. What the reporter costs the API is the
+time it holds the ledger's one writer: each batch's run on the writer's
+connection (statements and COMMIT) is timed too, and reported per pass and per
+batch ("writer held").
 
 The run ends with the check that makes the figure worth quoting: the test
 server's meter total for every customer equals the ledger's usage for that
@@ -62,7 +65,7 @@ from bench import sqlite_yardstick
 from bench.bulkfill import FillResult, fill, throttled_printer
 from rating_service.domain.commands import ReverseOutcome
 from rating_service.ledger import outbox
-from rating_service.ledger.engine import create_engines
+from rating_service.ledger.engine import BatchRunner, Engines, create_engines
 from rating_service.reporter.gateway import (
     CancelAnswer,
     CreditGrantSpec,
@@ -180,6 +183,57 @@ class TimedStore(LedgerStore):
             return await super().write(job)
 
 
+@dataclass
+class WriterHeld:
+    """Seconds the writer's connection ran a batch (statements and COMMIT), batch by batch."""
+
+    batches: list[float] = field(default_factory=list)
+    passes: list[float] = field(default_factory=list)
+    """The writer's seconds in each reporter pass."""
+    pass_batches: list[int] = field(default_factory=list)
+    _mark: int = 0
+
+    def end_pass(self) -> None:
+        self.passes.append(sum(self.batches[self._mark :]))
+        self.pass_batches.append(len(self.batches) - self._mark)
+        self._mark = len(self.batches)
+
+    def summary(self) -> dict[str, float | int]:
+        held = sorted(self.batches)
+        return {
+            "batches": len(held),
+            "seconds": round(sum(held), 3),
+            "ms_per_batch_mean": round(1000 * sum(held) / len(held), 3) if held else 0.0,
+            "ms_per_batch_p99": round(1000 * held[int(0.99 * (len(held) - 1))], 3) if held else 0.0,
+            "ms_per_batch_max": round(1000 * held[-1], 3) if held else 0.0,
+            "passes": len(self.passes),
+            "ms_per_pass_max": round(1000 * max(self.passes), 3) if self.passes else 0.0,
+            "ms_per_idle_pass": round(1000 * self.passes[-1], 3) if self.passes else 0.0,
+            "batches_in_idle_pass": self.pass_batches[-1] if self.pass_batches else 0,
+        }
+
+
+class TimedWriterRunner:
+    """The writer's runner, timing each batch where it runs (the writer's own thread)."""
+
+    def __init__(self, inner: BatchRunner, held: WriterHeld) -> None:
+        self._inner = inner
+        self.held = held
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        def timed(conn: Connection) -> T:
+            began = time.perf_counter()
+            try:
+                return work(conn)
+            finally:
+                self.held.batches.append(time.perf_counter() - began)
+
+        return await self._inner.run(timed)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
 class TimedGateway:
     """``Gateway`` over ``StripeGateway``, each call timed (rate limit, SDK and HTTP included)."""
 
@@ -285,6 +339,7 @@ class Drain:
     stream_rejections: int = 0
     stream_duplicates: int = 0
     timings: Timings = field(default_factory=Timings)
+    writer: WriterHeld = field(default_factory=WriterHeld)
 
     def add(self, result: PassResult) -> None:
         self.passes += 1
@@ -345,9 +400,10 @@ async def reverse_outcomes(store: LedgerStore, picked: Sequence[tuple[str, str]]
 
 
 async def _drain(reporter: Reporter, store: LedgerStore, drain: Drain) -> None:
-    """Passes until one finds nothing to do and the backlog is empty."""
+    """Passes until one finds nothing to do and the backlog is empty (the last: an idle pass)."""
     for _ in range(MAX_PASSES):
         result = await reporter.run_once()
+        drain.writer.end_pass()
         drain.add(result)
         backlog = await store.read(outbox.backlog)
         if backlog.parked:
@@ -385,8 +441,11 @@ async def drain_into_test_server(
     async with StripeTestServer(clock=time.time) as server:
         for stripe_id in filled.stripe_ids.values():
             server.add_customer(stripe_id)
+        engines = create_engines(f"sqlite+aiosqlite:///{filled.database_path}")
+        writer = TimedWriterRunner(engines.writer, WriterHeld())
         store = TimedStore(
-            create_engines(f"sqlite+aiosqlite:///{filled.database_path}"), timings=drain.timings
+            Engines(reader=engines.reader, reads=engines.reads, writer=writer),
+            timings=drain.timings,
         )
         store.start()
         gateway = TimedGateway(
@@ -406,6 +465,7 @@ async def drain_into_test_server(
                 server.faults.set_random(1.0, ["slow"], seed=0, delay=options.stripe_latency)
             drain.timings.seconds.clear()
             drain.timings.calls.clear()
+            writer.held = drain.writer
             await _run_timed(store, gateway, settings, drain, server, options)
             _check(drain, filled, server)
             if options.reverse_share > 0:
@@ -419,9 +479,11 @@ async def drain_into_test_server(
                         f"{reversals.customers:,} customers",
                         flush=True,
                     )
+                writer.held = WriterHeld()  # the reversals' own batches are not the reporter's
                 began = time.perf_counter()
                 await reverse_outcomes(store, picked)
                 reversals.seconds = time.perf_counter() - began
+                writer.held = reversals.drain.writer
                 store.timings = gateway.timings = reversals.drain.timings
                 await _run_timed(store, gateway, settings, reversals.drain, server, options)
                 _check(reversals.drain, filled, server, after=drain)
@@ -566,6 +628,7 @@ def results(
             "http_calls_per_second": round(http_per_second, 1),
             "http_by_operation": drain.http_by_operation,
             "http_failures": drain.http_failures,
+            "writer_held": drain.writer.summary(),
         },
         "yardsticks": {
             "sqlite_rows_per_second_1000_per_tx_wal_full": round(sqlite_rate),
@@ -629,6 +692,7 @@ def reversal_results(filled: FillResult, reversals: Reversals) -> dict[str, Any]
             "stream_per_1000_reversals": round(1000 * ops.get(STREAM, 0) / count, 3),
             "http_by_operation": ops,
             "http_failures": drain.http_failures,
+            "writer_held": drain.writer.summary(),
         },
         "where_the_time_goes": {
             "awaited_seconds": round(sum(drain.timings.seconds.values()), 3),
@@ -676,6 +740,7 @@ def report(data: Mapping[str, Any]) -> str:
         f"  HTTP calls: {drain['http_calls']:,} = {drain['http_calls_per_1000_outcomes']:g} per "
         f"1,000 outcomes, {drain['http_calls_per_second']:,.1f}/s; non-2xx: "
         f"{drain['http_failures']} ({ops})",
+        _writer_line("  ", drain["writer_held"]),
         "yardsticks, same run:",
         f"  raw sqlite3 insert, WAL, synchronous=FULL, 1,000 rows/transaction: "
         f"{sticks['sqlite_rows_per_second_1000_per_tx_wal_full']:,} rows/s "
@@ -709,6 +774,16 @@ def report(data: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _writer_line(indent: str, held: Mapping[str, Any]) -> str:
+    return (
+        f"{indent}writer held: {held['seconds']:.2f} s in {held['batches']:,} batches "
+        f"(mean {held['ms_per_batch_mean']:.3f} ms, p99 {held['ms_per_batch_p99']:.3f} ms, "
+        f"max {held['ms_per_batch_max']:.3f} ms); per pass max {held['ms_per_pass_max']:.1f} ms, "
+        f"the last (idle) pass {held['ms_per_idle_pass']:.3f} ms in "
+        f"{held['batches_in_idle_pass']} batches"
+    )
+
+
 def report_reversals(rev: Mapping[str, Any]) -> list[str]:
     """The second phase's lines: cancels in the mix."""
     drain, check, time_ = rev["drain"], rev["check"], rev["where_the_time_goes"]
@@ -726,6 +801,7 @@ def report_reversals(rev: Mapping[str, Any]) -> list[str]:
         f"1,000 reversals (adjustments {drain['adjustments_per_1000_reversals']:g}, "
         f"stream {drain['stream_per_1000_reversals']:g}); non-2xx: {drain['http_failures']} "
         f"({ops})",
+        _writer_line("  ", drain["writer_held"]),
         f"  where the time goes ({time_['awaited_seconds']:.1f} s awaited):",
         *(
             f"    {row['what']:<32} {row['calls']:>8,} calls {row['seconds']:>9.2f} s "
