@@ -89,14 +89,14 @@ PROGRESS_EVERY = 10.0
 
 _JOB_NAMES = {
     "Reporter._plan.<locals>.<lambda>": "customers_with_work",
-    "Reporter._send_usage.<locals>.<lambda>": "unsent_events",
-    "Reporter._cancel.<locals>.<lambda>": "pending_cancels",
-    "Reporter._send.<locals>.<lambda>": "mark_sent",
-    "Reporter._verified.<locals>.<lambda>": "mark_verified",
-    "Reporter._create_grants.<locals>.<lambda>": "grants_to_create",
-    "Reporter._park.<locals>.<lambda>": "park",
-    "Reporter._void_stale_grants.<locals>.<lambda>": "stale_grants",
-    "Reporter._create_owed_credits.<locals>.<lambda>": "owed_credits_to_create",
+    "UsageSender.send_usage.<locals>.<lambda>": "unsent_events",
+    "UsageSender._cancel.<locals>.<lambda>": "pending_cancels",
+    "UsageSender._send.<locals>.<lambda>": "mark_sent",
+    "PassContext.verified.<locals>.<lambda>": "mark_verified",
+    "create_grants.<locals>.<lambda>": "grants_to_create",
+    "PassContext.park.<locals>.<lambda>": "park",
+    "void_stale_grants.<locals>.<lambda>": "stale_grants",
+    "create_owed_credits.<locals>.<lambda>": "owed_credits_to_create",
     "Reporter.refresh_gauges.<locals>.<lambda>": "reporting_standing",
 }
 """The reporter's inline jobs, by what they call in ``rating_service.ledger.outbox``."""
@@ -162,7 +162,7 @@ class Timings:
 
 
 def job_label(job: Callable[..., Any]) -> str:
-    func = getattr(job, "func", job)  # functools.partial(outbox.plan_customer, ...)
+    func = getattr(job, "func", job)  # functools.partial(outbox.plan_range, ...)
     name = getattr(func, "__qualname__", type(func).__name__)
     return _JOB_NAMES.get(name, name)
 
@@ -419,7 +419,7 @@ async def _progress(timings: Timings, began: float) -> None:
         await asyncio.sleep(PROGRESS_EVERY)
         print(
             f"  {time.perf_counter() - began:.0f} s: "
-            f"{timings.calls['db write plan_customer']:,} plan jobs, "
+            f"{timings.calls['db write save_plan']:,} plan jobs, "
             f"{timings.calls['stripe   send_meter_events']:,} meter event requests, "
             f"{timings.calls['stripe   cancel_meter_event']:,} cancels",
             flush=True,

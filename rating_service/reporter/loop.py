@@ -1,9 +1,10 @@
 """The reporter's passes: plan what the ledger added, create grants, send usage.
 
-It reads the ledger after each customer's cursor, never blocks an RPC (reads
-use their own snapshot; its writes are small jobs in the ledger's group
-commit), and retries Stripe's transient failures forever with exponential
-backoff and jitter. A permanent failure parks only the customer concerned.
+It reads the ledger after each customer's cursor, never blocks an RPC (reads,
+planning included, use their own snapshot; its writes are small jobs in the
+ledger's group commit, and an idle pass makes none), and retries Stripe's
+transient failures forever with exponential backoff and jitter. A permanent
+failure parks only the customer concerned.
 """
 
 from __future__ import annotations
@@ -12,41 +13,34 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
 from functools import partial
 
 from prometheus_client import Counter, Gauge
 
-from rating_service.domain.buckets import BucketSource
-from rating_service.domain.grants import grant_idempotency_key
-from rating_service.domain.postings import period_of
-from rating_service.domain.usage import STRIPE_MAX_AGE, owed_credit_key, stripe_timestamp
 from rating_service.ledger import outbox
 from rating_service.ledger.lease import Lease
-from rating_service.reporter import lag
-from rating_service.reporter.currency import minor_units
-from rating_service.reporter.gateway import (
-    CancelAnswer,
-    CreditGrantSpec,
-    Gateway,
-    MeterEvent,
-    PermanentStripeError,
-    TransientStripeError,
-)
+from rating_service.reporter import credit_grants, lag
+from rating_service.reporter.gateway import Gateway, TransientStripeError
+from rating_service.reporter.pass_context import PAGE, PassContext, PassResult
 from rating_service.reporter.settings import ReporterSettings
+from rating_service.reporter.usage_sender import UsageSender
 from rating_service.service.clock import Clock
 from rating_service.service.store import LedgerStore
 
 log = logging.getLogger(__name__)
 
-PAGE = 100
-PLAN_LIMIT = 1000
-"""Entries planned per job: small enough that a job never holds the writer long."""
+__all__ = ["PassResult", "Reporter"]
 
-SENT = Counter("rating_stripe_meter_events_sent", "Meter events Stripe accepted")
-CANCELLED = Counter(
-    "rating_stripe_meter_events_cancelled", "Meter events cancelled in Stripe after a reversal"
+PLAN_LIMIT = 1000
+"""Entries planned per read: the plan's save, a job of the writer, stays short."""
+GAUGE_INTERVAL = 10.0
+"""Seconds between gauge refreshes while passes find nothing to do (they read every
+customer's standing): a pass that did work refreshes them at once."""
+
+PLAN_CONFLICTS = Counter(
+    "rating_stripe_plan_conflicts",
+    "Plans refused as stale when saved (the cursor or what they read moved): planned again",
 )
 RETRIES = Counter("rating_stripe_transient_errors", "Stripe calls that failed and will be retried")
 BACKLOG = Gauge("rating_stripe_backlog", "Work not yet in Stripe", ["kind"])
@@ -59,27 +53,6 @@ LEASE = "stripe-reporter"
 """Replicas sharing a ledger report one at a time: the others stand by."""
 
 
-@dataclass
-class PassResult:
-    planned_entries: int = 0
-    events_sent: int = 0
-    events_cancelled: int = 0
-    grants_created: int = 0
-    grants_voided: int = 0
-    parked: int = 0
-
-    @property
-    def did_work(self) -> bool:
-        return bool(
-            self.planned_entries
-            or self.events_sent
-            or self.events_cancelled
-            or self.grants_created
-            or self.grants_voided
-            or self.parked
-        )
-
-
 class Reporter:
     def __init__(
         self,
@@ -89,42 +62,43 @@ class Reporter:
         clock: Clock,
     ) -> None:
         self._store = store
-        self._gateway = gateway
         self._settings = settings
         self._clock = clock
+        self._ctx = PassContext(store, gateway, settings, clock)
+        self._usage = UsageSender(self._ctx)
         self._warned_meters = False
-        self._meters: set[str] = set()
+        self._gauges_at: float | None = None
+        """When the gauges were last refreshed (monotonic seconds)."""
         self.leading = False
         """Whether this process holds the reporter's lease (``run_forever``)."""
 
-    async def _existing_meters(self, event_names: list[str]) -> set[str]:
-        """Which of ``event_names`` have a meter; Stripe is asked only about unknown ones."""
-        if not set(event_names) <= self._meters:
-            self._meters = set(await self._gateway.meter_ids())
-        return self._meters & set(event_names)
-
-    async def _missing_meters(self) -> list[str]:
-        planned = await self._store.read(outbox.unsent_event_names)
-        return sorted(set(planned) - await self._existing_meters(planned))
-
     async def run_once(self) -> PassResult:
-        """One full pass; TransientStripeError propagates (the caller backs off)."""
+        """One full pass; TransientStripeError propagates (the caller backs off).
+
+        A pass that finds nothing to do writes nothing: every step asks a read
+        snapshot first and goes to the writer only with work in hand.
+        """
         result = PassResult()
         result.planned_entries = await self._plan()
-        await self._store.write(
-            partial(
-                outbox.close_months,
-                now=self._clock(),
-                grace=self._settings.month_close_grace,
-                meters=self._settings.meters,
-            )
-        )
-        await self._create_grants(result)
-        await self._void_stale_grants(result)
-        await self._create_owed_credits(result)
-        await self._send_usage(result)
-        await self.refresh_gauges()
+        await self._close_months()
+        await credit_grants.create_grants(self._ctx, result)
+        await credit_grants.void_stale_grants(self._ctx, result)
+        await credit_grants.create_owed_credits(self._ctx, result)
+        await self._usage.send_usage(result)
+        if result.did_work or self._gauges_due():
+            await self.refresh_gauges()
         return result
+
+    async def _close_months(self) -> None:
+        """Turn closed months' debts into credits to create, when a month is due to close."""
+        now, grace = self._clock(), self._settings.month_close_grace
+        if await self._store.read(partial(outbox.months_to_close, now=now, grace=grace)):
+            await self._store.write(
+                partial(outbox.close_months, now=now, grace=grace, meters=self._settings.meters)
+            )
+
+    def _gauges_due(self) -> bool:
+        return self._gauges_at is None or time.monotonic() - self._gauges_at >= GAUGE_INTERVAL
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Report until ``stop``, while this process holds the ledger's reporter lease."""
@@ -168,9 +142,11 @@ class Reporter:
                 await asyncio.sleep(0)
 
     async def refresh_gauges(self) -> outbox.Backlog:
+        """Set the backlog, parked and lag gauges from the ledger; answers the backlog."""
+        self._gauges_at = time.monotonic()
         backlog = await self._store.read(outbox.backlog)
         if backlog.events_unsent and not self._warned_meters:
-            missing = await self._missing_meters()
+            missing = await self._usage.missing_meters()
             if missing:
                 self._warned_meters = True
                 log.warning(
@@ -188,12 +164,17 @@ class Reporter:
         return backlog
 
     async def _plan(self) -> int:
+        """Plan every customer's new ledger range: on a read snapshot, saved by a short job.
+
+        A plan refused as stale (the cursor moved since its snapshot) wrote
+        nothing; the customer is still listed with work and planned again.
+        """
         planned = 0
         while work := await self._store.read(lambda c: outbox.customers_with_work(c, PAGE)):
             for customer in work:
-                planned += await self._store.write(
+                plan = await self._store.read(
                     partial(
-                        outbox.plan_customer,
+                        outbox.plan_range,
                         customer_id=customer.customer_id,
                         meters=self._settings.meters,
                         window=self._settings.window,
@@ -201,271 +182,11 @@ class Reporter:
                         limit=PLAN_LIMIT,
                     )
                 )
+                if plan is None:
+                    continue
+                if await self._store.write(partial(outbox.save_plan, plan=plan)):
+                    planned += plan.entries
+                else:
+                    PLAN_CONFLICTS.inc()
+                    log.info("plan of customer %r was stale; planning again", plan.customer_id)
         return planned
-
-    async def _verified(
-        self, customer_id: str, stripe_customer_id: str, result: PassResult
-    ) -> bool:
-        """Ask Stripe once whether it knows the customer; park it if not."""
-        try:
-            await self._gateway.ensure_customer(stripe_customer_id)
-        except PermanentStripeError as error:
-            await self._park(customer_id, error, result)
-            return False
-        await self._store.write(
-            lambda c: outbox.mark_verified(c, customer_id, stripe_customer_id, self._clock())
-        )
-        return True
-
-    async def _park(self, customer_id: str, error: Exception, result: PassResult) -> None:
-        log.error("parking Stripe reporting of customer %r: %s", customer_id, error)
-        result.parked += 1
-        await self._store.write(lambda c: outbox.park(c, customer_id, str(error), self._clock()))
-
-    async def _create_grants(self, result: PassResult) -> None:
-        while grants := await self._store.read(lambda c: outbox.grants_to_create(c, PAGE)):
-            for grant in grants:
-                if not grant.verified and not await self._verified(
-                    grant.customer_id, grant.stripe_customer_id, result
-                ):
-                    continue
-                try:
-                    grant_id = await self._create_grant(grant)
-                except PermanentStripeError as error:
-                    await self._park(grant.customer_id, error, result)
-                    continue
-                await self._store.write(
-                    partial(
-                        outbox.record_grant,
-                        customer_id=grant.customer_id,
-                        bucket_id=grant.bucket_id,
-                        grant_id=grant_id,
-                        version=grant.version,
-                    )
-                )
-                result.grants_created += 1
-
-    async def _create_grant(self, grant: outbox.GrantToCreate) -> str:
-        """The grant of the bucket's planned version (domain/grants.py), worth its units."""
-        amount = minor_units(grant.unit_price_nanos * grant.units, grant.currency)
-        if amount <= 0:
-            return ""  # nothing to credit (a free outcome type, or nothing left)
-        return await self._gateway.create_credit_grant(
-            CreditGrantSpec(
-                idempotency_key=grant_idempotency_key(
-                    grant.customer_id, grant.bucket_id, grant.version
-                ),
-                stripe_customer_id=grant.stripe_customer_id,
-                amount_minor=amount,
-                currency=grant.currency.lower(),
-                category="promotional" if grant.source is BucketSource.PROMOTIONAL else "paid",
-                effective_at=grant.valid_from,
-                expires_at=grant.valid_until,
-                name=f"{grant.units} x {grant.outcome_type} ({grant.bucket_id})"[:100],
-                metadata={
-                    "rating_customer_id": grant.customer_id,
-                    "bucket_id": grant.bucket_id,
-                    "grant_version": str(grant.version),
-                },
-                price_ids=tuple(self._settings.prices.get(grant.outcome_type, ())),
-            )
-        )
-
-    async def _void_stale_grants(self, result: PassResult) -> None:
-        """Void every grant of a bucket but its current version's, once that one exists.
-
-        Stripe is asked for the customer's grants rather than trusting stored ids, so
-        a grant created before a crash kept its id from the ledger is voided too.
-        """
-        while stale := await self._store.read(lambda c: outbox.stale_grants(c, PAGE)):
-            for bucket in stale:
-                try:
-                    for grant in await self._gateway.credit_grants(bucket.stripe_customer_id):
-                        if (
-                            not grant.voided
-                            and grant.grant_id != bucket.grant_id
-                            and grant.metadata.get("bucket_id") == bucket.bucket_id
-                            and grant.metadata.get("rating_customer_id") == bucket.customer_id
-                        ):
-                            await self._gateway.void_credit_grant(grant.grant_id)
-                            result.grants_voided += 1
-                except PermanentStripeError as error:
-                    await self._park(bucket.customer_id, error, result)
-                    continue
-                await self._store.write(
-                    partial(
-                        outbox.record_stale_voided,
-                        customer_id=bucket.customer_id,
-                        bucket_id=bucket.bucket_id,
-                        version=bucket.version,
-                    )
-                )
-
-    async def _create_owed_credits(self, result: PassResult) -> None:
-        """Credit grants for what closed months owe back (domain/usage.py, policy step 4)."""
-        while owed := await self._store.read(lambda c: outbox.owed_credits_to_create(c, PAGE)):
-            for credit in owed:
-                if not credit.verified and not await self._verified(
-                    credit.customer_id, credit.stripe_customer_id, result
-                ):
-                    continue
-                try:
-                    grant_id = await self._create_owed_credit(credit)
-                except PermanentStripeError as error:
-                    await self._park(credit.customer_id, error, result)
-                    continue
-                await self._store.write(
-                    partial(
-                        outbox.record_owed_credit,
-                        customer_id=credit.customer_id,
-                        event_name=credit.event_name,
-                        period=credit.period,
-                        number=credit.number,
-                        grant_id=grant_id,
-                    )
-                )
-                result.grants_created += 1
-
-    async def _create_owed_credit(self, credit: outbox.OwedCredit) -> str:
-        amount = minor_units(credit.unit_price_nanos * credit.units, credit.currency)
-        if amount <= 0:
-            return ""  # nothing to give back (a free outcome type)
-        key = owed_credit_key(credit.customer_id, credit.event_name, credit.period, credit.number)
-        outcome_types = [
-            t for t in self._settings.prices if self._settings.event_name(t) == credit.event_name
-        ]
-        return await self._gateway.create_credit_grant(
-            CreditGrantSpec(
-                idempotency_key=key,
-                stripe_customer_id=credit.stripe_customer_id,
-                amount_minor=amount,
-                currency=credit.currency.lower(),
-                # Not prepaid: usage billed and then reversed, given back as a discount.
-                category="promotional",
-                effective_at=self._clock(),
-                expires_at=None,
-                name=(
-                    f"{credit.units} x {credit.event_name} reversed after billing, {credit.period}"
-                )[:100],
-                metadata={
-                    "rating_customer_id": credit.customer_id,
-                    "owed_back": key,
-                    "period": credit.period,
-                    "event_name": credit.event_name,
-                    "units": str(credit.units),
-                },
-                price_ids=tuple(p for t in sorted(outcome_types) for p in self._settings.prices[t])[
-                    :20
-                ],
-            )
-        )
-
-    async def _send_usage(self, result: PassResult) -> None:
-        # The v2 stream accepts events for a meter that does not exist and then
-        # drops them: only usage of existing meters is sent, the rest waits.
-        # An idle pass asks the database only, not Stripe.
-        pending = await self._store.read(outbox.unsent_event_names)
-        if not pending:
-            return
-        meters = await self._existing_meters(pending)
-        # New usage first, with the events that cancels wait on (a cancel is made only
-        # of an event Stripe acknowledged); then the cancels; then the replacements
-        # they freed.
-        await self._send_unsent(meters, result)
-        if await self._cancel(meters, result):
-            await self._send_unsent(meters, result)
-
-    async def _send_unsent(self, meters: set[str], result: PassResult) -> None:
-        while events := await self._store.read(lambda c: outbox.unsent_events(c, PAGE, meters)):
-            unverified = {e.customer_id: e.stripe_customer_id for e in events if not e.verified}
-            rejected = {
-                customer_id
-                for customer_id, stripe_id in unverified.items()
-                if not await self._verified(customer_id, stripe_id, result)
-            }
-            ready = [e for e in events if e.customer_id not in rejected]
-            if ready:
-                await self._send(ready, result)
-
-    async def _cancel(self, meters: set[str], result: PassResult) -> bool:
-        """Make the cancels reversals planned; each one frees its replacement to be sent.
-
-        A cancel Stripe refuses (the event's 24 hours ran out meanwhile, or it has no
-        such event) turns the reversals it carried into their month's debt, so they
-        still reach Stripe. True when a cancel was answered.
-        """
-        answered = False
-        while cancels := await self._store.read(lambda c: outbox.pending_cancels(c, PAGE, meters)):
-            for cancel in cancels:
-                try:
-                    answer = await self._gateway.cancel_meter_event(
-                        cancel.event_name, cancel.identifier
-                    )
-                except PermanentStripeError as error:
-                    await self._park(cancel.customer_id, error, result)
-                    continue
-                answered = True
-                if answer is CancelAnswer.CANCELLED:
-                    await self._store.write(
-                        partial(
-                            outbox.mark_cancelled, identifier=cancel.identifier, now=self._clock()
-                        )
-                    )
-                    CANCELLED.inc()
-                    result.events_cancelled += 1
-                    continue
-                owed = await self._store.write(
-                    partial(outbox.cancel_refused, identifier=cancel.identifier)
-                )
-                log.warning(
-                    "Stripe refused to cancel meter event %s of customer %r (%s): "
-                    "%d reversed units are owed by its month instead",
-                    cancel.identifier,
-                    cancel.customer_id,
-                    answer.value,
-                    owed,
-                )
-        return answered
-
-    async def _send(self, events: Sequence[outbox.UnsentEvent], result: PassResult) -> None:
-        now = self._clock()
-        stamps = {e.identifier: stripe_timestamp(e.window_start, now) for e in events}
-        # Usage older than Stripe takes lands in a later month there: recorded for reconcile.
-        late = {
-            e.identifier: period_of(stamps[e.identifier])
-            for e in events
-            if period_of(stamps[e.identifier]) != period_of(e.window_start)
-        }
-        try:
-            await self._gateway.send_meter_events(
-                [
-                    MeterEvent(
-                        identifier=e.identifier,
-                        event_name=e.event_name,
-                        stripe_customer_id=e.stripe_customer_id,
-                        value=e.value,
-                        timestamp=stamps[e.identifier],
-                    )
-                    for e in events
-                ]
-            )
-        except PermanentStripeError as error:
-            customers = sorted({e.customer_id for e in events})
-            if len(customers) == 1:
-                await self._park(customers[0], error, result)
-                return
-            for customer_id in customers:  # find the customer Stripe refuses
-                await self._send([e for e in events if e.customer_id == customer_id], result)
-            return
-        await self._store.write(
-            lambda c: outbox.mark_sent(c, [e.identifier for e in events], self._clock(), late)
-        )
-        if late:
-            log.warning(
-                "%d meter events older than Stripe's %d days were stamped into a later month "
-                "(`rating-service reconcile` lists them)",
-                len(late),
-                STRIPE_MAX_AGE.days,
-            )
-        SENT.inc(len(events))
-        result.events_sent += len(events)

@@ -5,7 +5,10 @@ work, and ``stripe_cursors.sequence`` how far it has been planned. Every
 statement the reporter needs lives in this package, one module per concern:
 
     _cursors        the cursor per customer: work to plan, verified, parked
-    _meter_events   planning a ledger range into meter events; unsent, sent, cancels
+    _range_plans    planning a ledger range into meter events on a snapshot; saving it once
+    _carriers       the meter event carrying a reversed outcome, and what a plan saw of it
+    _meter_events   planned events not yet in Stripe; marking them sent
+    _meter_cancels  cancels reversals planned; what Stripe's answer settles
     _owed_credits   closed months' debts into credits; the grant once made
     _credit_grants  each bucket's grant version: planned, created, older ones voided
     _summaries      read-only: the backlog, what reconciliation compares, priced types
@@ -27,24 +30,27 @@ from rating_service.ledger.outbox._cursors import (
     park,
     unpark_all,
 )
-from rating_service.ledger.outbox._meter_events import (
+from rating_service.ledger.outbox._meter_cancels import (
     PendingCancel,
-    UnsentEvent,
     cancel_refused,
     mark_cancelled,
-    mark_sent,
     pending_cancels,
-    plan_customer,
+)
+from rating_service.ledger.outbox._meter_events import (
+    UnsentEvent,
+    mark_sent,
     unsent_event_names,
     unsent_events,
 )
 from rating_service.ledger.outbox._owed_credits import (
     OwedCredit,
     close_months,
+    months_to_close,
     owed_credits,
     owed_credits_to_create,
     record_owed_credit,
 )
+from rating_service.ledger.outbox._range_plans import RangePlan, plan_range, save_plan
 from rating_service.ledger.outbox._standing import ReportingStanding, reporting_standing
 from rating_service.ledger.outbox._summaries import (
     Backlog,
@@ -67,6 +73,7 @@ __all__ = [
     "OwedCredit",
     "PendingCancel",
     "PeriodUsage",
+    "RangePlan",
     "ReportingStanding",
     "StaleGrants",
     "UnsentEvent",
@@ -80,16 +87,18 @@ __all__ = [
     "mark_sent",
     "mark_verified",
     "month_bill",
+    "months_to_close",
     "owed_credits",
     "owed_credits_to_create",
     "park",
     "pending_cancels",
-    "plan_customer",
+    "plan_range",
     "priced_outcome_types",
     "record_grant",
     "record_owed_credit",
     "record_stale_voided",
     "reporting_standing",
+    "save_plan",
     "stale_grants",
     "unpark_all",
     "unsent_event_names",

@@ -12,7 +12,7 @@ repeats a step whose key (bucket and version) makes it harmless.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -89,7 +89,7 @@ def grants_to_create(conn: Connection, limit: int) -> list[GrantToCreate]:
             bucket_id=r.bucket_id,
             outcome_type=r.outcome_type,
             quantity=int(r.quantity),
-            unit_price_nanos=prices.of(r),
+            unit_price_nanos=prices.of(r._mapping),
             currency=r.currency,
             valid_from=from_micros(r.valid_from),
             valid_until=from_micros(r.valid_until),
@@ -175,17 +175,18 @@ def record_stale_voided(conn: Connection, customer_id: str, bucket_id: str, vers
     )
 
 
-def plan_grant_versions(
+def grant_reductions_of(
     conn: Connection, customer_id: str, entries: Sequence[tuple[int, EntryKind]]
-) -> int:
-    """Plan a new grant version for each bucket the entries lower; returns how many.
+) -> dict[str, int]:
+    """Bucket id -> units its grant loses to the entries (manual draws, voids); reads only.
 
-    Runs inside ``plan_customer``'s transaction, so a range lowers a grant
-    exactly once, whatever crashes and retries follow.
+    ``lower_grants`` saves them with the range's plan (``save_plan``), in one
+    transaction with the cursor, so a range lowers a grant exactly once,
+    whatever crashes and retries follow.
     """
     kinds = {kind for _, kind in entries}
     if not may_lower_grants(kinds, has_voided_bucket=True):
-        return 0
+        return {}
     voided_from = {
         r.bucket_id: int(r.void_sequence)
         for r in conn.execute(
@@ -195,7 +196,7 @@ def plan_grant_versions(
         )
     }
     if not may_lower_grants(kinds, has_voided_bucket=bool(voided_from)):
-        return 0
+        return {}
     asked = {
         sequence: kind
         for sequence, kind in entries
@@ -224,7 +225,11 @@ def plan_grant_versions(
         and p.account.endswith(after)
         and (bucket_id := p.account[len(before) : len(p.account) - len(after)])
     ]
-    lowered = grant_reductions(moves, voided_from)
+    return grant_reductions(moves, voided_from)
+
+
+def lower_grants(conn: Connection, customer_id: str, lowered: Mapping[str, int]) -> None:
+    """Plan the next grant version of each bucket, worth ``lowered[bucket]`` units less."""
     for bucket_id, units in lowered.items():
         conn.execute(
             update(buckets)
@@ -236,4 +241,3 @@ def plan_grant_versions(
                 stripe_credit_grant_id=None,
             )
         )
-    return len(lowered)

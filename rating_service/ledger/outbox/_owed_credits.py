@@ -176,3 +176,12 @@ def record_owed_credit(
         )
         .values(grant_id=grant_id)
     )
+
+
+def months_to_close(conn: Connection, now: datetime, grace: timedelta) -> bool:
+    """Whether a month owing a debt has closed (``close_months`` has work); a read, so an
+    idle pass asks the writer for nothing."""
+    periods = conn.execute(
+        select(stripe_usage_periods.c.period).where(stripe_usage_periods.c.debt > 0).distinct()
+    ).scalars()
+    return any(month_closes_at(period, grace) <= now for period in periods)
