@@ -12,7 +12,8 @@ Why it is built this way:
 - **One request-rate limit** (``rating_service.ratelimit.TokenBucket``) in front of every
   request, session renewals and list pages included, so the reporter stays
   under Stripe's limit (about 25 requests a second in a sandbox) instead of
-  collecting 429s.
+  collecting 429s; each request names its endpoint for the metrics
+  (``_stripe_calls``).
 - **Meter events go through the v2 stream** (up to 100 events a request,
   Stripe's high-throughput path). It is authenticated by a meter event
   session token, valid 15 minutes, renewed when less than a minute is left
@@ -38,28 +39,22 @@ Why it is built this way:
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import partial
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import stripe
-from prometheus_client import Counter
 
-from rating_service.ratelimit import TokenBucket
 from rating_service.service.clock import Clock, system_clock
-from rating_service.tracing import client_span
 
 from . import _stripe_wire as wire
+from ._meter_event_stream import MeterEventStream
+from ._stripe_calls import Endpoint, StripeCalls
 from ._stripe_errors import (
     ALREADY_CANCELLED,
     CANCEL_REFUSED,
-    DUPLICATE_METER_EVENT,
-    NETWORK_ERRORS,
-    SESSION_EXPIRED,
     classify_stripe_error,
 )
 from .gateway import (
@@ -69,7 +64,6 @@ from .gateway import (
     Gateway,
     MeterEvent,
     PermanentStripeError,
-    TransientStripeError,
 )
 
 if TYPE_CHECKING:
@@ -80,38 +74,11 @@ if TYPE_CHECKING:
         MeterEventSummaryListParams,
         MeterListParams,
     )
-    from stripe.params.v2.billing import MeterEventStreamCreateParams
 
 __all__ = ["StripeGateway", "classify_stripe_error"]
 
-MAX_STREAM_EVENTS = 100
-"""Events per meter event stream request (Stripe's limit)."""
-SESSION_RENEWAL_MARGIN = timedelta(seconds=60)
-"""A session token with less than this left is renewed before it is used."""
 PAGE_SIZE = 100
 """Objects per list page (Stripe's maximum)."""
-
-
-_Item = TypeVar("_Item", bound=stripe.StripeObject)
-_Result = TypeVar("_Result")
-
-
-@dataclass(frozen=True)
-class _Session:
-    token: str
-    expires_at: datetime
-
-
-class _AlreadyDelivered(PermanentStripeError):
-    """A duplicate meter event identifier: success when sending meter events, a surprise elsewhere."""
-
-
-CALLS = Counter(
-    "rating_stripe_calls",
-    "Requests sent to Stripe, by endpoint and outcome (ok, duplicate: an identifier Stripe "
-    "already had, transient: retried later, permanent)",
-    ["endpoint", "outcome"],
-)
 
 
 class StripeGateway:
@@ -154,17 +121,16 @@ class StripeGateway:
             max_network_retries=0,
             http_client=self._http_client,
         )
-        self._limiter = TokenBucket(requests_per_second, max(1, round(requests_per_second / 10)))
-        self._clock = clock
-        self._session: _Session | None = None
-        self._session_lock = asyncio.Lock()
+        self._calls = StripeCalls(requests_per_second)
+        self._stream = MeterEventStream(self._client, self._calls, clock)
 
     # Customers
 
     async def ensure_customer(self, stripe_customer_id: str) -> None:
         """Raises PermanentStripeError when Stripe does not know the customer (or it is deleted)."""
         try:
-            customer = await self._call(
+            customer = await self._calls.call(
+                Endpoint.CUSTOMER_RETRIEVE,
                 f"retrieving customer {stripe_customer_id}",
                 partial(self._client.v1.customers.retrieve_async, stripe_customer_id),
             )
@@ -182,56 +148,9 @@ class StripeGateway:
     # Meter events
 
     async def send_meter_events(self, events: Sequence[MeterEvent]) -> None:
-        """1 to 100 events in one stream request; identifiers already delivered are fine.
-
-        Raises ValueError for what Stripe's asynchronous validation would drop
-        without telling us: a value below 1, an identifier that is empty or
-        longer than 100 characters, a naive timestamp.
-        """
-        if not 1 <= len(events) <= MAX_STREAM_EVENTS:
-            raise ValueError(
-                f"a meter event stream request carries 1 to {MAX_STREAM_EVENTS} events, "
-                f"not {len(events)}"
-            )
-        body: MeterEventStreamCreateParams = {"events": [wire.stream_event(e) for e in events]}
-        action = f"sending {len(events)} meter events"
-        for attempt in (1, 2):
-            token = await self._session_token()
-            try:
-                await self._call(
-                    action,
-                    partial(
-                        self._client.v2.billing.meter_event_stream.create_async,
-                        body,
-                        {"api_key": token},
-                    ),
-                )
-            except _AlreadyDelivered:
-                return
-            except TransientStripeError as error:
-                if error.code != SESSION_EXPIRED or attempt == 2:
-                    raise
-                self._forget_session(token)
-                continue
-            return
-
-    async def _session_token(self) -> str:
-        """A meter event session token with at least a minute left, opening a session if needed."""
-        async with self._session_lock:
-            session = self._session
-            if session is None or session.expires_at - self._clock() < SESSION_RENEWAL_MARGIN:
-                created = await self._call(
-                    "opening a meter event session",
-                    self._client.v2.billing.meter_event_session.create_async,
-                )
-                expires_at = wire.parse_iso(created.expires_at)
-                session = _Session(created.authentication_token, expires_at)
-                self._session = session
-            return session.token
-
-    def _forget_session(self, token: str) -> None:
-        if self._session is not None and self._session.token == token:
-            self._session = None
+        """1 to 100 events in one stream request; identifiers already delivered are fine
+        (``MeterEventStream.send``)."""
+        await self._stream.send(events)
 
     async def cancel_meter_event(self, event_name: str, identifier: str) -> CancelAnswer:
         """Cancel one meter event (``POST /v2/billing/meter_event_adjustments``, ``type=cancel``).
@@ -243,7 +162,8 @@ class StripeGateway:
         received 24 hours ago or more; NOT_FOUND when it has no such event.
         """
         try:
-            await self._call(
+            await self._calls.call(
+                Endpoint.METER_EVENT_ADJUSTMENT_CREATE,
                 f"cancelling meter event {identifier}",
                 partial(
                     self._client.v2.billing.meter_event_adjustments.create_async,
@@ -276,7 +196,8 @@ class StripeGateway:
         for existing in await self._grants(grant.stripe_customer_id):
             if wire.is_grant_for(existing, keys):
                 return existing.id
-        created = await self._call(
+        created = await self._calls.call(
+            Endpoint.CREDIT_GRANT_CREATE,
             f"creating a credit grant for {grant.stripe_customer_id} ("
             + (f"bucket {keys['bucket_id']}" if "bucket_id" in keys else keys["owed_back"])
             + ")",
@@ -291,7 +212,8 @@ class StripeGateway:
     async def void_credit_grant(self, grant_id: str) -> None:
         """Void the grant; one already voided (an earlier answer lost) counts as done."""
         try:
-            await self._call(
+            await self._calls.call(
+                Endpoint.CREDIT_GRANT_VOID,
                 f"voiding credit grant {grant_id}",
                 partial(
                     self._client.v1.billing.credit_grants.void_grant_async,
@@ -303,7 +225,8 @@ class StripeGateway:
         except PermanentStripeError as error:
             if error.status != 400:
                 raise
-            current = await self._call(
+            current = await self._calls.call(
+                Endpoint.CREDIT_GRANT_RETRIEVE,
                 f"retrieving credit grant {grant_id}",
                 partial(self._client.v1.billing.credit_grants.retrieve_async, grant_id),
             )
@@ -312,7 +235,8 @@ class StripeGateway:
 
     async def credit_balance(self, stripe_customer_id: str, grant_id: str) -> int:
         """What is left of one grant, in minor units (``credit_balance_summary``)."""
-        summary = await self._call(
+        summary = await self._calls.call(
+            Endpoint.CREDIT_BALANCE_SUMMARY_RETRIEVE,
             f"reading the credit balance of grant {grant_id}",
             partial(
                 self._client.v1.billing.credit_balance_summary.retrieve_async,
@@ -339,8 +263,8 @@ class StripeGateway:
                 params["starting_after"] = after
             return await self._client.v1.billing.credit_grants.list_async(params)
 
-        return await self._all_pages(
-            f"listing credit grants of {stripe_customer_id}", page, "CreditGrant.list"
+        return await self._calls.all_pages(
+            Endpoint.CREDIT_GRANT_LIST, f"listing credit grants of {stripe_customer_id}", page
         )
 
     # Meters
@@ -354,7 +278,7 @@ class StripeGateway:
                 params["starting_after"] = after
             return await self._client.v1.billing.meters.list_async(params)
 
-        meters = await self._all_pages("listing meters", page, "Meter.list")
+        meters = await self._calls.all_pages(Endpoint.METER_LIST, "listing meters", page)
         return {m.event_name: m.id for m in meters if m.status == "active"}
 
     async def create_meter(self, event_name: str, display_name: str) -> str:
@@ -365,7 +289,8 @@ class StripeGateway:
         PermanentStripeError (reactivating is a human's decision).
         """
         try:
-            meter = await self._call(
+            meter = await self._calls.call(
+                Endpoint.METER_CREATE,
                 f"creating meter {event_name}",
                 partial(
                     self._client.v1.billing.meters.create_async,
@@ -409,8 +334,10 @@ class StripeGateway:
                 params["starting_after"] = after
             return await self._client.v1.billing.meters.event_summaries.list_async(meter_id, params)
 
-        summaries = await self._all_pages(
-            f"reading meter {meter_id} for {stripe_customer_id}", page, "MeterEventSummary.list"
+        summaries = await self._calls.all_pages(
+            Endpoint.METER_EVENT_SUMMARY_LIST,
+            f"reading meter {meter_id} for {stripe_customer_id}",
+            page,
         )
         total = sum((Decimal(str(s.aggregated_value)) for s in summaries), Decimal(0))
         # Our meters receive whole values only; a fraction means someone else reported to
@@ -423,59 +350,6 @@ class StripeGateway:
         """Close the SDK's HTTP session."""
         # stripe's AIOHTTPClient.close_async has no annotations.
         await self._http_client.close_async()  # type: ignore[no-untyped-call]
-
-    async def _call(
-        self, action: str, request: Callable[[], Awaitable[_Result]], endpoint: str = ""
-    ) -> _Result:
-        """Send one request through the rate limit; SDK and network errors become gateway errors."""
-        await self._limiter.acquire()
-        endpoint = endpoint or _endpoint(request)
-        try:
-            with client_span(f"stripe {endpoint}", {"stripe.endpoint": endpoint}):
-                result = await request()
-        except (stripe.StripeError, *NETWORK_ERRORS) as error:
-            verdict = classify_stripe_error(error, action=action)
-            CALLS.labels(endpoint, _outcome(verdict)).inc()
-            if verdict is None:
-                raise _AlreadyDelivered(
-                    f"{action}: Stripe has this meter event already",
-                    code=DUPLICATE_METER_EVENT,
-                    status=getattr(error, "http_status", None) or 0,
-                ) from error
-            raise verdict from error
-        CALLS.labels(endpoint, "ok").inc()
-        return result
-
-    async def _all_pages(
-        self,
-        action: str,
-        fetch: Callable[[str | None], Awaitable[stripe.ListObject[_Item]]],
-        endpoint: str,
-    ) -> list[_Item]:
-        """Every item of a Stripe list, one request per page (``starting_after`` the last id)."""
-        items: list[_Item] = []
-        after: str | None = None
-        while True:
-            page = await self._call(action, partial(fetch, after), endpoint)
-            items.extend(page.data)
-            if not page.has_more or not page.data:
-                return items
-            after = str(page.data[-1]["id"])
-
-
-def _endpoint(request: Callable[[], Awaitable[object]]) -> str:
-    """``CreditGrant.create``, ``MeterEventStream.create``: the SDK service and method called,
-    a label with as few values as Stripe has endpoints (never an id). A request that is not
-    an SDK method (a page of a list) names its endpoint itself."""
-    method = request.func if isinstance(request, partial) else request
-    service = type(getattr(method, "__self__", None)).__name__.removesuffix("Service")
-    return f"{service}.{getattr(method, '__name__', 'call').removesuffix('_async')}"
-
-
-def _outcome(verdict: TransientStripeError | PermanentStripeError | None) -> str:
-    if verdict is None:
-        return "duplicate"
-    return "transient" if isinstance(verdict, TransientStripeError) else "permanent"
 
 
 if TYPE_CHECKING:
