@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from rating_service.ledger.executor import RowLike
 from rating_service.ledger.repositories.rate_cards import version_from_row
 from rating_service.ledger.schema import customers, rate_card_versions
 
@@ -31,18 +29,17 @@ class GrantPrices:
         self._rate_cards: dict[str, str] = {}
         self._prices: dict[tuple[str, str, int], tuple[int, str] | None] = {}
 
-    def of(self, row: Any) -> int:
-        """The grant's price per unit, in nanos, for a ``buckets`` row (or a mapping of its
-        customer_id, outcome_type, valid_from, currency and unit_price_nanos)."""
-        # A SQLAlchemy Row by attribute; a mapping or sqlite3.Row (the executor's) by key.
-        get = partial(getattr, row) if hasattr(row, "_fields") else row.__getitem__
-        rate_card_id = self._rate_card(get("customer_id"))
-        key = (rate_card_id, get("outcome_type"), int(get("valid_from")))
+    def of(self, bucket: RowLike) -> int:
+        """The grant's price per unit, in nanos, for a ``buckets`` row read by column name
+        (its customer_id, outcome_type, valid_from, currency and unit_price_nanos): a
+        SQLAlchemy row's ``_mapping``, or the executor's row."""
+        rate_card_id = self._rate_card(bucket["customer_id"])
+        key = (rate_card_id, bucket["outcome_type"], int(bucket["valid_from"]))
         if key not in self._prices:
             self._prices[key] = self._card_price(*key)
         found = self._prices[key]
-        if found is None or found[1] != get("currency"):
-            return int(get("unit_price_nanos"))
+        if found is None or found[1] != bucket["currency"]:
+            return int(bucket["unit_price_nanos"])
         return found[0]
 
     def _rate_card(self, customer_id: str) -> str:

@@ -290,7 +290,7 @@ def month_bill(
         if period_of(from_micros(r.occurred_at)) != period:
             continue
         sign = -1 if r.kind == EntryKind.OUTCOME_REVERSED.value else 1
-        covered[r.currency] = covered.get(r.currency, 0) + sign * grant_prices.of(r)
+        covered[r.currency] = covered.get(r.currency, 0) + sign * grant_prices.of(r._mapping)
     rate_card_id = conn.execute(
         select(customers.c.rate_card_id).where(customers.c.customer_id == customer_id)
     ).scalar_one()
@@ -334,7 +334,7 @@ def bucket_grants(conn: Connection) -> list[BucketGrant]:
             r.stripe_customer_id,
             r.bucket_id,
             r.stripe_credit_grant_id,
-            prices.of(r) * int(r.grant_units),
+            prices.of(r._mapping) * int(r.grant_units),
             r.currency,
             from_micros(r.valid_from),
             from_micros(r.valid_until),
