@@ -137,6 +137,19 @@ class Timings:
 
     seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     calls: Counter[str] = field(default_factory=Counter)
+    writer_jobs: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    """Seconds each write job ran in the writer's transaction, by label (its COMMIT apart)."""
+
+    def writer_job_table(self) -> dict[str, dict[str, float]]:
+        return {
+            label: {
+                "jobs": len(held),
+                "ms_mean": round(1000 * sum(held) / len(held), 3),
+                "ms_max": round(1000 * max(held), 3),
+            }
+            for label, held in sorted(self.writer_jobs.items())
+            if held
+        }
 
     @contextlib.contextmanager
     def measure(self, label: str) -> Iterator[None]:
@@ -179,8 +192,18 @@ class TimedStore(LedgerStore):
             return await super().read(job)
 
     async def write(self, job: Callable[[Connection], T]) -> T:
-        with self.timings.measure(f"db write {job_label(job)}"):
-            return await super().write(job)
+        label = job_label(job)
+        held = self.timings.writer_jobs[label]
+
+        def timed(conn: Connection) -> T:
+            began = time.perf_counter()
+            try:
+                return job(conn)
+            finally:
+                held.append(time.perf_counter() - began)
+
+        with self.timings.measure(f"db write {label}"):
+            return await super().write(timed)
 
 
 @dataclass
@@ -465,6 +488,7 @@ async def drain_into_test_server(
                 server.faults.set_random(1.0, ["slow"], seed=0, delay=options.stripe_latency)
             drain.timings.seconds.clear()
             drain.timings.calls.clear()
+            drain.timings.writer_jobs.clear()
             writer.held = drain.writer
             await _run_timed(store, gateway, settings, drain, server, options)
             _check(drain, filled, server)
@@ -629,6 +653,7 @@ def results(
             "http_by_operation": drain.http_by_operation,
             "http_failures": drain.http_failures,
             "writer_held": drain.writer.summary(),
+            "writer_held_per_job": drain.timings.writer_job_table(),
         },
         "yardsticks": {
             "sqlite_rows_per_second_1000_per_tx_wal_full": round(sqlite_rate),
@@ -693,6 +718,7 @@ def reversal_results(filled: FillResult, reversals: Reversals) -> dict[str, Any]
             "http_by_operation": ops,
             "http_failures": drain.http_failures,
             "writer_held": drain.writer.summary(),
+            "writer_held_per_job": drain.timings.writer_job_table(),
         },
         "where_the_time_goes": {
             "awaited_seconds": round(sum(drain.timings.seconds.values()), 3),
@@ -741,6 +767,7 @@ def report(data: Mapping[str, Any]) -> str:
         f"1,000 outcomes, {drain['http_calls_per_second']:,.1f}/s; non-2xx: "
         f"{drain['http_failures']} ({ops})",
         _writer_line("  ", drain["writer_held"]),
+        _jobs_line("  ", drain["writer_held_per_job"]),
         "yardsticks, same run:",
         f"  raw sqlite3 insert, WAL, synchronous=FULL, 1,000 rows/transaction: "
         f"{sticks['sqlite_rows_per_second_1000_per_tx_wal_full']:,} rows/s "
@@ -784,6 +811,12 @@ def _writer_line(indent: str, held: Mapping[str, Any]) -> str:
     )
 
 
+def _jobs_line(indent: str, jobs: Mapping[str, Mapping[str, float]]) -> str:
+    return f"{indent}writer held per job, statements without COMMIT (mean/max ms): " + ", ".join(
+        f"{label} {j['ms_mean']:.3f}/{j['ms_max']:.3f} x{j['jobs']:g}" for label, j in jobs.items()
+    )
+
+
 def report_reversals(rev: Mapping[str, Any]) -> list[str]:
     """The second phase's lines: cancels in the mix."""
     drain, check, time_ = rev["drain"], rev["check"], rev["where_the_time_goes"]
@@ -802,6 +835,7 @@ def report_reversals(rev: Mapping[str, Any]) -> list[str]:
         f"stream {drain['stream_per_1000_reversals']:g}); non-2xx: {drain['http_failures']} "
         f"({ops})",
         _writer_line("  ", drain["writer_held"]),
+        _jobs_line("  ", drain["writer_held_per_job"]),
         f"  where the time goes ({time_['awaited_seconds']:.1f} s awaited):",
         *(
             f"    {row['what']:<32} {row['calls']:>8,} calls {row['seconds']:>9.2f} s "
