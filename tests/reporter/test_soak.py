@@ -184,7 +184,7 @@ async def test_a_soak_keeps_memory_flat_secrets_out_of_the_log_and_stripe_equal_
         server.faults.clear()
         # Drained: reconcile finds Stripe and the ledger agree, per customer and month, in
         # units and money. Every reversal of this run is made within minutes of its outcome,
-        # so each one cancels (or withdraws) its carrier: nothing is left owed to the month's
+        # so each one cancels its carrier: nothing is left owed to the month's
         # close, and the meter totals equal the ledger exactly.
         deadline = time.monotonic() + DRAIN_TIMEOUT
         while (reconciled := await rs.run_cli("reconcile", env=env, cwd=tmp_path)).code:
