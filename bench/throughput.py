@@ -171,7 +171,7 @@ async def measure_empty_rpc(workdir: Path, timing: Timing) -> RpcSummary:
         channels = Channels(address, CONCURRENCY, PER_CHANNEL)
         try:
             await channels.ready()
-            recorder = Recorder()
+            recorder = Recorder(functools.partial(read_cpu_seconds, server.pid))
             request = health_pb2.HealthCheckRequest()
             stubs = [health_pb2_grpc.HealthStub(c) for c in channels.channels]
 
