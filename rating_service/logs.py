@@ -36,6 +36,10 @@ MAX_QUEUED = 10_000
 """Records waiting for ``LineWriter``'s thread past which a logging caller waits, as it
 would for a stalled stderr: memory stays bounded however slow the log's reader is."""
 MAX_LINES_PER_WRITE = 1_000
+LINGER = 0.005
+"""Seconds the log thread rests after a write, so that under load the lines of many calls
+share a write and a wake-up (each wake-up takes the GIL from the event loop); a line that
+comes after a quiet spell is written at once."""
 
 
 class JsonFormatter(logging.Formatter):
@@ -159,6 +163,7 @@ class LineWriter(logging.Handler):
                     item.set()
             if None in waiting:
                 return
+            time.sleep(LINGER)
 
     def _write(self, records: list[logging.LogRecord]) -> None:
         lines = []
