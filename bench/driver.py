@@ -61,16 +61,27 @@ class RpcStats:
 
 
 class Recorder:
-    """Collects every call's outcome; ``reset`` starts a fresh window (after a warm-up)."""
+    """Collects every call's outcome; ``reset`` starts a fresh window (after a warm-up).
 
-    def __init__(self) -> None:
+    ``cpu_clock``: the server's CPU seconds so far, read with the window, so the summary
+    says what a call cost the server in CPU, a figure another load on the machine moves
+    far less than its rate."""
+
+    def __init__(self, cpu_clock: Callable[[], float] | None = None) -> None:
         self.stats: dict[str, RpcStats] = {}
         self.started = time.perf_counter()
         self.in_flight = 0
+        self.cpu_clock = cpu_clock
+        self.cpu_started = cpu_clock() if cpu_clock else 0.0
 
     def reset(self) -> None:
         self.stats = {}
         self.started = time.perf_counter()
+        self.cpu_started = self.cpu_clock() if self.cpu_clock else 0.0
+
+    def cpu_used(self) -> float:
+        """The server's CPU seconds since the window began (0.0 when not measured)."""
+        return self.cpu_clock() - self.cpu_started if self.cpu_clock else 0.0
 
     def record(self, rpc: str, latency: float, code: str, items: int = 1) -> None:
         stats = self.stats.get(rpc)
@@ -111,6 +122,8 @@ class RpcSummary:
     p99: float
     p999: float
     max: float
+    server_cpu_us: float = 0.0
+    """The server process's CPU time per item (outcome), in microseconds; 0.0: not measured."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -118,6 +131,7 @@ class RpcSummary:
 
 def summarize(recorder: Recorder, elapsed: float) -> list[RpcSummary]:
     rows = []
+    cpu = recorder.cpu_used()
     for rpc, stats in sorted(recorder.stats.items()):
         ordered = sorted(stats.latencies)
         ms = [percentile(ordered, f) * 1000 for f in (0.5, 0.9, 0.99, 0.999)]
@@ -134,6 +148,7 @@ def summarize(recorder: Recorder, elapsed: float) -> list[RpcSummary]:
                 p99=ms[2],
                 p999=ms[3],
                 max=(ordered[-1] * 1000) if ordered else 0.0,
+                server_cpu_us=cpu / stats.items * 1e6 if stats.items else 0.0,
             )
         )
     return rows

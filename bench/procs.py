@@ -50,6 +50,16 @@ def read_memory_kib(pid: int) -> tuple[int, int] | None:
     return values["VmRSS"], values["VmHWM"]
 
 
+def read_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a live process has used, in seconds; 0.0 once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return 0.0
+    fields = text.rsplit(")", 1)[1].split()  # the command name, in parentheses, may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class RssSampler:
     """Samples a process's resident memory in a thread until stopped; keeps the peak."""
 

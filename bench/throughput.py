@@ -27,7 +27,9 @@ rating_service serve`` on a fresh SQLite file, in its own process):
    (2)'s settled-outcome floor appended to that ledger: each customer's newest
    rows then sit on their own B-tree pages, so SQLite itself pays for a long
    history, and the service's drift is read against the storage's;
-7. the server's peak resident memory throughout.
+7. the server's peak resident memory throughout, and per phase its CPU time per call
+   (or per outcome of a batch): read from ``/proc``, a figure the other loads of a
+   shared machine move far less than the rates, so a lift shows there first.
 
 It checks the ledger afterwards (every acknowledged write once, nothing
 else, and ``rating-service verify`` on the empty-ledger run), prints a side
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -72,7 +75,7 @@ from bench.driver import (
     status_name,
 )
 from bench.load import LoadConfig, Mix, RatingLoad, Verification
-from bench.procs import RssSampler, ServerProcess, free_port
+from bench.procs import RssSampler, ServerProcess, free_port, read_cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -168,7 +171,7 @@ async def measure_empty_rpc(workdir: Path, timing: Timing) -> RpcSummary:
         channels = Channels(address, CONCURRENCY, PER_CHANNEL)
         try:
             await channels.ready()
-            recorder = Recorder()
+            recorder = Recorder(functools.partial(read_cpu_seconds, server.pid))
             request = health_pb2.HealthCheckRequest()
             stubs = [health_pb2_grpc.HealthStub(c) for c in channels.channels]
 
@@ -261,11 +264,19 @@ PHASE_RPCS = {"settled": "RecordOutcome", "consume": "ConsumeBucket", "quote": "
 
 
 async def _phase(
-    load: RatingLoad, label: str, plan: Plan, *, operation: str, batch: int = 0
+    load: RatingLoad,
+    label: str,
+    plan: Plan,
+    *,
+    operation: str,
+    batch: int = 0,
+    server_pid: int | None = None,
 ) -> tuple[RpcSummary, DriveResult]:
     """Drive one operation alone (no resends) and return its row of the table."""
     say(f"  {label}")
-    load.recorder = Recorder()
+    load.recorder = Recorder(
+        None if server_pid is None else functools.partial(read_cpu_seconds, server_pid)
+    )
     load.mix = Mix.parse(f"{operation}=1")
     load.batch = batch
     load.retry_share = 0.0
@@ -290,12 +301,16 @@ class Phases:
     quote: RpcSummary
 
 
-async def run_phases(load: RatingLoad, timing: Timing, profiled: Recording | None) -> Phases:
+async def run_phases(
+    load: RatingLoad, timing: Timing, profiled: Recording | None, server_pid: int | None = None
+) -> Phases:
     """RecordOutcome (peak, then half of it), RecordOutcomes, ConsumeBucket, QuoteCost."""
     closed = Plan(duration=timing.phase, concurrency=CONCURRENCY, warmup=timing.warmup)
     if profiled is not None:
         profiled.start(timing.warmup + timing.phase)
-    unary, _ = await _phase(load, "RecordOutcome, 64 in flight", closed, operation="settled")
+    unary, _ = await _phase(
+        load, "RecordOutcome, 64 in flight", closed, operation="settled", server_pid=server_pid
+    )
     if profiled is not None:
         profiled.finish()
     half = unary.calls_per_s / 2
@@ -311,9 +326,14 @@ async def run_phases(load: RatingLoad, timing: Timing, profiled: Recording | Non
         Plan(duration=timing.phase, concurrency=BATCH_IN_FLIGHT, warmup=timing.warmup),
         operation="settled",
         batch=BATCH,
+        server_pid=server_pid,
     )
-    consume, _ = await _phase(load, "ConsumeBucket, 64 in flight", closed, operation="consume")
-    quote, _ = await _phase(load, "QuoteCost, 64 in flight", closed, operation="quote")
+    consume, _ = await _phase(
+        load, "ConsumeBucket, 64 in flight", closed, operation="consume", server_pid=server_pid
+    )
+    quote, _ = await _phase(
+        load, "QuoteCost, 64 in flight", closed, operation="quote", server_pid=server_pid
+    )
     return Phases(unary, at_half, half, half_result.late, batched, consume, quote)
 
 
@@ -365,7 +385,7 @@ async def measure_service(
             await channels.ready()
             load = RatingLoad(config, channels, Recorder())
             await load.setup()
-            phases = await run_phases(load, timing, recording)
+            phases = await run_phases(load, timing, recording, server.pid)
             if not existing_customers:  # a long-filled ledger would take minutes to read back
                 say("  reading the ledger back: every acknowledged write once, nothing else")
                 verification = await load.verify()
@@ -510,8 +530,12 @@ def _drift(base: ServiceRun, big: ServiceRun, name: str) -> float:
 def _rpc_line(label: str, row: RpcSummary, rate: str) -> str:
     return (
         f"  {label:<48} {rate:>18}   p50 {row.p50:6.2f}  p90 {row.p90:6.2f}  "
-        f"p99 {row.p99:6.2f}  p99.9 {row.p999:6.2f} ms{_errors(row)}"
+        f"p99 {row.p99:6.2f}  p99.9 {row.p999:6.2f} ms{_cpu(row)}{_errors(row)}"
     )
+
+
+def _cpu(row: RpcSummary) -> str:
+    return f"   server CPU {row.server_cpu_us:,.0f} us each" if row.server_cpu_us else ""
 
 
 def _errors(row: RpcSummary) -> str:

@@ -9,15 +9,16 @@ line never holds a request's body, a token or any other metadata.
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from typing import Any
 
 import grpc
 
 from rating_service.api.interceptors import CALLER, Context, Unary, UnaryInterceptor
 
-log = logging.getLogger("rating_service.access")
+LOGGER = "rating_service.access"
+log = logging.getLogger(LOGGER)
 
 REQUEST_ID = "x-request-id"
 MAX_REQUEST_ID = 128
@@ -31,7 +32,7 @@ def request_id_of(context: Context) -> str:
             if 0 < len(value) <= MAX_REQUEST_ID and value.isascii() and value.isprintable():
                 return value
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def caller_of(context: Context) -> str:
@@ -43,6 +44,8 @@ class AccessLog(UnaryInterceptor):
     """Apply it outermost: it then times and reports the call as the caller saw it.
 
     Health checks are logged at DEBUG: a probe every few seconds would drown the calls.
+    The record is built and handed to the logger's handlers directly (``makeRecord``,
+    ``handle``): ``Logger.log`` would also look up the calling frame, which no line shows.
     """
 
     def wrap(self, method: str, inner: Unary) -> Unary:
@@ -60,19 +63,25 @@ class AccessLog(UnaryInterceptor):
                 code = context.code() or grpc.StatusCode.OK
                 code_name = code.name if isinstance(code, grpc.StatusCode) else str(code)
                 if log.isEnabledFor(level):
-                    log.log(
-                        level,
-                        "%s %s",
-                        name,
-                        code_name,
-                        extra={
-                            "method": name,
-                            "code": code_name,
-                            "duration_ms": round((clock() - started) * 1000, 3),
-                            "caller": caller_of(context),
-                            "request_id": request_id,
-                            "peer": context.peer(),
-                        },
+                    extra = {
+                        "method": name,
+                        "code": code_name,
+                        "duration_ms": round((clock() - started) * 1000, 3),
+                        "caller": caller_of(context),
+                        "request_id": request_id,
+                        "peer": context.peer(),
+                    }
+                    log.handle(
+                        log.makeRecord(
+                            LOGGER,
+                            level,
+                            __file__,
+                            0,
+                            f"{name} {code_name}",
+                            (),
+                            None,
+                            extra=extra,
+                        )
                     )
 
         return logged

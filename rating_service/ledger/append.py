@@ -8,7 +8,26 @@ from typing import Any
 
 from rating_service.domain.postings import Transaction
 from rating_service.ledger.codec import to_micros
-from rating_service.ledger.hashing import entry_hash
+from rating_service.ledger.hashing import chained_hash
+
+ENTRY_COLUMNS = (
+    "customer_id",
+    "sequence",
+    "transaction_id",
+    "kind",
+    "outcome_type",
+    "outcome_id",
+    "request_id",
+    "bucket_id",
+    "units",
+    "amount_nanos",
+    "currency",
+    "occurred_at",
+    "recorded_at",
+    "prev_hash",
+    "hash",
+)
+"""The order of ``entry_values``: the ``ledger_entries`` columns."""
 
 
 def time_ordered_uuid() -> str:
@@ -24,25 +43,61 @@ def time_ordered_uuid() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def entry_values(
+    customer_id: str, sequence: int, prev_hash: str, tx: Transaction, recorded_at: int
+) -> tuple[Any, ...]:
+    """The ``ledger_entries`` row of ``tx`` at ``sequence`` (``ENTRY_COLUMNS``), its hash
+    chained to ``prev_hash``: a tuple, as the driver takes it, built once per entry."""
+    amount = tx.amount
+    transaction_id = time_ordered_uuid()
+    kind = tx.kind.value
+    nanos = amount.nanos if amount else 0
+    currency = amount.currency if amount else ""
+    occurred_at = to_micros(tx.occurred_at)
+    digest = chained_hash(
+        prev_hash,
+        customer_id,
+        sequence,
+        transaction_id,
+        kind,
+        tx.outcome_type,
+        tx.outcome_id,
+        tx.request_id,
+        tx.bucket_id,
+        tx.units,
+        nanos,
+        currency,
+        occurred_at,
+        recorded_at,
+        tx.postings,
+    )
+    return (
+        customer_id,
+        sequence,
+        transaction_id,
+        kind,
+        tx.outcome_type,
+        tx.outcome_id,
+        tx.request_id,
+        tx.bucket_id,
+        tx.units,
+        nanos,
+        currency,
+        occurred_at,
+        recorded_at,
+        prev_hash,
+        digest,
+    )
+
+
 def entry_row(
     customer_id: str, sequence: int, prev_hash: str, tx: Transaction, recorded_at: int
 ) -> dict[str, Any]:
-    """The ``ledger_entries`` row of ``tx`` at ``sequence``, its hash chained to ``prev_hash``."""
-    row: dict[str, Any] = {
-        "customer_id": customer_id,
-        "sequence": sequence,
-        "transaction_id": time_ordered_uuid(),
-        "kind": tx.kind.value,
-        "outcome_type": tx.outcome_type,
-        "outcome_id": tx.outcome_id,
-        "request_id": tx.request_id,
-        "bucket_id": tx.bucket_id,
-        "units": tx.units,
-        "amount_nanos": tx.amount.nanos if tx.amount else 0,
-        "currency": tx.amount.currency if tx.amount else "",
-        "occurred_at": to_micros(tx.occurred_at),
-        "recorded_at": recorded_at,
-        "prev_hash": prev_hash,
-    }
-    row["hash"] = entry_hash(**row, postings=tx.postings)
-    return row
+    """``entry_values`` by column name."""
+    return dict(
+        zip(
+            ENTRY_COLUMNS,
+            entry_values(customer_id, sequence, prev_hash, tx, recorded_at),
+            strict=True,
+        )
+    )

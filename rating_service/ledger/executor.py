@@ -40,6 +40,8 @@ class _Compiled:
     """Picks the positional values out of a parameter mapping (None: no parameters)."""
     literals: Mapping[str, Any]
     """Values the statement carries itself (``literal(...)``), merged under the caller's."""
+    names: tuple[str, ...] = ()
+    """The parameters' names, in the order the SQL takes them."""
 
     def positional(self, params: Params) -> tuple[Any, ...]:
         if self.values is None:
@@ -74,7 +76,7 @@ def _compile(statement: Executable, dialect: Dialect, keys: tuple[str, ...]) -> 
         for name, bind in compiled.binds.items()
         if name in names and bind.value is not None and not bind.required
     }
-    result = _Compiled(compiled.string, itemgetter(*names) if names else None, literals)
+    result = _Compiled(compiled.string, itemgetter(*names) if names else None, literals, names)
     # The statement is kept with its compiled form, so its id is never reused by another.
     _compiled[cache_key] = (statement, result)
     return result
@@ -111,3 +113,20 @@ class Executor:
             self.conn.execute(statement, [dict(r) for r in rows])
             return
         self._raw.executemany(compiled.sql, [compiled.positional(r) for r in rows])
+
+    def many_values(
+        self, statement: Executable, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """As ``many`` for an insert, each row a tuple of ``columns``: no dict per row,
+        and on SQLite, when the SQL takes the columns in that order, the driver gets the
+        tuples as they are."""
+        if not rows:
+            return
+        compiled = None if self._raw is None else _compile(statement, self.conn.dialect, columns)
+        if compiled is None or compiled.sql is None or self._raw is None or compiled.literals:
+            self.conn.execute(statement, [dict(zip(columns, r, strict=True)) for r in rows])
+            return
+        if compiled.names != columns:
+            pick = itemgetter(*(columns.index(name) for name in compiled.names))
+            rows = [pick(r) for r in rows]
+        self._raw.executemany(compiled.sql, rows)

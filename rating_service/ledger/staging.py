@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Hashable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,7 +24,7 @@ from sqlalchemy.sql import Executable
 
 from rating_service.domain.billing import UsageCounts, usage_of
 from rating_service.domain.postings import WORLD, Transaction
-from rating_service.ledger.append import entry_row
+from rating_service.ledger.append import ENTRY_COLUMNS, entry_values
 from rating_service.ledger.codec import to_micros
 from rating_service.ledger.executor import Executor
 from rating_service.ledger.hashing import GENESIS
@@ -71,6 +70,19 @@ _ADD_TO_BALANCES = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)
 _ADD_TO_USAGE_DAYS = {"postgresql": _count(postgresql), "sqlite": _count(sqlite)}
 _INSERT_ENTRIES = ledger_entries.insert()
 _INSERT_POSTINGS = ledger_postings.insert()
+POSTING_COLUMNS = ("customer_id", "sequence", "position", "account", "asset", "amount")
+_BALANCE_COLUMNS = ("customer_id", "account", "asset", "amount")
+_USAGE_COLUMNS = (
+    "customer_id",
+    "day",
+    "outcome_type",
+    "currency",
+    "unit_price_nanos",
+    "settled",
+    "reversed",
+    "covered_settled",
+    "covered_reversed",
+)
 _MOVE_HEADS = (
     update(customers)
     .where(customers.c.customer_id == bindparam("id"))
@@ -81,9 +93,8 @@ _MOVE_HEADS = (
 _NONE = UsageCounts()
 
 
-@dataclass(frozen=True)
-class _Mark:
-    """Where the current job began: how much was staged before it."""
+class _Mark(NamedTuple):
+    """Where the current job began: how much was staged before it (a tuple: one per job)."""
 
     entries: int = 0
     postings: int = 0
@@ -96,8 +107,10 @@ class Staged:
     """The batch's appends and new rows, in memory until ``flush``."""
 
     def __init__(self) -> None:
-        self.entries: list[dict[str, Any]] = []
-        self.postings: list[dict[str, Any]] = []
+        self.entries: list[tuple[Any, ...]] = []
+        """Rows of ``ledger_entries`` (``ENTRY_COLUMNS``): tuples, as the driver takes them."""
+        self.postings: list[tuple[str, int, int, str, str, int]] = []
+        """Rows of ``ledger_postings`` (``POSTING_COLUMNS``)."""
         self.deltas: dict[BalanceKey, int] = defaultdict(int)
         self.usage: dict[UsageDayKey, UsageCounts] = {}
         """Daily usage counts added by the staged settlements and reversals (``billing``)."""
@@ -121,21 +134,14 @@ class Staged:
         """Append ``tx`` to ``head``'s chain and return its sequence; ``head`` moves with it."""
         sequence = head.head_sequence + 1
         customer_id = head.customer_id
-        row = entry_row(customer_id, sequence, head.head_hash or GENESIS, tx, recorded_at)
+        row = entry_values(customer_id, sequence, head.head_hash or GENESIS, tx, recorded_at)
         self.entries.append(row)
+        postings, deltas = self.postings, self.deltas
         for position, p in enumerate(tx.postings):
-            self.postings.append(
-                {
-                    "customer_id": customer_id,
-                    "sequence": sequence,
-                    "position": position,
-                    "account": p.account,
-                    "asset": p.asset,
-                    "amount": p.amount,
-                }
-            )
-            if p.account != WORLD:  # the outside world's balance is never kept (see WORLD)
-                self.deltas[(customer_id, p.account, p.asset)] += p.amount
+            account, asset, amount = p.account, p.asset, p.amount
+            postings.append((customer_id, sequence, position, account, asset, amount))
+            if account != WORLD:  # the outside world's balance is never kept (see WORLD)
+                deltas[(customer_id, account, asset)] += amount
         usage = usage_of(tx)
         if usage is not None:
             key, counts = usage
@@ -151,7 +157,7 @@ class Staged:
             self._counted.append((day_key, counts))
         self._moves.append((head, head.head_sequence, head.head_hash, customer_id in self._moved))
         head.head_sequence = sequence
-        head.head_hash = row["hash"]
+        head.head_hash = row[-1]
         self.heads[customer_id] = head
         self._moved[customer_id] = head
         return sequence
@@ -187,11 +193,11 @@ class Staged:
         if self._job_written:
             return False
         mark = self._mark
-        for p in self.postings[mark.postings :]:
-            if p["account"] == WORLD:
+        for customer_id, _, _, account, asset, amount in self.postings[mark.postings :]:
+            if account == WORLD:
                 continue
-            key = (p["customer_id"], p["account"], p["asset"])
-            self.deltas[key] -= p["amount"]
+            key = (customer_id, account, asset)
+            self.deltas[key] -= amount
             if not self.deltas[key]:
                 del self.deltas[key]
         for day_key, counts in self._counted[mark.counts :]:
@@ -224,33 +230,20 @@ class Staged:
             mark.moves,
         ):
             self._job_written = True
-        sql.many(_INSERT_ENTRIES, self.entries)
-        sql.many(_INSERT_POSTINGS, self.postings)
+        sql.many_values(_INSERT_ENTRIES, ENTRY_COLUMNS, self.entries)
+        sql.many_values(_INSERT_POSTINGS, POSTING_COLUMNS, self.postings)
         # Sorted, so concurrent transactions on PostgreSQL lock balance rows in one order.
-        sql.many(
+        sql.many_values(
             _ADD_TO_BALANCES[dialect],
-            [
-                {"customer_id": c, "account": a, "asset": s, "amount": amount}
-                for (c, a, s), amount in sorted(self.deltas.items())
-            ],
+            _BALANCE_COLUMNS,
+            [(*key, amount) for key, amount in sorted(self.deltas.items())],
         )
-        sql.many(
+        sql.many_values(
             _ADD_TO_USAGE_DAYS[dialect],
+            _USAGE_COLUMNS,
             [
-                {
-                    "customer_id": customer_id,
-                    "day": day,
-                    "outcome_type": outcome_type,
-                    "currency": currency,
-                    "unit_price_nanos": nanos,
-                    "settled": c.settled,
-                    "reversed": c.reversed,
-                    "covered_settled": c.covered_settled,
-                    "covered_reversed": c.covered_reversed,
-                }
-                for (customer_id, day, outcome_type, currency, nanos), c in sorted(
-                    self.usage.items()
-                )
+                (*key, c.settled, c.reversed, c.covered_settled, c.covered_reversed)
+                for key, c in sorted(self.usage.items())
             ],
         )
         by_table: dict[int, tuple[Executable, list[dict[str, Any]]]] = {}

@@ -9,6 +9,7 @@ the writer takes back whatever the handler staged before it.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 
 from rating_service.domain import postings as entries
@@ -34,9 +35,27 @@ _ATTRIBUTES = json.JSONEncoder(sort_keys=True)
 """How attributes are stored (``json.dumps(..., sort_keys=True)``), built once, not per call."""
 
 
-def record(uow: WriteSession, cmd: RecordOutcome, now: datetime) -> OutcomeRecorded:
+@dataclass(frozen=True)
+class Prepared:
+    """What a recorded outcome needs of its command alone: its fingerprint and its attributes
+    as stored. Made before the job queues (``prepare``), while the writer commits the batch
+    before, so the writer's thread, which every outcome waits for, does not."""
+
+    fingerprint: str
+    attributes: str
+
+
+def prepare(cmd: RecordOutcome) -> Prepared:
+    return Prepared(cmd.fingerprint(), _ATTRIBUTES.encode(dict(cmd.attributes)))
+
+
+def record(
+    uow: WriteSession, cmd: RecordOutcome, now: datetime, prepared: Prepared | None = None
+) -> OutcomeRecorded:
+    if prepared is None:
+        prepared = prepare(cmd)
     head = uow.customers.head(cmd.customer_id)
-    fingerprint = cmd.fingerprint()
+    fingerprint = prepared.fingerprint
     existing = uow.outcomes.get(cmd.customer_id, cmd.outcome_id)
     if existing is not None:
         require_same_payload(existing.fingerprint, fingerprint, "outcome_id", cmd.outcome_id)
@@ -73,7 +92,7 @@ def record(uow: WriteSession, cmd: RecordOutcome, now: datetime) -> OutcomeRecor
         charged=rating.charged,
         rate_card_version=rating.rate_card_version,
         rate_card_id=head.rate_card_id,
-        attributes=_ATTRIBUTES.encode(dict(cmd.attributes)),
+        attributes=prepared.attributes,
         record_sequence=sequence,
         settle_sequence=None if pending else sequence,
     )

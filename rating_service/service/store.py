@@ -89,7 +89,7 @@ class LedgerStore:
     async def record_outcome(self, cmd: RecordOutcome, now: datetime) -> OutcomeRecorded:
         cmd.validate(now)
         return await self._charging(
-            partial(outcomes.record, cmd=cmd, now=now),
+            partial(outcomes.record, cmd=cmd, now=now, prepared=outcomes.prepare(cmd)),
             cmd.customer_id,
             outcome_keys=((cmd.customer_id, cmd.outcome_id),),
         )
@@ -106,7 +106,12 @@ class LedgerStore:
                 refused[index] = error
         valid = [cmd for index, cmd in enumerate(cmds) if index not in refused]
         answers = await self._writer.submit_many(
-            [_noting_alerts(partial(outcomes.record, cmd=c, now=now)) for c in valid],
+            [
+                _noting_alerts(
+                    partial(outcomes.record, cmd=c, now=now, prepared=outcomes.prepare(c))
+                )
+                for c in valid
+            ],
             customers={c.customer_id for c in valid},
             outcome_keys=[(c.customer_id, c.outcome_id) for c in valid],
         )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
-from rating_service.logs import JsonFormatter, RepeatFilter
+from rating_service.logs import JsonFormatter, LineWriter, RepeatFilter
 
 
 def record(message: str, level: int = logging.ERROR, **extra: object) -> logging.LogRecord:
@@ -51,3 +52,44 @@ def test_info_lines_and_different_errors_are_never_held_back() -> None:
 
     assert infos == [True] * 5
     assert errors == [True] * 5
+
+
+def test_lines_written_off_the_caller_keep_their_order_and_the_message_as_it_was_when_logged() -> (
+    None
+):
+    out = io.StringIO()
+    writer = LineWriter(out)
+    writer.setFormatter(JsonFormatter())
+    logger = logging.Logger("rating_service.test")
+    logger.addHandler(writer)
+    changing = ["before"]
+
+    logger.error("state %s", changing)
+    changing[0] = "after"
+    for n in range(2_000):
+        logger.info("call %d", n, extra={"request_id": f"r{n}"})
+    writer.flush()
+    written = out.getvalue()
+    writer.close()
+
+    lines = [json.loads(line) for line in written.splitlines()]
+    assert lines[0]["message"] == "state ['before']"
+    assert [line["request_id"] for line in lines[1:]] == [f"r{n}" for n in range(2_000)]
+
+
+def test_closing_writes_what_is_still_waiting_and_an_error_keeps_its_traceback() -> None:
+    out = io.StringIO()
+    writer = LineWriter(out)
+    writer.setFormatter(JsonFormatter())
+    logger = logging.Logger("rating_service.test")
+    logger.addHandler(writer)
+
+    try:
+        raise ValueError("the cause")
+    except ValueError:
+        logger.exception("job failed")
+    writer.close()
+
+    (line,) = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert line["message"] == "job failed"
+    assert "ValueError: the cause" in line["error"]
