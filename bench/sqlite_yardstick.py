@@ -171,12 +171,18 @@ class OutcomeRate:
         return self.rows / self.outcomes if self.outcomes else 0.0
 
 
-def _create_schema(path: Path) -> None:
+def _create_schema(path: Path, page_size: int | None = None) -> None:
     """The service's tables and indexes (``schema.metadata``) in a fresh file at ``path``.
 
     ``create_all`` leaves out the migrations' append-only triggers, which fire on
     UPDATE and DELETE only: the inserts timed here would not run them anyway.
+    ``page_size``: the file's page size instead of SQLite's (set before anything is
+    written: a file's page size changes only by a VACUUM after that).
     """
+    if page_size is not None:
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            conn.execute(f"PRAGMA page_size={int(page_size)}")
+            conn.execute("PRAGMA journal_mode=WAL")
     engine = create_engine(f"sqlite:///{path}")
     try:
         metadata.create_all(engine)
@@ -243,6 +249,7 @@ class CommitPages:
     """Per transaction of the settled-outcome floor: the pages it wrote, and its times."""
 
     outcomes_per_transaction: int
+    page_size: int
     pages: tuple[int, ...]
     """WAL frames each commit appended: every page the transaction changed, once."""
     commit_seconds: tuple[float, ...]
@@ -253,12 +260,17 @@ class CommitPages:
     def median_pages(self) -> float:
         return statistics.median(self.pages)
 
+    @property
+    def median_kib(self) -> float:
+        return self.median_pages * self.page_size / 1024
+
 
 def measure_commit_pages(
     path: Path,
     transactions: int,
     *,
     warmup: int = 0,
+    page_size: int | None = None,
     outcomes_per_transaction: int = OUTCOMES_PER_TRANSACTION,
     customers: int = CUSTOMERS,
     existing: bool = False,
@@ -270,10 +282,11 @@ def measure_commit_pages(
 
     ``warmup`` transactions go first, uncounted: on a fresh ledger the count climbs for
     the first 60 or so (60,000 outcomes), until each customer's newest keys sit on a
-    leaf of their own in every per-customer index, and then levels off."""
+    leaf of their own in every per-customer index, and then levels off. ``page_size``: of
+    a fresh ledger (SQLite's default otherwise); ``CommitPages.kib`` compares sizes."""
     if not existing:
         _remove(path)
-        _create_schema(path)
+        _create_schema(path, page_size)
     ids = tuple(bulkfill.customer_id(i) for i in range(customers))
     pages: list[int] = []
     commits: list[float] = []
@@ -301,4 +314,6 @@ def measure_commit_pages(
                 pages.append(written)
                 checkpoints.append(time.perf_counter() - committed)
                 commits.append(committed - started)
-    return CommitPages(outcomes_per_transaction, tuple(pages), tuple(commits), tuple(checkpoints))
+    return CommitPages(
+        outcomes_per_transaction, page_size, tuple(pages), tuple(commits), tuple(checkpoints)
+    )

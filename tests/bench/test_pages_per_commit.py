@@ -64,3 +64,20 @@ async def test_the_ledger_appended_to_still_verifies(tmp_path: Path) -> None:
         await engines.dispose()
     assert report.problems == []
     assert report.entries == 1_000 + 3 * OUTCOMES
+
+
+def test_smaller_pages_are_more_pages_of_fewer_bytes(tmp_path: Path) -> None:
+    default = measure_commit_pages(
+        tmp_path / "4k.db", 3, outcomes_per_transaction=OUTCOMES, customers=CUSTOMERS
+    )
+    small = measure_commit_pages(
+        tmp_path / "1k.db",
+        3,
+        page_size=1024,
+        outcomes_per_transaction=OUTCOMES,
+        customers=CUSTOMERS,
+    )
+
+    assert (default.page_size, small.page_size) == (4096, 1024)
+    assert small.median_pages > default.median_pages
+    assert small.median_kib < default.median_kib
