@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import itertools
 import sqlite3
+import statistics
 import time
 import uuid
 from collections.abc import Iterator
@@ -170,12 +171,18 @@ class OutcomeRate:
         return self.rows / self.outcomes if self.outcomes else 0.0
 
 
-def _create_schema(path: Path) -> None:
+def _create_schema(path: Path, page_size: int | None = None) -> None:
     """The service's tables and indexes (``schema.metadata``) in a fresh file at ``path``.
 
     ``create_all`` leaves out the migrations' append-only triggers, which fire on
     UPDATE and DELETE only: the inserts timed here would not run them anyway.
+    ``page_size``: the file's page size instead of SQLite's (set before anything is
+    written: a file's page size changes only by a VACUUM after that).
     """
+    if page_size is not None:
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            conn.execute(f"PRAGMA page_size={int(page_size)}")
+            conn.execute("PRAGMA journal_mode=WAL")
     engine = create_engine(f"sqlite:///{path}")
     try:
         metadata.create_all(engine)
@@ -228,3 +235,85 @@ def measure_settled_outcomes(
             written += len(batch.outcomes)
             rows += batch.rows + len(batch.balances) + len(batch.heads)
     return OutcomeRate(outcomes_per_transaction, customers, written, rows, spent)
+
+
+# ---- pages per commit: what a layout costs, whatever else the machine runs ---------------
+
+WAL_HEADER = 32
+WAL_FRAME_HEADER = 24
+"""The WAL file's layout (sqlite.org/fileformat.html): a header, then a frame per page."""
+
+
+@dataclass(frozen=True)
+class CommitPages:
+    """Per transaction of the settled-outcome floor: the pages it wrote, and its times."""
+
+    outcomes_per_transaction: int
+    page_size: int
+    pages: tuple[int, ...]
+    """WAL frames each commit appended: every page the transaction changed, once."""
+    commit_seconds: tuple[float, ...]
+    checkpoint_seconds: tuple[float, ...]
+    """Copying those pages into the database file, as SQLite's autocheckpoint would."""
+
+    @property
+    def median_pages(self) -> float:
+        return statistics.median(self.pages)
+
+    @property
+    def median_kib(self) -> float:
+        return self.median_pages * self.page_size / 1024
+
+
+def measure_commit_pages(
+    path: Path,
+    transactions: int,
+    *,
+    warmup: int = 0,
+    page_size: int | None = None,
+    outcomes_per_transaction: int = OUTCOMES_PER_TRANSACTION,
+    customers: int = CUSTOMERS,
+    existing: bool = False,
+) -> CommitPages:
+    """The floor's transactions (``measure_settled_outcomes``) one by one, each into an empty
+    WAL: its size after the commit counts the pages the commit wrote. Timings move with
+    the machine's load; the page count does not, so a change of keys, indexes or table
+    layout is judged by it. Autocheckpoint is off; each commit is checkpointed after it.
+
+    ``warmup`` transactions go first, uncounted: on a fresh ledger the count climbs for
+    the first 60 or so (60,000 outcomes), until each customer's newest keys sit on a
+    leaf of their own in every per-customer index, and then levels off. ``page_size``: of
+    a fresh ledger (SQLite's default otherwise); ``CommitPages.kib`` compares sizes."""
+    if not existing:
+        _remove(path)
+        _create_schema(path, page_size)
+    ids = tuple(bulkfill.customer_id(i) for i in range(customers))
+    pages: list[int] = []
+    commits: list[float] = []
+    checkpoints: list[float] = []
+    with contextlib.closing(_durable(path)) as conn:
+        conn.execute(WRITER_CACHE)
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+        now = int(time.time() * 1_000_000)
+        heads = bulkfill.set_up(conn, ids, dict.fromkeys(ids, ""), now)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        wal = Path(f"{path}-wal")
+        for t in range(warmup + transactions):
+            batch = bulkfill.Batch()
+            now = int(time.time() * 1_000_000)
+            for n in range(outcomes_per_transaction):
+                customer = ids[(t * outcomes_per_transaction + n) % customers]
+                bulkfill.add_outcome(batch, customer, heads[customer], now + n)
+            started = time.perf_counter()
+            bulkfill.write_batch(conn, batch, heads)
+            committed = time.perf_counter()
+            written = (wal.stat().st_size - WAL_HEADER) // (WAL_FRAME_HEADER + page_size)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if t >= warmup:
+                pages.append(written)
+                checkpoints.append(time.perf_counter() - committed)
+                commits.append(committed - started)
+    return CommitPages(
+        outcomes_per_transaction, page_size, tuple(pages), tuple(commits), tuple(checkpoints)
+    )

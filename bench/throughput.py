@@ -788,7 +788,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--with-10m", action="store_true", help="repeat on a 10-million-entry ledger"
     )
-    parser.add_argument("--entries", type=int, default=BIG_LEDGER, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--entries",
+        type=int,
+        default=BIG_LEDGER,
+        help="the big ledger's size for --with-10m (default 10,000,000); a smaller one "
+        "fills faster, for before/after runs",
+    )
     parser.add_argument(
         "--big-db",
         type=Path,
