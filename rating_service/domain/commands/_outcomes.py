@@ -30,6 +30,10 @@ class OutcomeState(enum.Enum):
     REVERSED = "REVERSED"
 
 
+_INPUT_STATES = frozenset((OutcomeState.CONFIRMED, OutcomeState.PENDING))
+"""The states an outcome may be recorded in; the others are reached by later calls."""
+
+
 def _future_violation(field_name: str, at: datetime | None, now: datetime) -> FieldViolation | None:
     if at is not None and at > now + MAX_FUTURE_SKEW:
         return FieldViolation(field_name, "must not be more than 5 minutes in the future")
@@ -46,32 +50,47 @@ class RecordOutcome:
     attributes: Mapping[str, str] = field(default_factory=dict)
 
     def validate(self, now: datetime, prefix: str = "") -> None:
-        attribute_violations: list[FieldViolation | None] = []
+        """``prefix`` (``requests[3].``) starts each field's name: one item of a batch.
+
+        The names are built only on the error path: most outcomes are valid, and
+        validation runs on the event loop for every one.
+        """
+        found = [
+            violation
+            for violation in (
+                identifier_violation("customer_id", self.customer_id),
+                identifier_violation("outcome_id", self.outcome_id),
+                identifier_violation("outcome_type", self.outcome_type),
+                _future_violation("occurred_at", self.occurred_at, now),
+                None
+                if self.state in _INPUT_STATES
+                else FieldViolation(
+                    "state", "must be OUTCOME_STATE_CONFIRMED or OUTCOME_STATE_PENDING"
+                ),
+                *self._attribute_violations(),
+            )
+            if violation is not None
+        ]
+        if found:
+            raise InvalidArgument(*(FieldViolation(prefix + v.field, v.description) for v in found))
+
+    def _attribute_violations(self) -> list[FieldViolation]:
+        found: list[FieldViolation] = []
         if len(self.attributes) > MAX_ATTRIBUTES:
-            attribute_violations.append(
-                FieldViolation(f"{prefix}attributes", f"must have at most {MAX_ATTRIBUTES} entries")
+            found.append(
+                FieldViolation("attributes", f"must have at most {MAX_ATTRIBUTES} entries")
             )
         # Only the first over-long attribute is named: each name echoes part of its key,
         # and an error echoes at most 256 bytes of the request, however many are too long.
         for key, value in self.attributes.items():
-            over_long = bytes_violation(
-                f"{prefix}attributes[{key[:40]}]", key, MAX_ATTRIBUTE_BYTES
-            ) or bytes_violation(f"{prefix}attributes[{key[:40]}]", value, MAX_ATTRIBUTE_BYTES)
-            if over_long is not None:
-                attribute_violations.append(over_long)
+            if max(len(key.encode()), len(value.encode())) > MAX_ATTRIBUTE_BYTES:
+                found.append(
+                    FieldViolation(
+                        f"attributes[{key[:40]}]", f"must be at most {MAX_ATTRIBUTE_BYTES} bytes"
+                    )
+                )
                 break
-        raise_if_any(
-            identifier_violation(f"{prefix}customer_id", self.customer_id),
-            identifier_violation(f"{prefix}outcome_id", self.outcome_id),
-            identifier_violation(f"{prefix}outcome_type", self.outcome_type),
-            _future_violation(f"{prefix}occurred_at", self.occurred_at, now),
-            None
-            if self.state in (OutcomeState.CONFIRMED, OutcomeState.PENDING)
-            else FieldViolation(
-                f"{prefix}state", "must be OUTCOME_STATE_CONFIRMED or OUTCOME_STATE_PENDING"
-            ),
-            *attribute_violations,
-        )
+        return found
 
     def fingerprint(self) -> str:
         return fingerprint(
