@@ -8,7 +8,7 @@ from typing import Any
 
 from rating_service.domain.postings import Transaction
 from rating_service.ledger.codec import to_micros
-from rating_service.ledger.hashing import chained_hash
+from rating_service.ledger.hashing import entry_hash
 
 ENTRY_COLUMNS = (
     "customer_id",
@@ -54,7 +54,7 @@ def entry_values(
     nanos = amount.nanos if amount else 0
     currency = amount.currency if amount else ""
     occurred_at = to_micros(tx.occurred_at)
-    digest = chained_hash(
+    digest = entry_hash(
         prev_hash,
         customer_id,
         sequence,

@@ -14,7 +14,6 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def entry_hash(
-    *,
     prev_hash: str,
     customer_id: str,
     sequence: int,
@@ -31,43 +30,10 @@ def entry_hash(
     recorded_at: int,
     postings: Iterable[Posting],
 ) -> str:
-    return chained_hash(
-        prev_hash,
-        customer_id,
-        sequence,
-        transaction_id,
-        kind,
-        outcome_type,
-        outcome_id,
-        request_id,
-        bucket_id,
-        units,
-        amount_nanos,
-        currency,
-        occurred_at,
-        recorded_at,
-        postings,
-    )
+    """The entry's hash: its content, in this order, and its postings, compactly JSON-encoded.
 
-
-def chained_hash(
-    prev_hash: str,
-    customer_id: str,
-    sequence: int,
-    transaction_id: str,
-    kind: str,
-    outcome_type: str,
-    outcome_id: str,
-    request_id: str,
-    bucket_id: str,
-    units: int,
-    amount_nanos: int,
-    currency: str,
-    occurred_at: int,
-    recorded_at: int,
-    postings: Iterable[Posting],
-) -> str:
-    """``entry_hash`` with its arguments by position, for the writer's hot path."""
+    Arguments by position on the writer's hot path, by name where rows are read back.
+    """
     content = [
         prev_hash,
         customer_id,

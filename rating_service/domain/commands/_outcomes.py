@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from rating_service.domain.commands._rules import (
     MAX_REASON_BYTES,
+    OutcomeKey,
     bytes_violation,
     fingerprint,
     raise_if_any,
@@ -99,28 +100,17 @@ class RecordOutcome:
 
 
 @dataclass(frozen=True)
-class ConfirmOutcome:
-    customer_id: str
-    outcome_id: str
-
-    def validate(self) -> None:
-        raise_if_any(
-            identifier_violation("customer_id", self.customer_id),
-            identifier_violation("outcome_id", self.outcome_id),
-        )
+class ConfirmOutcome(OutcomeKey):
+    pass
 
 
 @dataclass(frozen=True)
-class ReverseOutcome:
-    customer_id: str
-    outcome_id: str
+class ReverseOutcome(OutcomeKey):
     reason: str
 
     def validate(self) -> None:
         raise_if_any(
-            identifier_violation("customer_id", self.customer_id),
-            identifier_violation("outcome_id", self.outcome_id),
-            bytes_violation("reason", self.reason, MAX_REASON_BYTES),
+            *self.key_violations(), bytes_violation("reason", self.reason, MAX_REASON_BYTES)
         )
 
     def fingerprint(self) -> str:

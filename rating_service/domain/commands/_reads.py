@@ -10,6 +10,7 @@ from datetime import datetime
 
 from rating_service.domain.commands._rules import (
     MAX_PRICES,
+    OutcomeKey,
     month_violation,
     price_entry_violations,
     quantity_violation,
@@ -100,17 +101,8 @@ class ListLedgerEntries:
 
 
 @dataclass(frozen=True)
-class ExplainOutcome:
+class ExplainOutcome(OutcomeKey):
     """Everything that decided one outcome's charge (a read)."""
-
-    customer_id: str
-    outcome_id: str
-
-    def validate(self) -> None:
-        raise_if_any(
-            identifier_violation("customer_id", self.customer_id),
-            identifier_violation("outcome_id", self.outcome_id),
-        )
 
 
 @dataclass(frozen=True)

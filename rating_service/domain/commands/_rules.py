@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from rating_service.domain.errors import FieldViolation, InvalidArgument
@@ -51,6 +52,23 @@ def raise_if_any(*violations: FieldViolation | None) -> None:
     found = [v for v in violations if v is not None]
     if found:
         raise InvalidArgument(*found)
+
+
+@dataclass(frozen=True)
+class OutcomeKey:
+    """One customer's outcome, as confirming, reversing and explaining it name it."""
+
+    customer_id: str
+    outcome_id: str
+
+    def key_violations(self) -> tuple[FieldViolation | None, FieldViolation | None]:
+        return (
+            identifier_violation("customer_id", self.customer_id),
+            identifier_violation("outcome_id", self.outcome_id),
+        )
+
+    def validate(self) -> None:
+        raise_if_any(*self.key_violations())
 
 
 def bytes_violation(field_name: str, value: str, limit: int) -> FieldViolation | None:
