@@ -6,7 +6,7 @@ entries cannot build it through the API. This writes, row for row, what
 ``LedgerStore._record`` writes for an outcome recorded as confirmed at the
 moment it occurred: an ``OUTCOME_RATED`` entry with the postings that
 ``rating_service.domain.postings.outcome_rated`` builds, hashed into the
-customer's chain by ``rating_service.ledger.append.entry_row``, the balances
+customer's chain by ``rating_service.ledger.append.entry_values``, the balances
 and the customer's head moved with it, and its ``outcomes`` row. The result is
 a ledger that ``rating-service verify`` accepts and that the service and the
 reporter can carry on from.
@@ -52,12 +52,11 @@ from rating_service.domain.commands import OutcomeState, RecordOutcome
 from rating_service.domain.money import Money
 from rating_service.domain.postings import OutcomeTake, outcome_rated
 from rating_service.domain.ratecard import Price, RateCardVersion
-from rating_service.ledger.append import entry_row
+from rating_service.ledger.append import ENTRY_COLUMNS, entry_values
 from rating_service.ledger.codec import from_micros, to_micros
 from rating_service.ledger.hashing import GENESIS
 from rating_service.ledger.migrate import upgrade
 from rating_service.ledger.repositories.rate_cards import encode_prices
-from rating_service.ledger.schema import ledger_entries
 
 OUTCOME_TYPE = "resolution"
 RATE_CARD_ID = "bench-standard"
@@ -90,10 +89,10 @@ _INSERT_CUSTOMER = (
     " head_hash, created_at, updated_at) VALUES (?, ?, ?, 0, '', ?, ?)"
     " ON CONFLICT (customer_id) DO NOTHING"
 )
-_ENTRY_COLUMNS = tuple(c.name for c in ledger_entries.columns)
+_HASH = ENTRY_COLUMNS.index("hash")
 _INSERT_ENTRY = (
-    f"INSERT INTO ledger_entries ({', '.join(_ENTRY_COLUMNS)})"
-    f" VALUES ({', '.join('?' for _ in _ENTRY_COLUMNS)})"
+    f"INSERT INTO ledger_entries ({', '.join(ENTRY_COLUMNS)})"
+    f" VALUES ({', '.join('?' for _ in ENTRY_COLUMNS)})"
 )
 _INSERT_POSTING = (
     "INSERT INTO ledger_postings (customer_id, sequence, position, account, asset, amount)"
@@ -255,9 +254,9 @@ def add_outcome(batch: Batch, customer: str, head: Head, at_us: int) -> None:
     tx = outcome_rated(
         OutcomeTake(oid, OUTCOME_TYPE, None, UNIT_PRICE, UNIT_PRICE), at, was_pending=False
     )
-    row = entry_row(customer, sequence, head.hash or GENESIS, tx, at_us)
-    batch.entries.append(tuple(row[column] for column in _ENTRY_COLUMNS))
-    digest = row["hash"]
+    entry = entry_values(customer, sequence, head.hash or GENESIS, tx, at_us)
+    batch.entries.append(entry)
+    digest = entry[_HASH]
     for position, p in enumerate(tx.postings):
         batch.postings.append((customer, sequence, position, p.account, p.asset, p.amount))
         batch.balances[(customer, p.account, p.asset)] += p.amount

@@ -206,7 +206,7 @@ def measure_settled_outcomes(
     Per outcome, the rows ``LedgerStore._record`` writes for an outcome settled
     at once with no bucket (``bench.bulkfill.add_outcome``, whose ledgers
     ``rating-service verify`` accepts): a ``ledger_entries`` row chained and
-    hashed by ``entry_row``, the four postings of ``outcome_rated`` (a unit and
+    hashed by ``entry_values``, the four postings of ``outcome_rated`` (a unit and
     its charge, each from ``world`` to the month's usage) and an ``outcomes``
     row. Per transaction, as a well-batched writer would: the balances upserted
     once per (customer, account, asset) and each customer's head moved once

@@ -88,16 +88,3 @@ def entry_values(
         prev_hash,
         digest,
     )
-
-
-def entry_row(
-    customer_id: str, sequence: int, prev_hash: str, tx: Transaction, recorded_at: int
-) -> dict[str, Any]:
-    """``entry_values`` by column name."""
-    return dict(
-        zip(
-            ENTRY_COLUMNS,
-            entry_values(customer_id, sequence, prev_hash, tx, recorded_at),
-            strict=True,
-        )
-    )
