@@ -7,39 +7,71 @@ number), and its id saved afterwards, so a crash in between never makes two.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
+from typing import Protocol, TypeVar
 
 from rating_service.domain.buckets import BucketSource
 from rating_service.domain.grants import grant_idempotency_key
 from rating_service.domain.usage import owed_credit_key
 from rating_service.ledger import outbox
+from rating_service.ledger.engine import Connection
 from rating_service.reporter.currency import minor_units
 from rating_service.reporter.gateway import CreditGrantSpec, PermanentStripeError
 from rating_service.reporter.pass_context import PAGE, PassContext, PassResult
 
+C = TypeVar("C", bound="_ToCredit")
 
-async def create_grants(ctx: PassContext, result: PassResult) -> None:
-    while grants := await ctx.store.read(lambda c: outbox.grants_to_create(c, PAGE)):
-        for grant in grants:
-            if not grant.verified and not await ctx.verified(
-                grant.customer_id, grant.stripe_customer_id, result
+
+class _ToCredit(Protocol):
+    """A grant to create: what ``grants_to_create`` and ``owed_credits_to_create`` list."""
+
+    @property
+    def customer_id(self) -> str: ...
+    @property
+    def stripe_customer_id(self) -> str: ...
+    @property
+    def verified(self) -> bool: ...
+
+
+async def _create_each(
+    ctx: PassContext,
+    result: PassResult,
+    pending: Callable[[Connection], Sequence[C]],
+    create: Callable[[PassContext, C], Awaitable[str]],
+    record: Callable[[C, str], Callable[[Connection], None]],
+) -> None:
+    """Create each pending grant in Stripe, then record its id; a refusal parks its customer."""
+    while items := await ctx.store.read(pending):
+        for item in items:
+            if not item.verified and not await ctx.verified(
+                item.customer_id, item.stripe_customer_id, result
             ):
                 continue
             try:
-                grant_id = await _create_grant(ctx, grant)
+                grant_id = await create(ctx, item)
             except PermanentStripeError as error:
-                await ctx.park(grant.customer_id, error, result)
+                await ctx.park(item.customer_id, error, result)
                 continue
-            await ctx.store.write(
-                partial(
-                    outbox.record_grant,
-                    customer_id=grant.customer_id,
-                    bucket_id=grant.bucket_id,
-                    grant_id=grant_id,
-                    version=grant.version,
-                )
-            )
+            await ctx.store.write(record(item, grant_id))
             result.grants_created += 1
+
+
+async def create_grants(ctx: PassContext, result: PassResult) -> None:
+    """Each bucket's grant of its planned version (domain/grants.py)."""
+    await _create_each(
+        ctx,
+        result,
+        lambda c: outbox.grants_to_create(c, PAGE),
+        _create_grant,
+        lambda grant, grant_id: partial(
+            outbox.record_grant,
+            customer_id=grant.customer_id,
+            bucket_id=grant.bucket_id,
+            grant_id=grant_id,
+            version=grant.version,
+        ),
+    )
 
 
 async def _create_grant(ctx: PassContext, grant: outbox.GrantToCreate) -> str:
@@ -102,28 +134,20 @@ async def void_stale_grants(ctx: PassContext, result: PassResult) -> None:
 
 async def create_owed_credits(ctx: PassContext, result: PassResult) -> None:
     """Credit grants for what closed months owe back (domain/usage.py, policy step 4)."""
-    while owed := await ctx.store.read(lambda c: outbox.owed_credits_to_create(c, PAGE)):
-        for credit in owed:
-            if not credit.verified and not await ctx.verified(
-                credit.customer_id, credit.stripe_customer_id, result
-            ):
-                continue
-            try:
-                grant_id = await _create_owed_credit(ctx, credit)
-            except PermanentStripeError as error:
-                await ctx.park(credit.customer_id, error, result)
-                continue
-            await ctx.store.write(
-                partial(
-                    outbox.record_owed_credit,
-                    customer_id=credit.customer_id,
-                    event_name=credit.event_name,
-                    period=credit.period,
-                    number=credit.number,
-                    grant_id=grant_id,
-                )
-            )
-            result.grants_created += 1
+    await _create_each(
+        ctx,
+        result,
+        lambda c: outbox.owed_credits_to_create(c, PAGE),
+        _create_owed_credit,
+        lambda credit, grant_id: partial(
+            outbox.record_owed_credit,
+            customer_id=credit.customer_id,
+            event_name=credit.event_name,
+            period=credit.period,
+            number=credit.number,
+            grant_id=grant_id,
+        ),
+    )
 
 
 async def _create_owed_credit(ctx: PassContext, credit: outbox.OwedCredit) -> str:
