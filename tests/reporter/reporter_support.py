@@ -13,8 +13,11 @@ follow the real clock).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import itertools
 import os
+import random
 import re
 import sys
 import time
@@ -721,3 +724,44 @@ __all__ = [
     "void_behind_the_reporters_back",
     "wait_until_settled",
 ]
+
+
+async def kill_after_stripe_calls(
+    process: ServiceProcess,
+    server: StripeTestServer,
+    rng: random.Random,
+    deadline: float,
+    calls: tuple[int, int] = (1, 4),
+) -> None:
+    """Wait for a random number (within ``calls``) of the process's calls to Stripe, then
+    SIGKILL and restart it."""
+    calls_before = len(server.requests)
+    wanted = rng.randint(*calls)
+    while len(server.requests) - calls_before < wanted:
+        assert time.monotonic() < deadline, f"no reporting:\n{process.output()[-3000:]}"
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(rng.uniform(0, 0.05))
+    await asyncio.to_thread(process.kill)
+    await asyncio.to_thread(process.start)
+
+
+async def rotate_faults(
+    server: StripeTestServer,
+    stop: asyncio.Event,
+    before_apply: Sequence[str],
+    after_apply: Sequence[str],
+    *,
+    rate: float = 0.2,
+    every: float = 0.25,
+) -> None:
+    """``rate`` of calls fail, alternately before and after the operation ran, the kinds
+    drawn anew every ``every`` seconds, until ``stop``."""
+    for seed in itertools.count():
+        after = seed % 2 == 1
+        server.faults.set_random(
+            rate, after_apply if after else before_apply, seed=seed, after_apply=after
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+            server.faults.clear()
+            return

@@ -22,7 +22,6 @@ from typing import TypeVar
 
 import grpc
 import reporter_support as rs
-from e2e.service_process import ServiceProcess
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
 
@@ -121,20 +120,6 @@ class Load:
                 await asyncio.wait_for(self.stop.wait(), LOAD_PAUSE)
 
 
-async def _kill_while_reporting(
-    process: ServiceProcess, server: StripeTestServer, rng: random.Random, deadline: float
-) -> None:
-    """Wait for a random number of the process's calls to Stripe, then SIGKILL and restart it."""
-    calls_before = len(server.requests)
-    wanted = rng.randint(*CALLS_BEFORE_KILL)
-    while len(server.requests) - calls_before < wanted:
-        assert time.monotonic() < deadline, f"no reporting:\n{process.output()[-3000:]}"
-        await asyncio.sleep(0.005)
-    await asyncio.sleep(rng.uniform(0, 0.05))
-    await asyncio.to_thread(process.kill)
-    await asyncio.to_thread(process.start)
-
-
 def _database_facts(database_path: Path) -> tuple[dict[str, tuple[str, int]], int, list[str]]:
     """Planned meter events (identifier -> Stripe customer, value), unsent ones, parked ones."""
     with contextlib.closing(sqlite3.connect(database_path)) as db:
@@ -191,7 +176,9 @@ async def test_sigkilled_at_random_while_reporting_stripe_ends_with_the_ledgers_
             try:
                 deadline = time.monotonic() + KILL_PHASE_TIMEOUT
                 for _ in range(KILLS):
-                    await _kill_while_reporting(process, server, rng, deadline)
+                    await rs.kill_after_stripe_calls(
+                        process, server, rng, deadline, CALLS_BEFORE_KILL
+                    )
             finally:
                 load.stop.set()
                 await asyncio.wait_for(running, KILL_PHASE_TIMEOUT)

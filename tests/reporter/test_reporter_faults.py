@@ -10,8 +10,6 @@ at random with 429s, 500s, timeouts and connection resets, half of the time
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -62,19 +60,6 @@ def _script_every_fault_once(server: StripeTestServer) -> None:
         server.faults.inject(kind, path=GRANTS, method="POST", after_apply=True)
 
 
-async def _rotate_faults(server: StripeTestServer, stop: asyncio.Event) -> None:
-    """20 % of calls fail, alternately before and after the operation ran."""
-    for seed in itertools.count():
-        after = seed % 2 == 1
-        server.faults.set_random(
-            FAULT_RATE, AFTER_APPLY if after else BEFORE_APPLY, seed=seed, after_apply=after
-        )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), ROTATION)
-            server.faults.clear()
-            return
-
-
 async def _wait_until_drained(
     store: LedgerStore, task: asyncio.Task[None], until: Callable[[], bool] = lambda: True
 ) -> None:
@@ -105,7 +90,9 @@ async def test_stripe_failing_one_call_in_five_ends_with_exactly_the_ledgers_usa
     reporter = Reporter(service.store, stripe_gateway, SETTINGS, clock)
     stop = asyncio.Event()
     _script_every_fault_once(server)
-    faults = asyncio.create_task(_rotate_faults(server, stop))
+    faults = asyncio.create_task(
+        rs.rotate_faults(server, stop, BEFORE_APPLY, AFTER_APPLY, rate=FAULT_RATE, every=ROTATION)
+    )
 
     await WORKLOAD.record_early(stub)
     await WORKLOAD.reverse_before_reporting(stub)

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import grpc
 import reporter_support as rs
-from e2e.service_process import ServiceProcess
 from grants_workload import CALL_TIMEOUT, GrantsWorkload, sent_twice, until_done
 from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
@@ -51,19 +50,6 @@ async def _keep_busy(stub: rating_pb2_grpc.RatingServiceStub, stop: asyncio.Even
         )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.2)
-
-
-async def _kill_while_reporting(
-    process: ServiceProcess, server: StripeTestServer, rng: random.Random, deadline: float
-) -> None:
-    calls_before = len(server.requests)
-    wanted = rng.randint(*CALLS_BEFORE_KILL)
-    while len(server.requests) - calls_before < wanted:
-        assert time.monotonic() < deadline, f"no reporting:\n{process.output()[-3000:]}"
-        await asyncio.sleep(0.005)
-    await asyncio.sleep(rng.uniform(0, 0.05))
-    await asyncio.to_thread(process.kill)
-    await asyncio.to_thread(process.start)
 
 
 def _planned_events(database_path: Path, stripe_ids: dict[str, str]) -> dict[str, tuple[str, int]]:
@@ -110,7 +96,9 @@ async def test_draws_and_voids_with_serve_sigkilled_ten_times_end_as_the_ledger_
                 for kill in range(KILLS):
                     if kill in PHASE_AT:
                         await phases[PHASE_AT[kill]](stub)
-                    await _kill_while_reporting(process, server, rng, deadline)
+                    await rs.kill_after_stripe_calls(
+                        process, server, rng, deadline, CALLS_BEFORE_KILL
+                    )
             finally:
                 stop.set()
                 await asyncio.wait_for(busy, KILL_PHASE_TIMEOUT)

@@ -14,8 +14,6 @@ nothing done twice; reconciliation finds no difference.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import time
 from datetime import timedelta
 
@@ -43,19 +41,6 @@ ROTATION = 0.25
 SETTLE_TIMEOUT = 90.0
 
 
-async def _rotate_faults(server: StripeTestServer, stop: asyncio.Event) -> None:
-    """20 % of calls fail, alternately before and after the operation ran."""
-    for seed in itertools.count():
-        after = seed % 2 == 1
-        server.faults.set_random(
-            FAULT_RATE, AFTER_APPLY if after else BEFORE_APPLY, seed=seed, after_apply=after
-        )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), ROTATION)
-            server.faults.clear()
-            return
-
-
 async def test_draws_and_voids_under_stripe_failing_one_call_in_five_end_as_the_ledger_says(
     service: Service,
     stub: rating_pb2_grpc.RatingServiceStub,
@@ -72,7 +57,9 @@ async def test_draws_and_voids_under_stripe_failing_one_call_in_five_end_as_the_
         server.faults.inject("connection_reset", path=path, method="POST", after_apply=True)
     reporter = Reporter(service.store, stripe_gateway, SETTINGS, clock)
     stop = asyncio.Event()
-    faults = asyncio.create_task(_rotate_faults(server, stop))
+    faults = asyncio.create_task(
+        rs.rotate_faults(server, stop, BEFORE_APPLY, AFTER_APPLY, rate=FAULT_RATE, every=ROTATION)
+    )
     running = asyncio.create_task(reporter.run_forever(stop))
     try:
         await workload.run(stub, pause=0.5)
