@@ -675,19 +675,28 @@ def results(
             "unaccounted_seconds": round(drain.seconds - awaited, 3),
             "by_call": drain.timings.table(drain.seconds),
         },
-        "check": {
-            "customers": len(drain.ledger_usage),
-            "customers_matching": len(drain.ledger_usage) - len(wrong),
-            "ledger_total": sum(drain.ledger_usage.values()),
-            "stripe_total": sum(drain.stripe_usage.values()),
-            "mismatches": {c: list(pair) for c, pair in sorted(wrong.items())[:20]},
-            "stream_rejections": drain.stream_rejections,
-            "stream_duplicates": drain.stream_duplicates,
-            "ok": not wrong
-            and drain.stream_rejections == 0
-            and sum(drain.ledger_usage.values()) == filled.outcomes,
-        },
+        "check": exactness(drain, wrong, filled.outcomes),
         "reversals": None if reversals is None else reversal_results(filled, reversals),
+    }
+
+
+def exactness(
+    drain: Drain, wrong: Mapping[str, tuple[int, int]], expected_total: int
+) -> dict[str, Any]:
+    """The check that makes a drain's figure worth quoting: Stripe holds the ledger's usage,
+    every customer's, sent once."""
+    return {
+        "customers": len(drain.ledger_usage),
+        "customers_matching": len(drain.ledger_usage) - len(wrong),
+        "ledger_total": sum(drain.ledger_usage.values()),
+        "stripe_total": sum(drain.stripe_usage.values()),
+        "mismatches": {c: list(pair) for c, pair in sorted(wrong.items())[:20]},
+        "stream_rejections": drain.stream_rejections,
+        "stream_duplicates": drain.stream_duplicates,
+        "ok": not wrong
+        and drain.stream_rejections == 0
+        and drain.stream_duplicates == 0
+        and sum(drain.ledger_usage.values()) == expected_total,
     }
 
 
@@ -724,19 +733,7 @@ def reversal_results(filled: FillResult, reversals: Reversals) -> dict[str, Any]
             "awaited_seconds": round(sum(drain.timings.seconds.values()), 3),
             "by_call": drain.timings.table(drain.seconds),
         },
-        "check": {
-            "customers": len(drain.ledger_usage),
-            "customers_matching": len(drain.ledger_usage) - len(wrong),
-            "ledger_total": sum(drain.ledger_usage.values()),
-            "stripe_total": sum(drain.stripe_usage.values()),
-            "mismatches": {c: list(pair) for c, pair in sorted(wrong.items())[:20]},
-            "stream_rejections": drain.stream_rejections,
-            "stream_duplicates": drain.stream_duplicates,
-            "ok": not wrong
-            and drain.stream_rejections == 0
-            and drain.stream_duplicates == 0
-            and sum(drain.ledger_usage.values()) == expected_total,
-        },
+        "check": exactness(drain, wrong, expected_total),
     }
 
 
