@@ -108,15 +108,7 @@ def record_grant(
 
     Ignored when a newer version was planned meanwhile: that one is created next.
     """
-    conn.execute(
-        update(buckets)
-        .where(
-            buckets.c.customer_id == customer_id,
-            buckets.c.bucket_id == bucket_id,
-            buckets.c.stripe_grant_version == version,
-        )
-        .values(stripe_credit_grant_id=grant_id)
-    )
+    _update_version(conn, customer_id, bucket_id, version, stripe_credit_grant_id=grant_id)
 
 
 @dataclass(frozen=True)
@@ -164,15 +156,7 @@ def stale_grants(conn: Connection, limit: int) -> list[StaleGrants]:
 
 def record_stale_voided(conn: Connection, customer_id: str, bucket_id: str, version: int) -> None:
     """Every grant older than ``version`` is voided in Stripe."""
-    conn.execute(
-        update(buckets)
-        .where(
-            buckets.c.customer_id == customer_id,
-            buckets.c.bucket_id == bucket_id,
-            buckets.c.stripe_grant_version == version,
-        )
-        .values(stripe_grant_stale=false())
-    )
+    _update_version(conn, customer_id, bucket_id, version, stripe_grant_stale=false())
 
 
 def grant_reductions_of(
@@ -241,3 +225,18 @@ def lower_grants(conn: Connection, customer_id: str, lowered: Mapping[str, int])
                 stripe_credit_grant_id=None,
             )
         )
+
+
+def _update_version(
+    conn: Connection, customer_id: str, bucket_id: str, version: int, **values: object
+) -> None:
+    """Set ``values`` on the bucket while ``version`` is its latest planned grant version."""
+    conn.execute(
+        update(buckets)
+        .where(
+            buckets.c.customer_id == customer_id,
+            buckets.c.bucket_id == bucket_id,
+            buckets.c.stripe_grant_version == version,
+        )
+        .values(**values)
+    )
