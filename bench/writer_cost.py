@@ -8,7 +8,10 @@ as served) with 200 customers on one rate card, a quarter of them with a
 bucket, and records settled outcomes two ways: 64 single calls in flight
 (the group commit gathers them) and calls of 1,000 outcomes, 4 in flight.
 It prints, per outcome, the writer thread's CPU time, the whole process's
-CPU time and the wall time, as the median of ``--repeat`` runs.
+CPU time and the wall time, as the median of ``--repeat`` runs. With
+``--bookkeeping-every MS`` a reporter-like job (parking a customer, as the
+reporter's bookkeeping writes its ``stripe_*`` tables) joins the writer's queue
+every MS milliseconds throughout, as a reporter catching up would.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from rating_service.domain.commands import (
 )
 from rating_service.domain.money import Money
 from rating_service.domain.ratecard import Price
+from rating_service.ledger import outbox
 from rating_service.ledger.engine import create_engines
 from rating_service.ledger.migrate import upgrade
 from rating_service.service.store import LedgerStore
@@ -114,10 +118,24 @@ async def _measure(
     )
 
 
-async def run_once(outcomes: int) -> dict[str, tuple[float, float, float]]:
+async def _bookkeeping(store: LedgerStore, every: float) -> None:
+    """A reporter's write job every ``every`` seconds, until cancelled."""
+    while True:
+        await asyncio.sleep(every)
+        await store.write(lambda conn: outbox.park(conn, "c0", "bench", NOW))
+
+
+async def run_once(
+    outcomes: int, bookkeeping_every: float
+) -> dict[str, tuple[float, float, float]]:
     with tempfile.TemporaryDirectory(prefix="writer-cost-") as workdir:
         store = await _setup(Path(workdir) / "rating.db")
         serial = itertools.count()
+        reporter = (
+            asyncio.create_task(_bookkeeping(store, bookkeeping_every))
+            if bookkeeping_every
+            else None
+        )
         try:
 
             async def single(_: int) -> object:
@@ -138,6 +156,8 @@ async def run_once(outcomes: int) -> dict[str, tuple[float, float, float]]:
                 ),
             }
         finally:
+            if reporter is not None:
+                reporter.cancel()
             await store.close()
 
 
@@ -145,8 +165,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.writer_cost", description=__doc__)
     parser.add_argument("--outcomes", type=int, default=10_000, help="single calls per run")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--bookkeeping-every",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="a reporter-like write job every MS milliseconds (default: none)",
+    )
     args = parser.parse_args()
-    runs = [asyncio.run(run_once(args.outcomes)) for _ in range(args.repeat)]
+    every = args.bookkeeping_every / 1000
+    runs = [asyncio.run(run_once(args.outcomes, every)) for _ in range(args.repeat)]
     print(f"µs per outcome, median of {args.repeat} runs: writer thread CPU / process CPU / wall")
     for name in runs[0]:
         writer, process, wall = (statistics.median(r[name][i] for r in runs) for i in range(3))

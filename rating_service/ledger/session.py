@@ -72,7 +72,7 @@ class WriteSession(_WithRepositories):
 
     @property
     def conn(self) -> Connection:
-        """The raw connection, for statements no repository has (the reporter's bookkeeping).
+        """The raw connection, for statements no repository has.
 
         Staged writes are written out first and caches dropped, as for ``db``;
         a statement run on it counts as the current job's own write, and may
@@ -80,6 +80,18 @@ class WriteSession(_WithRepositories):
         """
         self.db_write()
         self._caches.clear()
+        return self._conn
+
+    @property
+    def stripe_conn(self) -> Connection:
+        """The raw connection, for the reporter's bookkeeping alone: the ``stripe_*``
+        tables and the ``stripe_*`` columns of buckets (``ledger/outbox``).
+
+        As ``conn``, but the working set is kept: it holds none of those, and a
+        reporter that dropped it with every job would have the next calls of the
+        API read back every head, rate card and bucket list they touch.
+        """
+        self.db_write()
         return self._conn
 
     def db(self) -> Executor:

@@ -261,8 +261,9 @@ class LedgerStore:
     # ---- the reporter's bookkeeping --------------------------------------------------------
 
     async def write(self, job: Callable[[Connection], T]) -> T:
-        """Run ``job`` in the next group commit (the reporter's bookkeeping goes this way)."""
-        return await self._writer.submit(lambda s: job(s.conn))
+        """Run ``job`` in the next group commit: the reporter's bookkeeping, which writes only
+        what the writer's working set does not hold (see ``WriteSession.stripe_conn``)."""
+        return await self._writer.submit(lambda s: job(s.stripe_conn))
 
     async def read(self, job: Callable[[Connection], T]) -> T:
         """Run a read on its own snapshot, never waiting for the writer."""

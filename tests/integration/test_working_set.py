@@ -40,6 +40,7 @@ from rating_service.domain.commands import (
 from rating_service.domain.errors import DomainError
 from rating_service.domain.money import Money
 from rating_service.domain.ratecard import Price
+from rating_service.ledger import outbox
 from rating_service.ledger.codec import from_micros, to_micros
 from rating_service.ledger.engine import (
     READ_THREADS,
@@ -206,8 +207,9 @@ class Workload:
                 "limit",
                 "bug",
                 "unknown",
+                "reporter",
             ],
-            weights=[40, 5, 6, 6, 6, 6, 2, 2, 2, 3, 2, 2],
+            weights=[40, 5, 6, 6, 6, 6, 2, 2, 2, 3, 2, 2, 4],
         )[0]
         outcome_type = rng.choice(TYPES)
         if kind == "record" or (kind in ("replay", "confirm", "reverse") and not self.recorded):
@@ -265,6 +267,16 @@ class Workload:
             return store.put_spend_controls(
                 PutSpendControls(customer, self._id("s"), thresholds, limit), now
             )
+        if kind == "reporter":  # parks the customer and records its buckets' grants
+            of_customer = [b for c, b in self.buckets if c == customer]
+            grant = self._id("credgr")
+
+            def bookkeeping(conn: Connection) -> None:
+                outbox.park(conn, customer, "card declined", now)
+                for bucket_id in of_customer:
+                    outbox.record_grant(conn, customer, bucket_id, grant)
+
+            return store.write(bookkeeping)
         if kind == "bug":
             cmd = RecordOutcome(customer, self._id("o"), outcome_type, None, OutcomeState.CONFIRMED)
             return self.ledger.writer.submit(_buggy(cmd, now), customers=(customer,))
@@ -316,5 +328,22 @@ async def test_the_writers_working_set_matches_the_database_after_every_round(
     assert ledger.faults.failed > 20, "commits failed along the way"
     assert answered.get("StoreUnavailable", 0) > 20
     assert answered.get("Bug", 0) > 5, "the careful path ran"
+    assert answered.get("NoneType", 0) > 20, "the reporter's bookkeeping ran"
     assert held_rounds > ROUNDS // 2, "the working set held something to compare"
     assert (await verify(ledger.engines)).problems == []
+
+
+async def test_the_reporters_bookkeeping_keeps_the_writers_working_set(ledger: Ledger) -> None:
+    """A reporter job between two calls: the second call finds what the first left held."""
+    store = ledger.store
+    for n, customer in enumerate(CUSTOMERS):
+        await store.record_outcome(
+            RecordOutcome(customer, f"kept-{n}", "resolution", None, OutcomeState.CONFIRMED), NOW
+        )
+    held_before, _ = await ledger.writer.submit(_compare)
+
+    await store.write(lambda conn: outbox.park(conn, CUSTOMERS[0], "card declined", NOW))
+
+    held_after, differences = await ledger.writer.submit(_compare)
+    assert (held_before, held_after, differences) == (held_before, held_before, [])
+    assert held_before >= len(CUSTOMERS), "every customer's head was held"
