@@ -38,7 +38,7 @@ from rating_service.domain.commands import (
 from rating_service.domain.money import Money
 from rating_service.domain.ratecard import Price
 from rating_service.ledger import outbox
-from rating_service.ledger.engine import create_engines
+from rating_service.ledger.engine import Engines, create_engines
 from rating_service.ledger.migrate import upgrade
 from rating_service.service.store import LedgerStore
 
@@ -57,10 +57,12 @@ def _writer_cpu() -> float:
     return 0.0
 
 
-async def _setup(database: Path) -> LedgerStore:
+async def setup_store(database: Path) -> tuple[LedgerStore, Engines]:
+    """A started store on a fresh SQLite file, with the customers, card and buckets above."""
     url = f"sqlite+aiosqlite:///{database}"
     await upgrade(url)
-    store = LedgerStore(create_engines(url))
+    engines = create_engines(url)
+    store = LedgerStore(engines)
     store.start()
     price = Price("resolution", Money.of("0.99", "USD"), timedelta(hours=24))
     await store.put_rate_card(PutRateCard("card", None, "USD", (price,)), NOW)
@@ -82,7 +84,7 @@ async def _setup(database: Path) -> LedgerStore:
                 ),
                 NOW,
             )
-    return store
+    return store, engines
 
 
 def _command(serial: int) -> RecordOutcome:
@@ -129,7 +131,7 @@ async def run_once(
     outcomes: int, bookkeeping_every: float
 ) -> dict[str, tuple[float, float, float]]:
     with tempfile.TemporaryDirectory(prefix="writer-cost-") as workdir:
-        store = await _setup(Path(workdir) / "rating.db")
+        store, _ = await setup_store(Path(workdir) / "rating.db")
         serial = itertools.count()
         reporter = (
             asyncio.create_task(_bookkeeping(store, bookkeeping_every))

@@ -6,7 +6,8 @@ each. Writes: for SQLite a dedicated thread with its own connection that
 begins ``IMMEDIATE`` (it takes the write lock up front instead of failing half
 way); for PostgreSQL ``run_sync`` over the asyncpg pool. Reads see a snapshot
 and never wait for writes: for SQLite a few threads with their own
-connections, for PostgreSQL the same pool.
+connections (the API's short reads on one of their own), for PostgreSQL the
+same pool.
 """
 
 from __future__ import annotations
@@ -79,7 +80,11 @@ class Engines:
     reader: AsyncEngine
     """For the few reads that stream or want an async connection (``verify``)."""
     reads: BatchRunner
+    """Long reads: reports, the reporter's and reconciliation's."""
     writer: BatchRunner
+    short_reads: BatchRunner | None = None
+    """The API's short reads (a quote, a balance, a page): on SQLite a thread of their
+    own (``SHORT_READ_THREADS``), so no long read holds one up; None: ``reads``."""
 
     @property
     def dialect(self) -> str:
@@ -87,6 +92,8 @@ class Engines:
 
     async def dispose(self) -> None:
         await self.writer.close()
+        if self.short_reads is not None:
+            await self.short_reads.close()
         await self.reads.close()
         await self.reader.dispose()
 
@@ -115,8 +122,13 @@ def sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
 
 
 READ_THREADS = 3
-"""SQLite reads release the GIL while SQLite works; a few threads keep a slow read
-(a reconciliation) from holding up quick ones."""
+"""SQLite reads release the GIL while SQLite works; a few threads keep one slow read
+(a reconciliation) from holding up the others."""
+SHORT_READ_THREADS = 1
+"""The API's short reads share one thread: each is a few statements of tens of
+microseconds, and threads that take turns at the one interpreter lock after every
+statement cost more CPU than they save (``bench.read_cost``: a quote took 60 to 70%
+more CPU on three threads than on one)."""
 
 
 def create_engines(url: str) -> Engines:
@@ -126,12 +138,17 @@ def create_engines(url: str) -> Engines:
         sync_url = url.replace("+aiosqlite", "", 1)
         reads = create_engine(sync_url, pool_size=READ_THREADS, max_overflow=0)
         sqlite_pragmas(reads, immediate=False)
+        short_reads = create_engine(sync_url, pool_size=SHORT_READ_THREADS, max_overflow=0)
+        sqlite_pragmas(short_reads, immediate=False)
         writer = create_engine(sync_url, pool_size=1, max_overflow=0)
         sqlite_pragmas(writer, immediate=True)
         return Engines(
             reader=reader,
             reads=ThreadRunner(reads, threads=READ_THREADS, name="ledger-reader"),
             writer=ThreadRunner(writer, threads=1, name="ledger-writer"),
+            short_reads=ThreadRunner(
+                short_reads, threads=SHORT_READ_THREADS, name="ledger-short-reader"
+            ),
         )
     engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
     return Engines(reader=engine, reads=AsyncRunner(engine), writer=AsyncRunner(engine))

@@ -67,6 +67,7 @@ ALERT_POLL_SECONDS = 1.0
 class LedgerStore:
     def __init__(self, engines: Engines, *, max_batch: int = 256, working_set: bool = True) -> None:
         self._engines = engines
+        self._short_reads = engines.short_reads or engines.reads
         self._writer = GroupCommitWriter(
             engines.writer, max_batch=max_batch, working_set=working_set
         )
@@ -193,7 +194,7 @@ class LedgerStore:
         after = cmd.after_alert_id
         while True:
             seen = self.alert_feed.version
-            found = await self._query(
+            found = await self._short_query(
                 partial(
                     spend.alerts_after,
                     customer_id=cmd.customer_id,
@@ -223,7 +224,7 @@ class LedgerStore:
 
     async def quote_cost(self, cmd: QuoteCost, now: datetime) -> Quote:
         cmd.validate()
-        return await self._query(
+        return await self._short_query(
             partial(
                 queries.quote_cost,
                 now=now,
@@ -236,10 +237,12 @@ class LedgerStore:
 
     async def get_balance(self, cmd: GetBalance, now: datetime) -> Balance:
         cmd.validate()
-        return await self._query(partial(queries.balance, customer_id=cmd.customer_id, now=now))
+        return await self._short_query(
+            partial(queries.balance, customer_id=cmd.customer_id, now=now)
+        )
 
     async def list_entries(self, customer_id: str, *, after: int, limit: int) -> list[Entry]:
-        return await self._query(
+        return await self._short_query(
             partial(queries.list_entries, customer_id=customer_id, after=after, limit=limit)
         )
 
@@ -257,6 +260,11 @@ class LedgerStore:
 
     async def _query(self, query: Callable[[ReadSession], T]) -> T:
         return await self.read(lambda conn: query(ReadSession(conn)))
+
+    async def _short_query(self, query: Callable[[ReadSession], T]) -> T:
+        """A read of a few statements, on the short reads' own thread (``Engines``)."""
+        work = partial(_in_snapshot, lambda conn: query(ReadSession(conn)))
+        return await self._short_reads.run(work)
 
     # ---- the reporter's bookkeeping --------------------------------------------------------
 

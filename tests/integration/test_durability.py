@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 from prometheus_client import REGISTRY
+from rating_client.v1 import rating_pb2 as pb
 from rating_client.v1 import rating_pb2_grpc
 from sqlalchemy.engine import Connection
 from support import customer_on_rate_card, record
@@ -119,6 +120,44 @@ async def test_every_reader_connection_has_the_same_settings(running: Running) -
     if dialect == "sqlite":
         assert len({connection for connection, _ in answers}) == READ_THREADS
     assert [found for _, found in answers] == [DURABLE[dialect]] * READ_THREADS
+
+
+async def test_the_short_reads_connection_has_the_same_settings(running: Running) -> None:
+    """Quotes, balances and pages read on their own thread (SQLite) or the pool."""
+    short_reads = running.engines.short_reads or running.engines.reads
+
+    found = await short_reads.run(durability)
+
+    assert found == DURABLE[running.engines.dialect]
+
+
+async def test_a_quote_is_answered_while_long_reads_hold_every_reader_thread(
+    running: Running,
+) -> None:
+    """A report or a reconciliation that takes its time never holds up the API's short reads."""
+    if running.engines.dialect != "sqlite":
+        pytest.skip("PostgreSQL's reads share one pool of connections")
+    release = threading.Event()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.service.port}") as channel:
+        stub = rating_pb2_grpc.RatingServiceStub(channel)
+        customer = await customer_on_rate_card(stub)
+        long_reads = [
+            asyncio.ensure_future(running.service.store.read(lambda _conn: release.wait(30)))
+            for _ in range(READ_THREADS)
+        ]
+        try:
+            await asyncio.sleep(0.1)  # every reader thread now waits in a long read
+
+            quote = await stub.QuoteCost(
+                pb.QuoteCostRequest(customer_id=customer, outcome_type="resolution", quantity=2),
+                timeout=5,
+            )
+
+            assert (quote.total.units, quote.total.nanos) == (1, 980_000_000)
+            assert [r.done() for r in long_reads] == [False] * READ_THREADS
+        finally:
+            release.set()
+            await asyncio.gather(*long_reads)
 
 
 async def test_the_async_reader_that_verify_uses_has_the_same_settings(running: Running) -> None:
