@@ -8,7 +8,12 @@ Thu Fri Sat Sun Mon Tue Wed Thu Fri Sat Sun Mon.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rating_service.domain.forecast import (
     Reserve,
@@ -120,3 +125,49 @@ def test_no_pace_or_nothing_left_projects_no_exhaustion() -> None:
     assert project_exhaustion([Reserve("b", 5, TODAY, year)], weekday_pace({}, TODAY), NOON) == {}
     steady = weekday_pace(series(dict.fromkeys(range(7), 10)), TODAY)
     assert project_exhaustion([Reserve("b", 0, TODAY, year)], steady, NOON) == {}
+
+
+def _day_by_day(so_far: int, daily: dict[datetime, int], now: datetime) -> int:
+    """The projection as its definition reads: each of the 28 days looked up, each day ahead
+    added at its weekday's pace."""
+    today = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    sums = [0] * 7
+    for back in range(1, 29):
+        day = today - timedelta(days=back)
+        sums[day.weekday()] += daily.get(day, 0)
+    pace = [Fraction(s, 4) for s in sums]
+    ahead = pace[today.weekday()] * (
+        1 - Fraction((now - today) // timedelta(microseconds=1), 86_400_000_000)
+    )
+    end = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
+    day = today + timedelta(days=1)
+    while day < end:
+        ahead += pace[day.weekday()]
+        day += timedelta(days=1)
+    return so_far + math.floor(ahead)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    now=st.datetimes(
+        min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+    ),
+    amounts=st.dictionaries(
+        st.tuples(st.integers(min_value=-40, max_value=5), st.sampled_from([0, 0, 0, 7])),
+        st.integers(min_value=-(10**15), max_value=10**15),
+        max_size=45,
+    ),
+    so_far=st.integers(min_value=0, max_value=10**15),
+)
+def test_the_projection_equals_adding_the_days_ahead_one_by_one(
+    now: datetime, amounts: dict[tuple[int, int], int], so_far: int
+) -> None:
+    """Days before, in, and after the 28-day window, and the month's last days, count as
+    their definition says; an amount keyed off a day's first instant is no day's."""
+    today = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    daily = {
+        today + timedelta(days=offset, hours=hour): amount
+        for (offset, hour), amount in amounts.items()
+    }
+
+    assert project_month(so_far, daily, now) == _day_by_day(so_far, daily, now)
