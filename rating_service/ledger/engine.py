@@ -133,7 +133,7 @@ READ_THREADS = 3
 SHORT_READ_THREADS = 1
 """The API's short reads share one thread: each is a few statements of tens of
 microseconds, and threads that take turns at the one interpreter lock after every
-statement cost more CPU than they save (``bench.read_cost``: a quote took 60 to 70%
+statement cost more CPU than they save (``bench.read_cost``: a quote took 50 to 80%
 more CPU on three threads than on one)."""
 
 
